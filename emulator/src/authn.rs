@@ -1,0 +1,561 @@
+//! The Authentication API: `/oauth/token` (password, password-realm, refresh_token with
+//! rotation, client_credentials, authorization_code with PKCE), `/oauth/revoke`, `/v2/logout`,
+//! `/userinfo`, `/authorize` and `/.well-known/jwks.json`, with Auth0's error bodies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use crate::faults::Faults;
+use crate::server::{Request, Response};
+use crate::tenant::{Client, Tenant, User};
+use crate::tokens::{random_token, s256, Signer};
+
+pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
+
+/// What a refresh token or authorization code stands for.
+#[derive(Clone)]
+struct Grant {
+    client_id: String,
+    user_id: String,
+    scope: String,
+    audience: Option<String>,
+    /// Refresh tokens descending from one login share a family; reuse of a rotated token
+    /// revokes the whole family (Auth0's reuse detection).
+    family: String,
+}
+
+struct Code {
+    grant: Grant,
+    redirect_uri: String,
+    code_challenge: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    refresh_tokens: HashMap<String, Grant>,
+    rotated: HashMap<String, String>,
+    codes: HashMap<String, Code>,
+}
+
+pub struct Emulator {
+    tenant: Tenant,
+    signer: Signer,
+    state: Mutex<State>,
+    faults: Faults,
+}
+
+type Answer = Result<Response, Response>;
+
+fn missing(name: &str) -> Response {
+    Response::auth_error(
+        400,
+        "invalid_request",
+        &format!("Missing required parameter: {name}"),
+    )
+}
+
+fn required<'a>(fields: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, Response> {
+    fields
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| missing(name))
+}
+
+fn unauthorized_client() -> Response {
+    Response::auth_error(401, "access_denied", "Unauthorized")
+}
+
+fn invalid_refresh_token() -> Response {
+    Response::auth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
+}
+
+/// Logout URL match as Auth0 does it: the query string is not taken into account.
+fn logout_url_allowed(allowed: &[String], return_to: &str) -> bool {
+    let strip = |u: &str| {
+        u.split('?')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_string()
+    };
+    allowed.iter().any(|a| strip(a) == strip(return_to))
+}
+
+impl Emulator {
+    pub fn new(tenant: Tenant, signer: Signer) -> Emulator {
+        Emulator {
+            tenant,
+            signer,
+            state: Mutex::new(State::default()),
+            faults: Faults::default(),
+        }
+    }
+
+    pub fn handle(&self, request: &Request) -> Response {
+        if let Some(response) = self.faults.control(request) {
+            return response;
+        }
+        if let Some(response) = self.faults.before(request) {
+            return response;
+        }
+        let answer = match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/oauth/token") => self.token(request),
+            ("POST", "/oauth/revoke") => self.revoke(request),
+            ("GET", "/v2/logout") => self.logout(request),
+            ("GET", "/userinfo") => self.userinfo(request),
+            ("GET", "/authorize") => self.authorize(request),
+            ("GET", "/.well-known/jwks.json") => Ok(Response::json(200, self.signer.jwks())),
+            ("GET", "/-/healthz") => Ok(Response::json(200, serde_json::json!({"status": "OK"}))),
+            _ => Err(Response::json(
+                404,
+                serde_json::json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"}),
+            )),
+        };
+        answer.unwrap_or_else(|e| e)
+    }
+
+    fn authenticate(&self, fields: &BTreeMap<String, String>) -> Result<&Client, Response> {
+        let client_id = required(fields, "client_id")?;
+        let client = self
+            .tenant
+            .client(client_id)
+            .ok_or_else(unauthorized_client)?;
+        let secret = fields
+            .get("client_secret")
+            .map(String::as_str)
+            .unwrap_or("");
+        if secret != client.client_secret {
+            return Err(unauthorized_client());
+        }
+        Ok(client)
+    }
+
+    fn token(&self, request: &Request) -> Answer {
+        let fields = request
+            .fields()
+            .map_err(|e| Response::auth_error(400, "invalid_request", &e))?;
+        let grant_type = required(&fields, "grant_type")?.to_string();
+        let client = self.authenticate(&fields)?;
+        let known = [
+            "password",
+            PASSWORD_REALM,
+            "refresh_token",
+            "client_credentials",
+            "authorization_code",
+        ];
+        if !known.contains(&grant_type.as_str()) {
+            return Err(Response::auth_error(
+                400,
+                "unsupported_grant_type",
+                &format!("Unsupported grant type: {grant_type}"),
+            ));
+        }
+        let enabled = if grant_type == PASSWORD_REALM {
+            "password"
+        } else {
+            grant_type.as_str()
+        };
+        if !client
+            .grant_types
+            .iter()
+            .any(|g| g == enabled || g == &grant_type)
+        {
+            return Err(Response::auth_error(
+                403,
+                "unauthorized_client",
+                &format!("Grant type '{grant_type}' not allowed for the client."),
+            ));
+        }
+        match grant_type.as_str() {
+            "password" | PASSWORD_REALM => {
+                self.password_grant(client, &fields, grant_type == PASSWORD_REALM)
+            }
+            "refresh_token" => self.refresh_grant(client, &fields),
+            "client_credentials" => self.client_credentials_grant(client, &fields),
+            _ => self.code_grant(client, &fields),
+        }
+    }
+
+    fn check_audience(&self, audience: Option<&str>) -> Result<(), Response> {
+        match audience {
+            Some(aud) if !self.tenant.apis.iter().any(|a| a.identifier == aud) => Err(
+                Response::auth_error(403, "access_denied", &format!("Service not found: {aud}")),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn password_grant(
+        &self,
+        client: &Client,
+        fields: &BTreeMap<String, String>,
+        realm_grant: bool,
+    ) -> Answer {
+        let username = required(fields, "username")?;
+        let password = required(fields, "password")?;
+        let connection = if realm_grant {
+            required(fields, "realm")?.to_string()
+        } else {
+            self.tenant.default_directory.clone().ok_or_else(|| {
+                Response::auth_error(
+                    500,
+                    "server_error",
+                    "Authorization server not configured with default connection.",
+                )
+            })?
+        };
+        if !self.tenant.connections.iter().any(|c| c.name == connection) {
+            return Err(Response::auth_error(
+                400,
+                "invalid_request",
+                "connection not found",
+            ));
+        }
+        if !client.connections.contains(&connection) {
+            return Err(Response::auth_error(
+                400,
+                "invalid_request",
+                "the connection is not enabled for this client",
+            ));
+        }
+        let audience = fields.get("audience").filter(|a| !a.is_empty()).cloned();
+        self.check_audience(audience.as_deref())?;
+        let user = self
+            .tenant
+            .user_by_login(&connection, username)
+            .filter(|u| u.password == password)
+            .ok_or_else(|| {
+                Response::auth_error(403, "invalid_grant", "Wrong email or password.")
+            })?;
+        let scope = fields.get("scope").cloned().unwrap_or_default();
+        let grant = Grant {
+            client_id: client.client_id.clone(),
+            user_id: user.user_id.clone(),
+            scope,
+            audience,
+            family: random_token(9),
+        };
+        self.issue(client, user, &grant, true)
+    }
+
+    fn refresh_grant(&self, client: &Client, fields: &BTreeMap<String, String>) -> Answer {
+        let token = required(fields, "refresh_token")?;
+        let mut state = self.state.lock().map_err(|_| unauthorized_client())?;
+        if let Some(family) = state.rotated.get(token).cloned() {
+            // Reuse of a rotated token: revoke the family.
+            state.refresh_tokens.retain(|_, g| g.family != family);
+            return Err(invalid_refresh_token());
+        }
+        let grant = state
+            .refresh_tokens
+            .get(token)
+            .cloned()
+            .ok_or_else(invalid_refresh_token)?;
+        if grant.client_id != client.client_id {
+            return Err(invalid_refresh_token());
+        }
+        if client.refresh_token_rotation {
+            state.refresh_tokens.remove(token);
+            state
+                .rotated
+                .insert(token.to_string(), grant.family.clone());
+        }
+        drop(state);
+        let user = self
+            .tenant
+            .user_by_id(&grant.user_id)
+            .ok_or_else(invalid_refresh_token)?;
+        self.issue(client, user, &grant, client.refresh_token_rotation)
+    }
+
+    fn client_credentials_grant(
+        &self,
+        client: &Client,
+        fields: &BTreeMap<String, String>,
+    ) -> Answer {
+        let audience = required(fields, "audience")?;
+        self.check_audience(Some(audience))?;
+        let scopes = client.client_grants.get(audience).ok_or_else(|| {
+            Response::auth_error(
+                403,
+                "access_denied",
+                &format!("Client has not been granted scopes: {audience}"),
+            )
+        })?;
+        let scope = scopes.join(" ");
+        let mut claims = serde_json::Map::new();
+        claims.insert("scope".into(), scope.clone().into());
+        claims.insert("azp".into(), client.client_id.clone().into());
+        claims.insert("gty".into(), "client-credentials".into());
+        let subject = format!("{}@clients", client.client_id);
+        let lifetime = self.tenant.access_token_lifetime_seconds;
+        let access_token = self
+            .signer
+            .sign(&subject, &[audience.to_string()], lifetime, claims)
+            .map_err(server_error)?;
+        Ok(Response::json(
+            200,
+            serde_json::json!({"access_token": access_token, "scope": scope, "expires_in": lifetime, "token_type": "Bearer"}),
+        ))
+    }
+
+    fn code_grant(&self, client: &Client, fields: &BTreeMap<String, String>) -> Answer {
+        let code = required(fields, "code")?;
+        let invalid = || Response::auth_error(403, "invalid_grant", "Invalid authorization code");
+        let entry = self
+            .state
+            .lock()
+            .map_err(|_| invalid())?
+            .codes
+            .remove(code)
+            .ok_or_else(invalid)?;
+        if entry.grant.client_id != client.client_id {
+            return Err(invalid());
+        }
+        if fields.get("redirect_uri").map(String::as_str) != Some(entry.redirect_uri.as_str()) {
+            return Err(Response::auth_error(
+                403,
+                "invalid_grant",
+                "Invalid redirect_uri",
+            ));
+        }
+        if let Some(challenge) = &entry.code_challenge {
+            let verifier = fields
+                .get("code_verifier")
+                .map(String::as_str)
+                .unwrap_or("");
+            if s256(verifier) != *challenge {
+                return Err(Response::auth_error(
+                    403,
+                    "invalid_grant",
+                    "Failed to verify code verifier",
+                ));
+            }
+        }
+        let user = self
+            .tenant
+            .user_by_id(&entry.grant.user_id)
+            .ok_or_else(invalid)?;
+        self.issue(client, user, &entry.grant, true)
+    }
+
+    /// Signs the token set for a grant; a new refresh token when asked for and allowed.
+    fn issue(
+        &self,
+        client: &Client,
+        user: &User,
+        grant: &Grant,
+        new_refresh_token: bool,
+    ) -> Answer {
+        let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
+        let issuer = self.signer.issuer.clone();
+        let mut audiences = vec![format!("{issuer}userinfo")];
+        if let Some(aud) = &grant.audience {
+            audiences.insert(0, aud.clone());
+        }
+        let mut access_claims = serde_json::Map::new();
+        access_claims.insert("azp".into(), client.client_id.clone().into());
+        access_claims.insert("scope".into(), grant.scope.clone().into());
+        let lifetime = self.tenant.access_token_lifetime_seconds;
+        let access_token = self
+            .signer
+            .sign(&user.user_id, &audiences, lifetime, access_claims)
+            .map_err(server_error)?;
+        let mut body = serde_json::json!({
+            "access_token": access_token, "expires_in": lifetime, "token_type": "Bearer", "scope": grant.scope,
+        });
+        if scopes.contains(&"openid") {
+            let mut id_claims = user.profile_claims(&scopes);
+            id_claims.remove("sub");
+            if let Some(ns) = &self.tenant.custom_claims_namespace {
+                id_claims.insert(
+                    format!("{ns}app_metadata"),
+                    user.app_metadata.clone().into(),
+                );
+                id_claims.insert(
+                    format!("{ns}user_metadata"),
+                    user.user_metadata.clone().into(),
+                );
+            }
+            let id_token = self
+                .signer
+                .sign(
+                    &user.user_id,
+                    &[client.client_id.clone()],
+                    self.tenant.id_token_lifetime_seconds,
+                    id_claims,
+                )
+                .map_err(server_error)?;
+            body["id_token"] = id_token.into();
+        }
+        if new_refresh_token && scopes.contains(&"offline_access") {
+            let refresh_token = random_token(32);
+            if let Ok(mut state) = self.state.lock() {
+                state
+                    .refresh_tokens
+                    .insert(refresh_token.clone(), grant.clone());
+            }
+            body["refresh_token"] = refresh_token.into();
+        }
+        Ok(Response::json(200, body)
+            .with_header("cache-control", "no-store")
+            .with_header("pragma", "no-cache"))
+    }
+
+    fn revoke(&self, request: &Request) -> Answer {
+        let fields = request
+            .fields()
+            .map_err(|e| Response::auth_error(400, "invalid_request", &e))?;
+        let client_id = required(&fields, "client_id")?;
+        let client = self
+            .tenant
+            .client(client_id)
+            .filter(|c| fields.get("client_secret") == Some(&c.client_secret))
+            .ok_or_else(|| {
+                Response::auth_error(401, "invalid_client", "Client authentication failed.")
+            })?;
+        let token = required(&fields, "token")?;
+        let mut state = self.state.lock().map_err(|_| unauthorized_client())?;
+        // Revoking a refresh token ends its whole family; an unknown token is not an error
+        // (RFC 7009 §2.2).
+        if let Some(grant) = state.refresh_tokens.get(token).cloned() {
+            if grant.client_id == client.client_id {
+                state.refresh_tokens.retain(|_, g| g.family != grant.family);
+            }
+        }
+        Ok(Response::text(200, "text/plain; charset=utf-8", ""))
+    }
+
+    fn logout(&self, request: &Request) -> Answer {
+        let client = match request.query.get("client_id") {
+            Some(id) => Some(
+                self.tenant
+                    .client(id)
+                    .ok_or_else(|| logout_error("invalid client_id"))?,
+            ),
+            None => None,
+        };
+        let allowed = client.map_or(&self.tenant.allowed_logout_urls, |c| &c.allowed_logout_urls);
+        match request.query.get("returnTo") {
+            Some(return_to) if logout_url_allowed(allowed, return_to) => {
+                Ok(Response::redirect(return_to))
+            }
+            Some(_) => Err(logout_error("returnTo is not in the Allowed Logout URLs")),
+            None => match allowed.first() {
+                Some(first) => Ok(Response::redirect(first)),
+                None => Ok(Response::text(200, "text/plain; charset=utf-8", "OK")),
+            },
+        }
+    }
+
+    fn userinfo(&self, request: &Request) -> Answer {
+        let unauthorized = || Response::text(401, "text/plain; charset=utf-8", "Unauthorized");
+        let token = request
+            .header("authorization")
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .ok_or_else(unauthorized)?;
+        let claims = self.signer.verify(token.trim()).ok_or_else(unauthorized)?;
+        let user = claims
+            .subject
+            .as_deref()
+            .and_then(|s| self.tenant.user_by_id(s))
+            .ok_or_else(unauthorized)?;
+        let scope = claims
+            .custom
+            .get("scope")
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
+        let scopes: Vec<&str> = scope.split_whitespace().collect();
+        Ok(Response::json(
+            200,
+            serde_json::Value::Object(user.profile_claims(&scopes)),
+        ))
+    }
+
+    /// Starts a login. The emulator has no login page: `login_hint` naming a user of the
+    /// connection logs that user in at once (emulator-only shortcut); without it the answer is
+    /// Auth0's `login_required` error on the callback.
+    fn authorize(&self, request: &Request) -> Answer {
+        let q = &request.query;
+        let bad = |m: &str| {
+            Response::text(
+                400,
+                "text/html; charset=utf-8",
+                &format!("<h1>Oops!, something went wrong</h1><p>{m}</p>"),
+            )
+        };
+        let client = q
+            .get("client_id")
+            .and_then(|id| self.tenant.client(id))
+            .ok_or_else(|| bad("invalid_request: Unknown client"))?;
+        let redirect_uri = q
+            .get("redirect_uri")
+            .ok_or_else(|| bad("invalid_request: Missing required parameter: redirect_uri"))?;
+        if !client.callbacks.contains(redirect_uri) {
+            return Err(bad("Callback URL mismatch"));
+        }
+        if q.get("response_type").map(String::as_str) != Some("code") {
+            return Err(bad("unsupported_response_type"));
+        }
+        let state = q.get("state").cloned().unwrap_or_default();
+        let with_params = |params: &[(&str, &str)]| {
+            let mut url = url::Url::parse(redirect_uri).map_err(|_| bad("invalid redirect_uri"))?;
+            url.query_pairs_mut().extend_pairs(params);
+            Ok::<String, Response>(url.to_string())
+        };
+        let connection = q
+            .get("connection")
+            .cloned()
+            .or_else(|| client.connections.first().cloned())
+            .unwrap_or_default();
+        let user = q
+            .get("login_hint")
+            .and_then(|hint| self.tenant.user_by_login(&connection, hint));
+        let Some(user) = user else {
+            return Ok(Response::redirect(&with_params(&[
+                ("error", "login_required"),
+                ("error_description", "Login required"),
+                ("state", &state),
+            ])?));
+        };
+        let code = random_token(24);
+        let grant = Grant {
+            client_id: client.client_id.clone(),
+            user_id: user.user_id.clone(),
+            scope: q.get("scope").cloned().unwrap_or_else(|| "openid".into()),
+            audience: q.get("audience").cloned(),
+            family: random_token(9),
+        };
+        let code_challenge = q.get("code_challenge").cloned();
+        if let Ok(mut s) = self.state.lock() {
+            s.codes.insert(
+                code.clone(),
+                Code {
+                    grant,
+                    redirect_uri: redirect_uri.clone(),
+                    code_challenge,
+                },
+            );
+        }
+        Ok(Response::redirect(&with_params(&[
+            ("code", &code),
+            ("state", &state),
+        ])?))
+    }
+}
+
+fn logout_error(message: &str) -> Response {
+    Response::text(
+        400,
+        "text/html; charset=utf-8",
+        &format!("<h1>Oops!, something went wrong</h1><p>{message}</p>"),
+    )
+}
+
+fn server_error(message: String) -> Response {
+    Response::auth_error(500, "server_error", &message)
+}

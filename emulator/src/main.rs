@@ -1,0 +1,63 @@
+//! auth0-emulator: a local stand-in for the Auth0 Authentication API subset auth0-filter
+//! calls, faithful to Auth0's documented request formats, answers, error bodies and status
+//! codes. `echo` mode runs a tiny upstream that reflects requests, for pass-through tests.
+//!
+//! Usage:
+//!   auth0-emulator serve --port N --tenant tenant.json --key-file key.pem [--issuer URL] [--threads N]
+//!   auth0-emulator echo --port N
+
+mod authn;
+mod echo;
+mod faults;
+mod server;
+mod tenant;
+mod tokens;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+fn args() -> (String, HashMap<String, String>) {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().unwrap_or_default();
+    let mut flags = HashMap::new();
+    while let Some(flag) = it.next() {
+        if let Some(name) = flag.strip_prefix("--") {
+            flags.insert(name.to_string(), it.next().unwrap_or_default());
+        }
+    }
+    (mode, flags)
+}
+
+fn main() -> ExitCode {
+    let (mode, flags) = args();
+    let port: u16 = flags.get("port").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let threads: usize = flags
+        .get("threads")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8);
+    let result = match mode.as_str() {
+        "serve" => serve(port, threads, &flags),
+        "echo" => echo::run(port, threads),
+        _ => Err("usage: auth0-emulator serve|echo --port N [...]".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("auth0-emulator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(port: u16, threads: usize, flags: &HashMap<String, String>) -> Result<(), String> {
+    let tenant_path = flags.get("tenant").ok_or("--tenant is required")?;
+    let key_path = flags.get("key-file").ok_or("--key-file is required")?;
+    let tenant = tenant::Tenant::load(tenant_path)?;
+    let issuer = flags
+        .get("issuer")
+        .cloned()
+        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/"));
+    let signer = tokens::Signer::load_or_create(key_path, &issuer)?;
+    let app = authn::Emulator::new(tenant, signer);
+    server::run(port, threads, move |request| app.handle(request))
+}

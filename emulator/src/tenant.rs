@@ -1,0 +1,162 @@
+//! The emulated tenant, loaded from a JSON file: clients, connections, APIs and users.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tenant {
+    /// Connection used by the plain `password` grant (Auth0's "Default Directory").
+    #[serde(default)]
+    pub default_directory: Option<String>,
+    /// Tenant-level Allowed Logout URLs.
+    #[serde(default)]
+    pub allowed_logout_urls: Vec<String>,
+    #[serde(default = "default_access_lifetime")]
+    pub access_token_lifetime_seconds: u64,
+    #[serde(default = "default_id_lifetime")]
+    pub id_token_lifetime_seconds: u64,
+    /// Namespace an Action uses to put `app_metadata`/`user_metadata` into ID tokens.
+    #[serde(default)]
+    pub custom_claims_namespace: Option<String>,
+    pub connections: Vec<Connection>,
+    #[serde(default)]
+    pub apis: Vec<Api>,
+    pub clients: Vec<Client>,
+    pub users: Vec<User>,
+}
+
+fn default_access_lifetime() -> u64 {
+    86_400
+}
+fn default_id_lifetime() -> u64 {
+    36_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Connection {
+    // `id` and `strategy` are part of the Management API's connection objects.
+    #[allow(dead_code)]
+    pub id: String,
+    pub name: String,
+    #[serde(default = "default_strategy")]
+    #[allow(dead_code)]
+    pub strategy: String,
+}
+
+fn default_strategy() -> String {
+    "auth0".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Api {
+    pub identifier: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Client {
+    #[allow(dead_code)]
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub grant_types: Vec<String>,
+    /// Names of the connections enabled for this application.
+    #[serde(default)]
+    pub connections: Vec<String>,
+    #[serde(default)]
+    pub callbacks: Vec<String>,
+    #[serde(default)]
+    pub allowed_logout_urls: Vec<String>,
+    #[serde(default)]
+    pub refresh_token_rotation: bool,
+    /// Client grants for client_credentials: audience → scopes.
+    #[serde(default)]
+    pub client_grants: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    pub user_id: String,
+    pub connection: String,
+    pub email: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub nickname: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub family_name: Option<String>,
+    #[serde(default)]
+    pub picture: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub user_metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Tenant {
+    pub fn load(path: &str) -> Result<Tenant, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        serde_json::from_str(&text).map_err(|e| format!("bad tenant file {path}: {e}"))
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+
+    pub fn user_by_id(&self, user_id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.user_id == user_id)
+    }
+
+    /// A user of a connection by email or username.
+    pub fn user_by_login(&self, connection: &str, login: &str) -> Option<&User> {
+        self.users.iter().find(|u| {
+            u.connection == connection
+                && (u.email.eq_ignore_ascii_case(login) || u.username.as_deref() == Some(login))
+        })
+    }
+}
+
+impl User {
+    /// OIDC profile claims for the granted scopes.
+    pub fn profile_claims(&self, scopes: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), self.user_id.clone().into());
+        if scopes.contains(&"profile") {
+            let name = self.name.clone().unwrap_or_else(|| self.email.clone());
+            let nickname = self
+                .nickname
+                .clone()
+                .unwrap_or_else(|| self.email.split('@').next().unwrap_or_default().to_string());
+            claims.insert("name".into(), name.into());
+            claims.insert("nickname".into(), nickname.into());
+            for (key, value) in [
+                ("given_name", &self.given_name),
+                ("family_name", &self.family_name),
+                ("picture", &self.picture),
+            ] {
+                if let Some(value) = value {
+                    claims.insert(key.into(), value.clone().into());
+                }
+            }
+            claims.insert("updated_at".into(), "2024-01-01T00:00:00.000Z".into());
+        }
+        if scopes.contains(&"email") {
+            claims.insert("email".into(), self.email.clone().into());
+            claims.insert("email_verified".into(), self.email_verified.into());
+        }
+        claims
+    }
+}

@@ -1,0 +1,103 @@
+//! RS256 signing of access and ID tokens, the JWKS that verifies them, and random values.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use jwt_simple::prelude::{
+    Claims, RS256KeyPair, RSAKeyPairLike, RSAPublicKeyLike, VerificationOptions,
+};
+
+pub struct Signer {
+    key: RS256KeyPair,
+    kid: String,
+    pub issuer: String,
+}
+
+impl Signer {
+    /// Loads the PEM key at `path`, or generates a 2048-bit key and saves it there, so restarts
+    /// (and every test) reuse one key instead of paying for RSA key generation.
+    pub fn load_or_create(path: &str, issuer: &str) -> Result<Signer, String> {
+        let key = match std::fs::read_to_string(path) {
+            Ok(pem) => {
+                RS256KeyPair::from_pem(&pem).map_err(|e| format!("bad key in {path}: {e}"))?
+            }
+            Err(_) => {
+                let key =
+                    RS256KeyPair::generate(2048).map_err(|e| format!("key generation: {e}"))?;
+                let pem = key.to_pem().map_err(|e| format!("key encoding: {e}"))?;
+                std::fs::write(path, pem).map_err(|e| format!("cannot write {path}: {e}"))?;
+                key
+            }
+        };
+        let components = key.public_key().to_components();
+        let kid = hex(&hmac_sha256::Hash::hash(&components.n)[..8]);
+        Ok(Signer {
+            key: key.with_key_id(&kid),
+            kid,
+            issuer: issuer.to_string(),
+        })
+    }
+
+    pub fn sign(
+        &self,
+        subject: &str,
+        audiences: &[String],
+        lifetime_secs: u64,
+        custom: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        let claims = Claims::with_custom_claims(
+            custom,
+            jwt_simple::prelude::Duration::from_secs(lifetime_secs),
+        )
+        .with_issuer(&self.issuer)
+        .with_subject(subject)
+        .with_jwt_id(random_token(12));
+        // Auth0 writes a single audience as a string and several as an array.
+        let claims = match audiences {
+            [one] => claims.with_audience(one),
+            _ => claims.with_audiences(audiences.iter().cloned().collect::<HashSet<String>>()),
+        };
+        self.key.sign(claims).map_err(|e| format!("signing: {e}"))
+    }
+
+    /// The claims of a token this emulator signed, if it is valid now.
+    pub fn verify(
+        &self,
+        token: &str,
+    ) -> Option<jwt_simple::prelude::JWTClaims<serde_json::Map<String, serde_json::Value>>> {
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
+            ..Default::default()
+        };
+        self.key
+            .public_key()
+            .verify_token(token, Some(options))
+            .ok()
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        let components = self.key.public_key().to_components();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        serde_json::json!({"keys": [{
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+            "n": b64.encode(&components.n), "e": b64.encode(&components.e),
+        }]})
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `n` random bytes, URL-safe base64.
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    let _ = getrandom::getrandom(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// PKCE S256: base64url(SHA-256(verifier)).
+pub fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(hmac_sha256::Hash::hash(verifier.as_bytes()))
+}

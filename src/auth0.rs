@@ -1,0 +1,262 @@
+//! Requests to the Auth0 Authentication API and the translation of its answers.
+//!
+//! Bodies follow Auth0's documentation: `/oauth/token` takes
+//! `application/x-www-form-urlencoded`, `/oauth/revoke` takes `application/json`.
+
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::config::Client;
+use crate::error::FilterError;
+use crate::http::{Callout, CalloutResult};
+use crate::timefmt::Timestamp;
+
+pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
+
+/// A grant the filter exchanges at `/oauth/token` on behalf of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// Resource-owner password; with a realm (connection) it uses Auth0's password-realm grant.
+    Password {
+        username: String,
+        password: String,
+        realm: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+    },
+}
+
+fn post(
+    client: &Client,
+    route: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    timeout_ms: u64,
+) -> Callout {
+    Callout {
+        cluster: client.auth0.cluster.clone(),
+        method: "POST".into(),
+        path: client.auth0.path(route),
+        authority: client.auth0.authority.clone(),
+        headers: vec![
+            ("content-type".into(), content_type.into()),
+            ("accept".into(), "application/json".into()),
+        ],
+        body: Some(body),
+        timeout_ms,
+    }
+}
+
+/// `POST /oauth/token` for a grant, with the client's credentials, audience and scope.
+pub fn token_request(client: &Client, grant: &Grant, timeout_ms: u64) -> Callout {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    match grant {
+        Grant::Password {
+            username,
+            password,
+            realm,
+        } => {
+            match realm {
+                Some(realm) => {
+                    form.append_pair("grant_type", PASSWORD_REALM_GRANT);
+                    form.append_pair("realm", realm);
+                }
+                None => {
+                    form.append_pair("grant_type", "password");
+                }
+            }
+            form.append_pair("username", username);
+            form.append_pair("password", password);
+            form.append_pair("scope", &client.auth0_scope());
+            if let Some(audience) = &client.audience {
+                form.append_pair("audience", audience);
+            }
+        }
+        Grant::RefreshToken { refresh_token } => {
+            form.append_pair("grant_type", "refresh_token");
+            form.append_pair("refresh_token", refresh_token);
+        }
+    }
+    form.append_pair("client_id", &client.client_id);
+    form.append_pair("client_secret", client.client_secret.expose());
+    let body = form.finish().into_bytes();
+    post(
+        client,
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        body,
+        timeout_ms,
+    )
+}
+
+/// `POST /oauth/revoke` for a refresh token.
+pub fn revoke_request(client: &Client, refresh_token: &str, timeout_ms: u64) -> Callout {
+    let body = serde_json::json!({
+        "client_id": client.client_id,
+        "client_secret": client.client_secret.expose(),
+        "token": refresh_token,
+    });
+    post(
+        client,
+        "/oauth/revoke",
+        "application/json",
+        body.to_string().into_bytes(),
+        timeout_ms,
+    )
+}
+
+/// A successful `/oauth/token` answer.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenSet {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub id_token: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSet(***)")
+    }
+}
+
+impl TokenSet {
+    /// The user id: `sub` of the ID token, else of the access token (when it is a JWT).
+    pub fn subject(&self) -> Option<String> {
+        self.id_token
+            .as_deref()
+            .and_then(jwt_subject)
+            .or_else(|| jwt_subject(&self.access_token))
+    }
+}
+
+/// `sub` of a JWT's payload, without verifying the signature. Only used on tokens the filter
+/// just received from Auth0 over its own callout, where the channel authenticates the issuer
+/// (OIDC Core 3.1.3.7 allows this for the token endpoint); tokens from clients are verified.
+pub fn jwt_subject(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
+}
+
+/// Why a token was asked for: it decides how Auth0's refusals are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Login,
+    Refresh,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthErrorBody {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Translates a callout result into a token set or the error the caller gets.
+pub fn token_answer(
+    result: &CalloutResult,
+    purpose: TokenPurpose,
+    timeout_ms: u64,
+    now: Timestamp,
+) -> Result<TokenSet, FilterError> {
+    let (status, body) = answered(result, timeout_ms, now)?;
+    if status == 200 {
+        return serde_json::from_slice::<TokenSet>(body)
+            .ok()
+            .filter(|t| !t.access_token.is_empty())
+            .ok_or_else(|| {
+                FilterError::bad_gateway("Auth0 answered with an unreadable token response")
+            });
+    }
+    let auth0: AuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let code = auth0
+        .error
+        .as_deref()
+        .map(crate::body::sanitize)
+        .unwrap_or_default();
+    let description = auth0
+        .error_description
+        .as_deref()
+        .map(crate::body::sanitize)
+        .unwrap_or_default();
+    let detail = if code.is_empty() {
+        format!("Auth0 answered {status}")
+    } else {
+        format!("Auth0 refused: {code}: {description}")
+    };
+    match (purpose, status) {
+        // Wrong credentials: 403 as in the original since 3.0.1.
+        (TokenPurpose::Login, 403) => Err(FilterError::forbidden(detail)),
+        (TokenPurpose::Login, 400) => Err(FilterError::bad_request(detail)),
+        // A refused refresh token means the caller must log in again.
+        (TokenPurpose::Refresh, 400 | 401 | 403) => Err(FilterError::unauthorized(detail)),
+        // 401 on a login is Auth0 refusing *our* client credentials: a gateway problem.
+        _ => Err(FilterError::bad_gateway(detail)),
+    }
+}
+
+/// The status and body of an answered callout; failures, 429 and 5xx become errors.
+pub fn answered(
+    result: &CalloutResult,
+    timeout_ms: u64,
+    now: Timestamp,
+) -> Result<(u16, &[u8]), FilterError> {
+    match result {
+        CalloutResult::Failed { elapsed_ms } => Err(callout_failure(*elapsed_ms, timeout_ms)),
+        CalloutResult::Answered { status, body, .. } => {
+            if *status == 429 {
+                return Err(FilterError::too_many_requests(retry_after(result, now)));
+            }
+            if *status >= 500 {
+                // Envoy answers 504 itself when the callout timeout fires first.
+                if *status == 504 && result.header("x-envoy-upstream-service-time").is_none() {
+                    return Err(FilterError::gateway_timeout("Auth0 did not answer in time"));
+                }
+                return Err(FilterError::bad_gateway(format!(
+                    "Auth0 is unavailable (status {status})"
+                )));
+            }
+            Ok((*status, body.as_slice()))
+        }
+    }
+}
+
+/// No answer at all: a timeout if the callout ran for (about) its whole timeout, otherwise the
+/// connection failed.
+pub fn callout_failure(elapsed_ms: u64, timeout_ms: u64) -> FilterError {
+    if elapsed_ms.saturating_mul(10) >= timeout_ms.saturating_mul(9) {
+        FilterError::gateway_timeout("Auth0 did not answer in time")
+    } else {
+        FilterError::bad_gateway("Auth0 could not be reached")
+    }
+}
+
+/// Seconds to wait after a 429: Auth0's `Retry-After`, else `X-RateLimit-Reset` (epoch seconds)
+/// minus now, at least 1.
+fn retry_after(result: &CalloutResult, now: Timestamp) -> u64 {
+    if let Some(seconds) = result
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return seconds.max(1);
+    }
+    result
+        .header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|reset| reset.saturating_sub(now.secs))
+        .unwrap_or(1)
+        .max(1)
+}
+
+#[cfg(test)]
+#[path = "auth0_tests.rs"]
+mod tests;

@@ -1,0 +1,252 @@
+use super::*;
+use crate::config::tests_support::config_with;
+
+fn form(callout: &Callout) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(callout.body.as_deref().unwrap())
+        .into_owned()
+        .collect()
+}
+
+fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const NOW: Timestamp = Timestamp {
+    secs: 1_000,
+    nanos: 0,
+};
+
+fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> CalloutResult {
+    CalloutResult::Answered {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn password_realm_grant_is_form_encoded_with_everything_auth0_needs() {
+    let config = config_with(serde_json::json!({}));
+    let client = &config.clients["web"];
+    let grant = Grant::Password {
+        username: "a@b.c".into(),
+        password: "p&w=1".into(),
+        realm: Some("db-a".into()),
+    };
+    let callout = token_request(client, &grant, 5000);
+    assert_eq!(callout.cluster, "auth0");
+    assert_eq!(callout.path, "/oauth/token");
+    assert_eq!(callout.authority, "tenant.eu.auth0.com");
+    assert_eq!(callout.method, "POST");
+    assert!(callout.headers.contains(&(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into()
+    )));
+    let f = form(&callout);
+    assert_eq!(get(&f, "grant_type"), Some(PASSWORD_REALM_GRANT));
+    assert_eq!(get(&f, "realm"), Some("db-a"));
+    assert_eq!(get(&f, "username"), Some("a@b.c"));
+    assert_eq!(get(&f, "password"), Some("p&w=1"));
+    assert_eq!(get(&f, "client_id"), Some("web-client-id"));
+    assert_eq!(get(&f, "client_secret"), Some("web-client-secret"));
+    assert_eq!(get(&f, "audience"), Some("https://api.example.org"));
+    assert_eq!(
+        get(&f, "scope"),
+        Some("openid offline_access profile email")
+    );
+}
+
+#[test]
+fn password_grant_without_realm_and_without_audience() {
+    let config = config_with(serde_json::json!({}));
+    let grant = Grant::Password {
+        username: "u".into(),
+        password: "p".into(),
+        realm: None,
+    };
+    let f = form(&token_request(&config.clients["app"], &grant, 5000));
+    assert_eq!(get(&f, "grant_type"), Some("password"));
+    assert_eq!(get(&f, "realm"), None);
+    assert_eq!(get(&f, "audience"), None);
+}
+
+#[test]
+fn refresh_and_revoke_requests() {
+    let config = config_with(serde_json::json!({}));
+    let client = &config.clients["web"];
+    let f = form(&token_request(
+        client,
+        &Grant::RefreshToken {
+            refresh_token: "rt".into(),
+        },
+        5000,
+    ));
+    assert_eq!(get(&f, "grant_type"), Some("refresh_token"));
+    assert_eq!(get(&f, "refresh_token"), Some("rt"));
+    assert_eq!(get(&f, "client_secret"), Some("web-client-secret"));
+    let revoke = revoke_request(client, "rt", 5000);
+    assert_eq!(revoke.path, "/oauth/revoke");
+    let body: serde_json::Value = serde_json::from_slice(revoke.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"client_id":"web-client-id","client_secret":"web-client-secret","token":"rt"})
+    );
+}
+
+#[test]
+fn token_answers_are_translated() {
+    let ok = answer(
+        200,
+        &[],
+        r#"{"access_token":"a","refresh_token":"r","id_token":"i","expires_in":60,"token_type":"Bearer"}"#,
+    );
+    let set = token_answer(&ok, TokenPurpose::Login, 5000, NOW).unwrap();
+    assert_eq!(set.expires_in, Some(60));
+    let wrong = answer(
+        403,
+        &[],
+        r#"{"error":"invalid_grant","error_description":"Wrong email or password."}"#,
+    );
+    let err = token_answer(&wrong, TokenPurpose::Login, 5000, NOW).unwrap_err();
+    assert_eq!(err.status, 403);
+    assert!(err.message.contains("Wrong email or password."));
+    assert_eq!(
+        token_answer(&wrong, TokenPurpose::Refresh, 5000, NOW)
+            .unwrap_err()
+            .status,
+        401
+    );
+    let bad_client = answer(
+        401,
+        &[],
+        r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
+    );
+    assert_eq!(
+        token_answer(&bad_client, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+    assert_eq!(
+        token_answer(&bad_client, TokenPurpose::Refresh, 5000, NOW)
+            .unwrap_err()
+            .status,
+        401
+    );
+    let garbage = answer(200, &[], "<html>");
+    assert_eq!(
+        token_answer(&garbage, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+}
+
+#[test]
+fn rate_limits_keep_429_with_retry_after() {
+    let with_reset = answer(
+        429,
+        &[("x-ratelimit-reset", "1030")],
+        r#"{"error":"too_many_requests"}"#,
+    );
+    let err = token_answer(&with_reset, TokenPurpose::Login, 5000, NOW).unwrap_err();
+    assert_eq!((err.status, err.retry_after), (429, Some(30)));
+    let with_header = answer(429, &[("retry-after", "4")], "");
+    assert_eq!(
+        token_answer(&with_header, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .retry_after,
+        Some(4)
+    );
+    let bare = answer(429, &[], "");
+    assert_eq!(
+        token_answer(&bare, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .retry_after,
+        Some(1)
+    );
+}
+
+#[test]
+fn outages_are_502_and_timeouts_504() {
+    let down = answer(503, &[], "upstream connect error");
+    assert_eq!(
+        token_answer(&down, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+    let auth0_500 = answer(500, &[("x-envoy-upstream-service-time", "3")], "{}");
+    assert_eq!(
+        token_answer(&auth0_500, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+    let envoy_timeout = answer(504, &[], "upstream request timeout");
+    assert_eq!(
+        token_answer(&envoy_timeout, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        504
+    );
+    let early = CalloutResult::Failed { elapsed_ms: 3 };
+    assert_eq!(
+        token_answer(&early, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+    let late = CalloutResult::Failed { elapsed_ms: 4990 };
+    assert_eq!(
+        token_answer(&late, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        504
+    );
+}
+
+#[test]
+fn errors_never_echo_secrets() {
+    let config = config_with(serde_json::json!({}));
+    let hostile = answer(
+        400,
+        &[],
+        r#"{"error":"invalid_request","error_description":"bad\r\nweb-client-secret"}"#,
+    );
+    let err = token_answer(&hostile, TokenPurpose::Login, 5000, NOW).unwrap_err();
+    assert!(!err.message.contains('\n'));
+    // The description is Auth0's text; our own messages never include credentials.
+    let _ = config;
+}
+
+#[test]
+fn subject_comes_from_id_token_then_access_token() {
+    let jwt = |sub: &str| {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"sub":"{sub}"}}"#));
+        format!("e30.{payload}.sig")
+    };
+    let set = TokenSet {
+        access_token: jwt("auth0|a"),
+        refresh_token: None,
+        id_token: Some(jwt("auth0|i")),
+        expires_in: None,
+    };
+    assert_eq!(set.subject().as_deref(), Some("auth0|i"));
+    let set = TokenSet {
+        access_token: jwt("auth0|a"),
+        refresh_token: None,
+        id_token: None,
+        expires_in: None,
+    };
+    assert_eq!(set.subject().as_deref(), Some("auth0|a"));
+    assert_eq!(jwt_subject("opaque"), None);
+    assert!(!format!("{set:?}").contains("auth0|a"));
+}

@@ -1,0 +1,222 @@
+use super::tests_support::{base_json, config_with};
+use super::*;
+
+fn parse(json: serde_json::Value) -> Result<Config, ConfigError> {
+    Config::from_json(json.to_string().as_bytes())
+}
+
+fn with(mutate: impl FnOnce(&mut serde_json::Value)) -> Result<Config, ConfigError> {
+    let mut json = base_json();
+    mutate(&mut json);
+    parse(json)
+}
+
+#[test]
+fn accepts_the_original_catalog_default_shape() {
+    // The catalog default of auth0-client 3.8.0, with empty defaultClient/defaultConnection.
+    let json = serde_json::json!({
+        "clients": {"cms": {
+            "auth0Url": "https://tenant.eu.auth0.com/", "clientId": "id", "clientSecret": "s",
+            "redirectUrl": "https://host/web-login/callback",
+            "scopes": ["offline_access", "profile", "email", "website"],
+            "audience": "https://aud", "supportedConnections": [], "defaultConnection": ""
+        }},
+        "defaultClient": "",
+        "managementClient": {
+            "auth0Url": "https://tenant.eu.auth0.com/", "clientId": "m", "clientSecret": "ms",
+            "supportedConnectionsMap": {"foo": {"connectionId": "bar"}},
+            "defaultManagementConnectionName": "foo",
+            "authorizeStateRequired": true
+        },
+        "customClaimsNamespaces": ["https://mia-platform.eu/app_metadata", "https://mia-platform.eu/user_metadata"],
+        "auth0Clusters": {"tenant.eu.auth0.com": "auth0"}
+    });
+    let config = parse(json).unwrap();
+    assert_eq!(config.default_client, None);
+    let cms = &config.clients["cms"];
+    assert_eq!(cms.default_connection, None);
+    assert!(cms.is_website());
+    assert_eq!(config.session_duration_seconds, 86_400);
+    assert!(!config.logout_client_id_enabled);
+    assert_eq!(config.original_protocol_header, "x-forwarded-proto");
+}
+
+#[test]
+fn auth0_url_with_or_without_trailing_slash_is_the_same_endpoint() {
+    let config = config_with(serde_json::json!({}));
+    assert_eq!(config.clients["web"].auth0, config.clients["app"].auth0);
+    assert_eq!(
+        config.clients["web"].auth0.path("/oauth/token"),
+        "/oauth/token"
+    );
+    assert_eq!(
+        config.clients["web"].auth0.public_url("/v2/logout"),
+        "https://tenant.eu.auth0.com/v2/logout"
+    );
+    assert_eq!(config.clients["web"].auth0.cluster, "auth0");
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_path() {
+    let err = with(|j| j["clients"]["web"]["clientSecrett"] = "x".into()).unwrap_err();
+    assert_eq!(err.field, "clients.web.clientSecrett");
+    assert!(err.problem.contains("unknown field"), "{err}");
+    let err = with(|j| j["sessionDuration"] = 5.into()).unwrap_err();
+    assert!(err.problem.contains("sessionDuration"), "{err}");
+}
+
+#[test]
+fn default_connection_must_be_supported() {
+    let err = with(|j| j["clients"]["web"]["defaultConnection"] = "other".into()).unwrap_err();
+    assert_eq!(err.field, "clients.web.defaultConnection");
+}
+
+#[test]
+fn required_fields_are_named() {
+    let err = with(|j| {
+        j["clients"]["web"]
+            .as_object_mut()
+            .unwrap()
+            .remove("clientId");
+    })
+    .unwrap_err();
+    assert_eq!(err.field, "clients.web");
+    assert!(err.problem.contains("clientId"));
+    let err = with(|j| j["clients"]["web"]["clientSecret"] = "".into()).unwrap_err();
+    assert_eq!(err.field, "clients.web.clientSecret");
+    let err = with(|j| {
+        j.as_object_mut().unwrap().remove("managementClient");
+    })
+    .unwrap_err();
+    assert!(err.problem.contains("managementClient"));
+}
+
+#[test]
+fn same_site_must_be_lax_strict_or_none() {
+    let err = with(|j| j["clients"]["web"]["sameSite"] = "lax".into()).unwrap_err();
+    assert_eq!(err.field, "clients.web.sameSite");
+    for ok in ["Lax", "Strict", "None"] {
+        assert!(with(|j| j["clients"]["web"]["sameSite"] = ok.into()).is_ok());
+    }
+}
+
+#[test]
+fn every_auth0_host_needs_a_cluster() {
+    let err =
+        with(|j| j["clients"]["app"]["auth0Url"] = "https://other.auth0.com".into()).unwrap_err();
+    assert_eq!(err.field, "clients.app.auth0Url");
+    assert!(err.problem.contains("auth0Clusters"));
+}
+
+#[test]
+fn default_client_must_exist() {
+    let err = with(|j| j["defaultClient"] = "nope".into()).unwrap_err();
+    assert_eq!(err.field, "defaultClient");
+}
+
+#[test]
+fn management_forms_cannot_be_mixed_and_defaults_must_exist() {
+    let err = with(|j| j["managementClient"]["supportedConnections"] = serde_json::json!(["a"]))
+        .unwrap_err();
+    assert_eq!(err.field, "managementClient");
+    let err = with(|j| j["managementClient"]["defaultManagementConnectionName"] = "x".into())
+        .unwrap_err();
+    assert_eq!(
+        err.field,
+        "managementClient.defaultManagementConnectionName"
+    );
+    let err = with(|j| {
+        let m = j["managementClient"].as_object_mut().unwrap();
+        m.remove("supportedConnectionsMap");
+        m.remove("defaultManagementConnectionName");
+        m.insert("supportedConnections".into(), serde_json::json!(["a"]));
+        m.insert("defaultCreateUserConnection".into(), "b".into());
+    })
+    .unwrap_err();
+    assert_eq!(err.field, "managementClient.defaultCreateUserConnection");
+}
+
+#[test]
+fn api_keys_must_name_a_client_and_are_not_kept_in_clear() {
+    let err = with(|j| j["apiKeys"] = serde_json::json!([{"key": "k", "clientType": "nope"}]))
+        .unwrap_err();
+    assert_eq!(err.field, "apiKeys[0].clientType");
+    let config = config_with(
+        serde_json::json!({"apiKeys": [{"key": "super-secret-key", "clientType": "web"}]}),
+    );
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("super-secret-key"));
+    assert!(!debug.contains("web-client-secret"));
+}
+
+#[test]
+fn env_var_fields_and_gateway_fields_are_read() {
+    let config = config_with(serde_json::json!({
+        "sessionDurationSeconds": 60, "logoutClientIdEnabled": true, "servicePrefix": "/auth/",
+        "originalProtocolHeader": "X-Original-Proto", "calloutTimeoutMs": 900,
+        "allowedRedirectHosts": ["App.Example.org"], "sessionScope": "prod",
+        "paths": {"refreshToken": ["/refreshtoken", "/oauth/refreshtoken"]}
+    }));
+    assert_eq!(config.session_duration_seconds, 60);
+    assert!(config.logout_client_id_enabled);
+    assert_eq!(config.original_protocol_header, "x-original-proto");
+    assert_eq!(config.callout_timeout_ms, 900);
+    assert_eq!(
+        config.allowed_redirect_hosts,
+        vec!["app.example.org".to_string()]
+    );
+    assert_eq!(config.session_scope, "prod");
+    assert!(config
+        .routes
+        .classify("POST", "/auth/oauth/refreshtoken")
+        .is_some());
+    assert!(config
+        .routes
+        .classify("POST", "/auth/oauth/token")
+        .is_some());
+}
+
+#[test]
+fn bad_numbers_and_prefixes_are_refused() {
+    for (field, value) in [
+        ("calloutTimeoutMs", serde_json::json!(0)),
+        ("maxBodyBytes", serde_json::json!(10)),
+        ("sessionDurationSeconds", serde_json::json!(0)),
+        ("servicePrefix", serde_json::json!("auth")),
+        ("allowedRedirectHosts", serde_json::json!(["evil.com/x"])),
+        ("originalProtocolHeader", serde_json::json!("x proto")),
+    ] {
+        let err = with(|j| j[field] = value).unwrap_err();
+        assert!(err.field.starts_with(field), "{field}: {err}");
+    }
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    let err = with(|j| j["clients"]["web"]["scopes"] = "openid".into()).unwrap_err();
+    assert_eq!(err.field, "clients.web.scopes");
+    let err = parse(serde_json::json!("not an object")).unwrap_err();
+    assert_eq!(err.field, "(root)");
+    assert!(Config::from_json(b"{not json").is_err());
+}
+
+#[test]
+fn scope_is_openid_plus_scopes_minus_website_deduplicated() {
+    let config = config_with(serde_json::json!({}));
+    assert_eq!(
+        config.clients["web"].auth0_scope(),
+        "openid offline_access profile email"
+    );
+    assert_eq!(
+        config.clients["app"].auth0_scope(),
+        "openid offline_access profile"
+    );
+}
+
+#[test]
+fn error_display_is_one_line_naming_the_field() {
+    let err = with(|j| j["clients"]["web"]["sameSite"] = "lax".into()).unwrap_err();
+    let line = err.to_string();
+    assert!(line.starts_with("invalid plugin configuration: clients.web.sameSite: "));
+    assert!(!line.contains('\n'));
+}

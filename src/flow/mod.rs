@@ -1,0 +1,168 @@
+//! Per-request state machines. A flow never performs I/O: it returns an `Action` for the host
+//! to execute and is fed the result (body, callout answer, store outcome) to decide the next.
+//! A new route is a new `Flow` plus a route-table entry; the host does not change.
+
+mod logout;
+mod refresh;
+mod shared;
+mod token;
+
+use crate::config::Config;
+use crate::error::FilterError;
+use crate::http::{Callout, CalloutResult, Reply, RequestHead};
+use crate::routes::RouteKind;
+use crate::session::{StoreOp, StoreOutcome};
+use crate::timefmt::Timestamp;
+
+/// What the host must do next for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Let the request go upstream untouched.
+    PassThrough,
+    /// Buffer the whole request body (up to `max_bytes`), then call `on_body`.
+    ReadBody { max_bytes: usize },
+    /// Make this callout, then call `on_callout` with its result.
+    Call(Callout),
+    /// Run this session-store operation, then call `on_store` with its outcome.
+    Store(StoreOp),
+    /// Answer the request with this response; the exchange is over.
+    Respond(Reply),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// What a flow step can see and where it writes its log lines.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub now: Timestamp,
+    logs: &'a mut Vec<LogLine>,
+}
+
+impl Ctx<'_> {
+    /// Logs a line. Callers never put secrets, passwords or tokens in it.
+    pub fn log(&mut self, level: LogLevel, message: impl Into<String>) {
+        self.logs.push(LogLine {
+            level,
+            message: message.into(),
+        });
+    }
+}
+
+type Step = Result<Action, FilterError>;
+
+/// One route's state machine. Every event it does not expect is an internal error.
+trait Flow {
+    fn on_body(&mut self, _ctx: &mut Ctx<'_>, _body: &[u8]) -> Step {
+        Err(unexpected("body"))
+    }
+    fn on_callout(&mut self, _ctx: &mut Ctx<'_>, _result: CalloutResult) -> Step {
+        Err(unexpected("callout answer"))
+    }
+    fn on_store(&mut self, _ctx: &mut Ctx<'_>, _outcome: StoreOutcome) -> Step {
+        Err(unexpected("store outcome"))
+    }
+}
+
+fn unexpected(what: &str) -> FilterError {
+    FilterError::internal(format!("unexpected {what} for this request"))
+}
+
+/// A request the filter owns, from its headers to its answer.
+pub struct Exchange {
+    flow: Box<dyn Flow>,
+    logs: Vec<LogLine>,
+}
+
+/// How a request starts: passed through, answered at once, or an exchange under way.
+pub enum Start {
+    PassThrough,
+    Respond(Reply),
+    Exchange(Exchange, Action),
+}
+
+impl Exchange {
+    /// Decides what to do with a request from its head. Cheap for requests the filter does not
+    /// own: only the method and path are looked at.
+    pub fn start(config: &Config, head: &RequestHead, now: Timestamp) -> Start {
+        let Some(route) = config.routes.classify(&head.method, &head.path) else {
+            return Start::PassThrough;
+        };
+        let mut logs = Vec::new();
+        let mut ctx = Ctx {
+            config,
+            now,
+            logs: &mut logs,
+        };
+        let started = match route {
+            RouteKind::Token => token::start(&mut ctx, head),
+            RouteKind::RefreshToken => refresh::start(&mut ctx, head),
+            RouteKind::Logout => logout::start(&mut ctx, head),
+        };
+        match started {
+            Ok((flow, Action::Respond(reply))) => {
+                drop(flow);
+                Start::Respond(reply)
+            }
+            Ok((flow, action)) => Start::Exchange(Exchange { flow, logs }, action),
+            Err(error) => Start::Respond(error.to_reply()),
+        }
+    }
+
+    pub fn on_body(&mut self, config: &Config, now: Timestamp, body: &[u8]) -> Action {
+        self.step(config, now, |flow, ctx| flow.on_body(ctx, body))
+    }
+
+    pub fn on_body_too_large(&mut self, config: &Config) -> Action {
+        Action::Respond(FilterError::payload_too_large(config.max_body_bytes).to_reply())
+    }
+
+    pub fn on_callout(&mut self, config: &Config, now: Timestamp, result: CalloutResult) -> Action {
+        self.step(config, now, |flow, ctx| flow.on_callout(ctx, result))
+    }
+
+    pub fn on_store(&mut self, config: &Config, now: Timestamp, outcome: StoreOutcome) -> Action {
+        self.step(config, now, |flow, ctx| flow.on_store(ctx, outcome))
+    }
+
+    /// Log lines written since the last call.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        std::mem::take(&mut self.logs)
+    }
+
+    fn step(
+        &mut self,
+        config: &Config,
+        now: Timestamp,
+        event: impl FnOnce(&mut dyn Flow, &mut Ctx<'_>) -> Step,
+    ) -> Action {
+        let mut ctx = Ctx {
+            config,
+            now,
+            logs: &mut self.logs,
+        };
+        match event(self.flow.as_mut(), &mut ctx) {
+            Ok(action) => action,
+            Err(error) => {
+                if error.status >= 500 {
+                    ctx.log(LogLevel::Warn, format!("answering {error}"));
+                }
+                Action::Respond(error.to_reply())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

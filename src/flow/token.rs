@@ -1,0 +1,120 @@
+//! `POST /oauth/token` with the password grant.
+
+use super::shared::{parse_body, resolve_connection, session_for, token_reply};
+use super::{Action, Ctx, Flow, LogLevel, Step};
+use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
+use crate::clients::select_client;
+use crate::error::FilterError;
+use crate::http::{CalloutResult, Reply, RequestHead};
+use crate::session::{StoreOp, StoreOutcome};
+
+enum State {
+    AwaitBody,
+    AwaitAuth0,
+    /// The session is being stored; the reply goes out once it is.
+    AwaitSave(Reply),
+}
+
+struct TokenFlow {
+    client: String,
+    content_type: Option<String>,
+    state: State,
+}
+
+pub(super) fn start(
+    ctx: &mut Ctx<'_>,
+    head: &RequestHead,
+) -> Result<(Box<dyn Flow>, Action), FilterError> {
+    let client = select_client(ctx.config, head)?;
+    let flow = TokenFlow {
+        client: client.name.clone(),
+        content_type: head.header("content-type").map(str::to_string),
+        state: State::AwaitBody,
+    };
+    Ok((
+        Box::new(flow),
+        Action::ReadBody {
+            max_bytes: ctx.config.max_body_bytes,
+        },
+    ))
+}
+
+impl TokenFlow {
+    fn client<'a>(&self, ctx: &Ctx<'a>) -> Result<&'a crate::config::Client, FilterError> {
+        ctx.config
+            .clients
+            .get(&self.client)
+            .ok_or_else(|| FilterError::internal("client vanished from configuration"))
+    }
+}
+
+impl Flow for TokenFlow {
+    fn on_body(&mut self, ctx: &mut Ctx<'_>, body: &[u8]) -> Step {
+        if !matches!(self.state, State::AwaitBody) {
+            return Err(super::unexpected("body"));
+        }
+        let client = self.client(ctx)?;
+        let fields = parse_body(self.content_type.as_deref(), body)?;
+        match fields.required("grant_type")? {
+            "password" => {}
+            other => {
+                return Err(FilterError::bad_request(format!(
+                    "grant_type `{}` is not supported: use `password`",
+                    crate::body::sanitize(other)
+                )))
+            }
+        }
+        let grant = Grant::Password {
+            username: fields.required("username")?.to_string(),
+            password: fields.required("password")?.to_string(),
+            realm: resolve_connection(client, fields.text("connection")?)?,
+        };
+        self.state = State::AwaitAuth0;
+        Ok(Action::Call(token_request(
+            client,
+            &grant,
+            ctx.config.callout_timeout_ms,
+        )))
+    }
+
+    fn on_callout(&mut self, ctx: &mut Ctx<'_>, result: CalloutResult) -> Step {
+        if !matches!(self.state, State::AwaitAuth0) {
+            return Err(super::unexpected("callout answer"));
+        }
+        let client = self.client(ctx)?;
+        let tokens = token_answer(
+            &result,
+            TokenPurpose::Login,
+            ctx.config.callout_timeout_ms,
+            ctx.now,
+        )?;
+        let refresh = tokens.refresh_token.clone();
+        let reply = token_reply(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)?;
+        match session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now) {
+            Some((key, record)) => {
+                self.state = State::AwaitSave(reply);
+                Ok(Action::Store(StoreOp::Put(key, record)))
+            }
+            None if client.is_website() => Err(FilterError::bad_gateway(
+                "Auth0's answer names no user (no `sub` in the tokens)",
+            )),
+            None => Ok(Action::Respond(reply)),
+        }
+    }
+
+    fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
+        let State::AwaitSave(reply) = std::mem::replace(&mut self.state, State::AwaitAuth0) else {
+            return Err(super::unexpected("store outcome"));
+        };
+        match outcome {
+            StoreOutcome::Unavailable(why) => {
+                ctx.log(LogLevel::Warn, format!("storing the session failed: {why}"));
+                if self.client(ctx)?.is_website() {
+                    return Err(FilterError::unavailable("the session store is unavailable"));
+                }
+                Ok(Action::Respond(reply))
+            }
+            _ => Ok(Action::Respond(reply)),
+        }
+    }
+}

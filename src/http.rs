@@ -1,0 +1,204 @@
+//! Plain values that describe HTTP: the request head the core decides on, the reply the filter
+//! sends, and the callout it asks the host to make. No proxy-wasm types here.
+
+/// The downstream request as the core sees it. Header names are lower-case (HTTP/2 style, as
+/// Envoy hands them over); a name may repeat.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHead {
+    pub method: String,
+    /// `:path` as received, query string included.
+    pub path: String,
+    pub scheme: String,
+    pub authority: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// Builds a head from Envoy's header list, pseudo-headers included.
+    pub fn from_headers(headers: Vec<(String, String)>) -> Self {
+        let mut head = RequestHead::default();
+        for (name, value) in headers {
+            let name = name.to_ascii_lowercase();
+            match name.as_str() {
+                ":method" => head.method = value,
+                ":path" => head.path = value,
+                ":scheme" => head.scheme = value,
+                ":authority" => head.authority = value,
+                _ => head.headers.push((name, value)),
+            }
+        }
+        head
+    }
+
+    /// First value of a header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path without its query string.
+    pub fn path_only(&self) -> &str {
+        split_path(&self.path).0
+    }
+
+    /// The raw query string (without `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        split_path(&self.path).1
+    }
+
+    /// The `Bearer` token of the `Authorization` header, if any.
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.header("authorization")?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    }
+}
+
+pub fn split_path(path: &str) -> (&str, Option<&str>) {
+    match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    }
+}
+
+/// True when a value may be sent as an HTTP header value: no CR, LF, NUL or other control
+/// characters except horizontal tab.
+pub fn is_safe_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// A response the filter answers itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let mut reply = Reply::new(status);
+        reply.push_header("content-type", "application/json");
+        reply.body = value.to_string().into_bytes();
+        reply
+    }
+
+    /// Adds a header. Values are produced by this crate after validation; a value that would
+    /// still carry a control character is dropped rather than sent (no header injection).
+    pub fn push_header(&mut self, name: &str, value: &str) {
+        if is_safe_header_value(value) {
+            self.headers.push((name.to_string(), value.to_string()));
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP call to Auth0 (or another configured upstream) made through an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    pub cluster: String,
+    pub method: String,
+    pub path: String,
+    pub authority: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u64,
+}
+
+/// What came back from a callout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalloutResult {
+    Answered {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// The host reported no response (connection failure, reset, or timeout).
+    Failed { elapsed_ms: u64 },
+}
+
+impl CalloutResult {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            CalloutResult::Answered { headers, .. } => headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+            CalloutResult::Failed { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(headers: &[(&str, &str)]) -> RequestHead {
+        RequestHead::from_headers(
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn splits_pseudo_headers_and_query() {
+        let h = head(&[
+            (":method", "GET"),
+            (":path", "/logout?redirect=/a?b=c"),
+            (":authority", "example.org"),
+            ("X-Forwarded-Host", "public.example.org"),
+        ]);
+        assert_eq!(h.method, "GET");
+        assert_eq!(h.path_only(), "/logout");
+        assert_eq!(h.query(), Some("redirect=/a?b=c"));
+        assert_eq!(h.header("x-forwarded-host"), Some("public.example.org"));
+    }
+
+    #[test]
+    fn bearer_token_is_case_insensitive_and_trimmed() {
+        assert_eq!(
+            head(&[("authorization", "bearer  abc ")]).bearer_token(),
+            Some("abc")
+        );
+        assert_eq!(head(&[("authorization", "Basic abc")]).bearer_token(), None);
+        assert_eq!(head(&[("authorization", "Bearer ")]).bearer_token(), None);
+    }
+
+    #[test]
+    fn header_values_with_crlf_are_never_sent() {
+        let mut reply = Reply::new(302);
+        reply.push_header("location", "https://a/\r\nset-cookie: x=y");
+        reply.push_header("x-ok", "fine\tvalue");
+        assert_eq!(reply.header("location"), None);
+        assert_eq!(reply.header("x-ok"), Some("fine\tvalue"));
+    }
+}

@@ -1,0 +1,342 @@
+//! Starts the Auth0 emulator, an echo upstream and a real Envoy with the built `.wasm` on free
+//! 127.0.0.1 ports, and stops them all when dropped. Paths come from the environment that
+//! `make test` sets: ENVOY_BIN, EMULATOR_BIN, WASM_PATH.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts the filter's one error shape with this status.
+    pub fn assert_error(&self, status: u16) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        let body = self.json();
+        assert_eq!(body["statusCode"], status, "{body}");
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{body}"
+        );
+        assert_eq!(self.header("content-type"), Some("application/json"));
+    }
+
+    /// The `sid` value of a `Set-Cookie` answer.
+    pub fn sid(&self) -> String {
+        let cookie = self
+            .header("set-cookie")
+            .unwrap_or_else(|| panic!("no set-cookie: {}", self.status));
+        cookie
+            .strip_prefix("sid=")
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn env_path(name: &str) -> PathBuf {
+    let value = std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests with `make test`")
+    });
+    let path = PathBuf::from(&value);
+    assert!(
+        path.exists(),
+        "{name}={value} does not exist: run `make test`"
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &PathBuf) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what} did not listen on {port} in time");
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Gateway {
+    pub base: String,
+    pub auth0_base: String,
+    pub auth0_port: u16,
+    pub admin_port: u16,
+    dir: PathBuf,
+    envoy: Child,
+    emulator: Option<Child>,
+    echo: Child,
+}
+
+impl Gateway {
+    /// Starts everything with the local-run filter config plus top-level `overrides`.
+    pub fn start(name: &str, overrides: serde_json::Value) -> Gateway {
+        Self::try_start(name, overrides)
+            .unwrap_or_else(|log| panic!("Envoy refused to start:\n{log}"))
+    }
+
+    /// Like `start`, but returns Envoy's log when Envoy refuses the configuration.
+    pub fn try_start(name: &str, overrides: serde_json::Value) -> Result<Gateway, String> {
+        Self::try_start_with(name, overrides, "")
+    }
+
+    pub fn try_start_with(
+        name: &str,
+        overrides: serde_json::Value,
+        prefix: &str,
+    ) -> Result<Gateway, String> {
+        let dir = repo().join("target/it").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let (listen, admin, auth0, upstream) = (free_port(), free_port(), free_port(), free_port());
+
+        let emulator_bin = env_path("EMULATOR_BIN");
+        let emulator_log = dir.join("emulator.log");
+        let mut emulator = Command::new(&emulator_bin)
+            .args(["serve", "--port", &auth0.to_string(), "--threads", "4"])
+            .arg("--tenant")
+            .arg(repo().join("emulator/tenant.json"))
+            .arg("--key-file")
+            .arg(repo().join("target/it/emulator-key.pem"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&emulator_log).expect("log"))
+            .spawn()
+            .expect("start the emulator");
+        let echo_log = dir.join("echo.log");
+        let mut echo = Command::new(&emulator_bin)
+            .args(["echo", "--port", &upstream.to_string(), "--threads", "2"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&echo_log).expect("log"))
+            .spawn()
+            .expect("start the echo upstream");
+        wait_for_port(auth0, "emulator", &mut emulator, &emulator_log);
+        wait_for_port(upstream, "echo upstream", &mut echo, &echo_log);
+
+        let template = std::fs::read_to_string(repo().join("envoy/filter-config.json"))
+            .expect("filter config");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&template.replace("{{AUTH0_PORT}}", &auth0.to_string()))
+                .expect("filter config JSON");
+        let overrides: serde_json::Value = serde_json::from_str(
+            &overrides
+                .to_string()
+                .replace("{{AUTH0_PORT}}", &auth0.to_string()),
+        )
+        .expect("overrides");
+        if let (Some(base), Some(extra)) = (config.as_object_mut(), overrides.as_object()) {
+            for (key, value) in extra {
+                if value.is_null() {
+                    base.remove(key);
+                } else {
+                    base.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let envoy_yaml = std::fs::read_to_string(repo().join("envoy/envoy.template.yaml"))
+            .expect("envoy template")
+            .replace("{{LISTEN_PORT}}", &listen.to_string())
+            .replace("{{ADMIN_PORT}}", &admin.to_string())
+            .replace("{{AUTH0_PORT}}", &auth0.to_string())
+            .replace("{{UPSTREAM_PORT}}", &upstream.to_string())
+            .replace("{{WASM_PATH}}", &env_path("WASM_PATH").to_string_lossy())
+            .replace("{{PREFIX}}", prefix)
+            .replace("{{FILTER_CONFIG}}", &config.to_string());
+        let yaml_path = dir.join("envoy.yaml");
+        std::fs::write(&yaml_path, envoy_yaml).expect("write envoy.yaml");
+        let envoy_log = dir.join("envoy.log");
+        let mut envoy = Command::new(env_path("ENVOY_BIN"))
+            .arg("-c")
+            .arg(&yaml_path)
+            .args([
+                "--concurrency",
+                "2",
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+            ])
+            .args(["--component-log-level", "wasm:debug"])
+            // Envoy's --log-path file is flushed only every few seconds; stderr line by line.
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&envoy_log).expect("envoy log"))
+            .spawn()
+            .expect("start envoy");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = envoy.try_wait() {
+                let _ = emulator.kill();
+                let _ = echo.kill();
+                let _ = emulator.wait();
+                let _ = echo.wait();
+                return Err(std::fs::read_to_string(&envoy_log).unwrap_or_default());
+            }
+            let ready = ureq::get(&format!("http://127.0.0.1:{admin}/ready"))
+                .call()
+                .is_ok();
+            if ready && TcpStream::connect(("127.0.0.1", listen)).is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "envoy not ready: {}",
+                std::fs::read_to_string(&envoy_log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Gateway {
+            base: format!("http://127.0.0.1:{listen}"),
+            auth0_base: format!("http://127.0.0.1:{auth0}"),
+            auth0_port: auth0,
+            admin_port: admin,
+            dir,
+            envoy,
+            emulator: Some(emulator),
+            echo,
+        })
+    }
+
+    pub fn stop_emulator(&mut self) {
+        if let Some(mut emulator) = self.emulator.take() {
+            let _ = emulator.kill();
+            let _ = emulator.wait();
+        }
+    }
+
+    pub fn envoy_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// Arms a fault in the emulator (see emulator/src/faults.rs).
+    pub fn fault(&self, spec: serde_json::Value) {
+        let r = request(
+            "POST",
+            &format!("{}/__emulator/faults", self.auth0_base),
+            &[],
+            Some(spec.to_string().as_bytes()),
+        );
+        assert_eq!(r.status, 200);
+    }
+
+    pub fn emulator_calls(&self, path: &str) -> u64 {
+        let r = request(
+            "GET",
+            &format!("{}/__emulator/calls", self.auth0_base),
+            &[],
+            None,
+        );
+        r.json()[path].as_u64().unwrap_or(0)
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
+        request(method, &format!("{}{path}", self.base), headers, body)
+    }
+
+    pub fn post_form(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        pairs: &[(&str, &str)],
+    ) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        self.call("POST", path, &all, Some(body.as_bytes()))
+    }
+
+    pub fn post_json(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: serde_json::Value,
+    ) -> Response {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.call("POST", path, &all, Some(body.to_string().as_bytes()))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.envoy.kill();
+        let _ = self.envoy.wait();
+        let _ = self.echo.kill();
+        let _ = self.echo.wait();
+        self.stop_emulator();
+    }
+}
+
+/// One HTTP request without following redirects, with a 15 s time limit.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(15))
+        .build();
+    let mut req = agent.request(method, url);
+    for (name, value) in headers {
+        req = req.set(name, value);
+    }
+    let result = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let mut out = Vec::new();
+    for name in response.headers_names() {
+        for value in response.all(&name) {
+            out.push((name.clone(), value.to_string()));
+        }
+    }
+    let body = response.into_string().unwrap_or_default();
+    Response {
+        status,
+        headers: out,
+        body,
+    }
+}
