@@ -38,7 +38,7 @@ emulator:
 
 unit:
 	cargo test --lib -p auth0-filter
-	cargo test --bins -p auth0-emulator
+	cargo test -p auth0-emulator
 
 lint: setup
 	cargo fmt --all --check

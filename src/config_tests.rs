@@ -220,3 +220,43 @@ fn error_display_is_one_line_naming_the_field() {
     assert!(line.starts_with("invalid plugin configuration: clients.web.sameSite: "));
     assert!(!line.contains('\n'));
 }
+
+#[test]
+fn auth0_urls_are_plain_absolute_urls() {
+    for bad in [
+        "tenant.eu.auth0.com",
+        "ftp://tenant.eu.auth0.com",
+        "https://user@tenant.eu.auth0.com",
+        "https://tenant.eu.auth0.com/?x=1",
+        "https://tenant.eu.auth0.com#f",
+        "https://tenant.eu.auth0.com:99999/",
+        "https://:443/",
+        "https://ten ant.eu.auth0.com/",
+        "https:///path",
+    ] {
+        let err = with(|j| j["clients"]["app"]["auth0Url"] = bad.into()).unwrap_err();
+        assert_eq!(err.field, "clients.app.auth0Url", "{bad}: {err}");
+    }
+    // Default ports are dropped, explicit ones kept; a path prefix is kept without its slash.
+    let config = with(|j| {
+        j["clients"]["app"]["auth0Url"] = "HTTPS://Tenant.EU.auth0.com:443/".into();
+        j["clients"]["web"]["auth0Url"] = "http://127.0.0.1:8081/auth0/".into();
+        j["auth0Clusters"]["127.0.0.1:8081"] = "local".into();
+    })
+    .unwrap();
+    assert_eq!(config.clients["app"].auth0.authority, "tenant.eu.auth0.com");
+    let web = &config.clients["web"].auth0;
+    assert_eq!(
+        (
+            web.authority.as_str(),
+            web.cluster.as_str(),
+            web.scheme.as_str()
+        ),
+        ("127.0.0.1:8081", "local", "http")
+    );
+    assert_eq!(web.path("/oauth/token"), "/auth0/oauth/token");
+    assert_eq!(
+        web.public_url("/v2/logout"),
+        "http://127.0.0.1:8081/auth0/v2/logout"
+    );
+}

@@ -268,10 +268,7 @@ fn gw_clients() -> serde_json::Value {
 fn client_selection_by_key_trusted_header_default_or_401() {
     let gw = Gateway::start("client_selection", json!({}));
     // No key: the default client (app) answers JSON.
-    assert_eq!(
-        gw.post_form("/oauth/token", &[], ALICE).json()["idToken"].is_string(),
-        true
-    );
+    assert!(gw.post_form("/oauth/token", &[], ALICE).json()["idToken"].is_string());
     // The website key selects the website client: a cookie.
     assert!(gw
         .post_form("/oauth/token", &[WEB_KEY], ALICE)
@@ -641,4 +638,77 @@ fn logs_never_contain_secrets_passwords_or_tokens() {
     ] {
         assert!(!log.contains(secret), "leaked into the Envoy log: {secret}");
     }
+}
+
+/// Runs the README's curl examples (the block `make run` prints) against a gateway, replacing
+/// only the local address and the values each step hands to the next.
+#[test]
+fn readme_curl_examples_work_verbatim() {
+    let gw = Gateway::start("readme_curls", json!({}));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("<!-- seed-curls:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- seed-curls:end -->").next())
+        .expect("the seed-curls block");
+    let commands: Vec<String> = block
+        .split("\n\n")
+        .map(|c| {
+            c.lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with("```"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|c| c.contains("curl"))
+        .collect();
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    let run = |command: &str| -> String {
+        let command = command.replace("http://localhost:8080", &gw.base);
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .expect("bash + curl");
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+    };
+    let tokens: serde_json::Value =
+        serde_json::from_str(&run(&commands[0])).expect("token JSON from example 1");
+    let (access, refresh) = (
+        tokens["accessToken"].as_str().unwrap(),
+        tokens["refreshToken"].as_str().unwrap(),
+    );
+    let website = run(&commands[1]);
+    assert!(website.starts_with("HTTP/1.1 200"), "{website}");
+    let sid = website
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: sid="))
+        .and_then(|c| c.split(';').next())
+        .expect("a sid cookie")
+        .to_string();
+    let refreshed: serde_json::Value = serde_json::from_str(&run(&commands[2]
+        .replace("your_access_token", access)
+        .replace("your_refresh_token", refresh)))
+    .expect("token JSON from example 3");
+    assert!(
+        refreshed["accessToken"].is_string() && refreshed["refreshToken"] != tokens["refreshToken"]
+    );
+    let echoed: serde_json::Value =
+        serde_json::from_str(&run(&commands[3].replace("your_access_token", access))).unwrap();
+    assert_eq!(
+        (echoed["upstream"].as_str(), echoed["path"].as_str()),
+        (Some("echo"), Some("/YOUR_RESOURCE_PATH/"))
+    );
+    let logout = run(&commands[4].replace("your_sid", &sid));
+    assert!(logout.starts_with("HTTP/1.1 302"), "{logout}");
+    assert!(
+        logout.contains("returnTo=http%3A%2F%2F127.0.0.1"),
+        "{logout}"
+    );
+    assert!(logout.contains("set-cookie: sid=; Path=/;"), "{logout}");
 }

@@ -382,7 +382,7 @@ impl Emulator {
                 .signer
                 .sign(
                     &user.user_id,
-                    &[client.client_id.clone()],
+                    std::slice::from_ref(&client.client_id),
                     self.tenant.id_token_lifetime_seconds,
                     id_claims,
                 )

@@ -214,7 +214,8 @@ fn website_login_sets_the_sid_cookie_with_an_empty_body() {
 
 #[test]
 fn login_input_errors_never_reach_auth0() {
-    let cases: &[(&[(&str, &str)], &[u8], u16)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], u16);
+    let cases: &[Case] = &[
         (
             &[("secret", "web-key"), FORM],
             b"grant_type=password&username=a&password=b&connection=other",
