@@ -49,7 +49,15 @@ fn post(
 }
 
 /// `POST /oauth/token` for a grant, with the client's credentials, audience and scope.
-pub fn token_request(client: &Client, grant: &Grant, timeout_ms: u64) -> Callout {
+/// `end_user_ip` goes in `auth0-forwarded-for` on password grants, so Auth0's brute-force
+/// protection counts the user's address rather than the gateway's (Auth0 honours it when the
+/// application has "Trust Token Endpoint IP Header" on).
+pub fn token_request(
+    client: &Client,
+    grant: &Grant,
+    end_user_ip: Option<&str>,
+    timeout_ms: u64,
+) -> Callout {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     match grant {
         Grant::Password {
@@ -81,13 +89,19 @@ pub fn token_request(client: &Client, grant: &Grant, timeout_ms: u64) -> Callout
     form.append_pair("client_id", &client.client_id);
     form.append_pair("client_secret", client.client_secret.expose());
     let body = form.finish().into_bytes();
-    post(
+    let mut callout = post(
         client,
         "/oauth/token",
         "application/x-www-form-urlencoded",
         body,
         timeout_ms,
-    )
+    );
+    if let (Grant::Password { .. }, Some(ip)) = (grant, end_user_ip) {
+        callout
+            .headers
+            .push(("auth0-forwarded-for".into(), ip.to_string()));
+    }
+    callout
 }
 
 /// `POST /oauth/revoke` for a refresh token.
@@ -136,7 +150,8 @@ impl TokenSet {
 
 /// `sub` of a JWT's payload, without verifying the signature. Only used on tokens the filter
 /// just received from Auth0 over its own callout, where the channel authenticates the issuer
-/// (OIDC Core 3.1.3.7 allows this for the token endpoint); tokens from clients are verified.
+/// (OIDC Core 3.1.3.7 allows this for the token endpoint). Tokens presented by clients are
+/// only used as session keys here; verifying them against the JWKS comes with `/userinfo`.
 pub fn jwt_subject(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -193,13 +208,27 @@ pub fn token_answer(
     } else {
         format!("Auth0 refused: {code}: {description}")
     };
+    // Auth0 refusing the gateway's own client credentials or grant setup is a gateway
+    // problem, whatever the route: the caller can do nothing about it.
+    let gateway_refused = matches!(
+        (status, code.as_str()),
+        (
+            401,
+            "access_denied" | "invalid_client" | "unauthorized_client"
+        ) | (403, "unauthorized_client")
+    );
+    if gateway_refused {
+        return Err(FilterError::bad_gateway(detail));
+    }
     match (purpose, status) {
-        // Wrong credentials: 403 as in the original since 3.0.1.
-        (TokenPurpose::Login, 403) => Err(FilterError::forbidden(detail)),
+        // Wrong credentials, MFA required, denied by a rule or Action: 403, as in the original
+        // since 3.0.1. A blocked user is Auth0's 401 `unauthorized`.
+        (TokenPurpose::Login, 403) | (TokenPurpose::Login, 401) => {
+            Err(FilterError::forbidden(detail))
+        }
         (TokenPurpose::Login, 400) => Err(FilterError::bad_request(detail)),
         // A refused refresh token means the caller must log in again.
         (TokenPurpose::Refresh, 400 | 401 | 403) => Err(FilterError::unauthorized(detail)),
-        // 401 on a login is Auth0 refusing *our* client credentials: a gateway problem.
         _ => Err(FilterError::bad_gateway(detail)),
     }
 }

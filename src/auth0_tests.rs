@@ -39,7 +39,10 @@ fn password_realm_grant_is_form_encoded_with_everything_auth0_needs() {
         password: "p&w=1".into(),
         realm: Some("db-a".into()),
     };
-    let callout = token_request(client, &grant, 5000);
+    let callout = token_request(client, &grant, Some("203.0.113.7"), 5000);
+    assert!(callout
+        .headers
+        .contains(&("auth0-forwarded-for".into(), "203.0.113.7".into())));
     assert_eq!(callout.cluster, "auth0");
     assert_eq!(callout.path, "/oauth/token");
     assert_eq!(callout.authority, "tenant.eu.auth0.com");
@@ -70,7 +73,7 @@ fn password_grant_without_realm_and_without_audience() {
         password: "p".into(),
         realm: None,
     };
-    let f = form(&token_request(&config.clients["app"], &grant, 5000));
+    let f = form(&token_request(&config.clients["app"], &grant, None, 5000));
     assert_eq!(get(&f, "grant_type"), Some("password"));
     assert_eq!(get(&f, "realm"), None);
     assert_eq!(get(&f, "audience"), None);
@@ -85,6 +88,7 @@ fn refresh_and_revoke_requests() {
         &Grant::RefreshToken {
             refresh_token: "rt".into(),
         },
+        Some("203.0.113.7"),
         5000,
     ));
     assert_eq!(get(&f, "grant_type"), Some("refresh_token"));
@@ -133,11 +137,51 @@ fn token_answers_are_translated() {
             .status,
         502
     );
+    // Auth0 refusing the gateway's client secret on a refresh is not the user's fault either.
     assert_eq!(
         token_answer(&bad_client, TokenPurpose::Refresh, 5000, NOW)
             .unwrap_err()
             .status,
-        401
+        502
+    );
+    let grant_off = answer(
+        403,
+        &[],
+        r#"{"error":"unauthorized_client","error_description":"Grant type 'password' not allowed for the client."}"#,
+    );
+    assert_eq!(
+        token_answer(&grant_off, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+    assert_eq!(
+        token_answer(&grant_off, TokenPurpose::Refresh, 5000, NOW)
+            .unwrap_err()
+            .status,
+        502
+    );
+    let blocked = answer(
+        401,
+        &[],
+        r#"{"error":"unauthorized","error_description":"user is blocked"}"#,
+    );
+    assert_eq!(
+        token_answer(&blocked, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        403
+    );
+    let mfa = answer(
+        403,
+        &[],
+        r#"{"error":"mfa_required","error_description":"Multifactor authentication required"}"#,
+    );
+    assert_eq!(
+        token_answer(&mfa, TokenPurpose::Login, 5000, NOW)
+            .unwrap_err()
+            .status,
+        403
     );
     let garbage = answer(200, &[], "<html>");
     assert_eq!(

@@ -311,7 +311,15 @@ impl Config {
             } else {
                 path
             };
-            ConfigError::new(field, e.inner().to_string())
+            // serde quotes the offending value ("invalid type: integer `123`"): never for a
+            // secret, which would then land in Envoy's log.
+            let secret = field.ends_with("clientSecret") || field.ends_with(".key");
+            let problem = if secret {
+                "must be a non-empty string".to_string()
+            } else {
+                e.inner().to_string()
+            };
+            ConfigError::new(field, problem)
         })?;
         Self::validate(raw)
     }

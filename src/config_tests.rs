@@ -260,3 +260,15 @@ fn auth0_urls_are_plain_absolute_urls() {
         "http://127.0.0.1:8081/auth0/v2/logout"
     );
 }
+
+#[test]
+fn type_errors_on_secrets_do_not_quote_the_value() {
+    let err = with(|j| j["clients"]["web"]["clientSecret"] = 987_654_321.into()).unwrap_err();
+    assert_eq!(err.field, "clients.web.clientSecret");
+    assert!(!err.to_string().contains("987654321"), "{err}");
+    let err =
+        with(|j| j["apiKeys"] = serde_json::json!([{"key": 123_456_789, "clientType": "web"}]))
+            .unwrap_err();
+    assert_eq!(err.field, "apiKeys[0].key");
+    assert!(!err.to_string().contains("123456789"), "{err}");
+}

@@ -38,6 +38,24 @@ fn now() -> Timestamp {
         .unwrap_or(Timestamp::from_secs(0))
 }
 
+// Header values are read as bytes: the SDK's `get_map`/`get_map_value` unwrap a UTF-8
+// conversion, and Envoy accepts header bytes 0x80-0xFF, so one such header would abort the VM.
+// Names are safe (Envoy's codecs only accept token characters).
+fn header_map(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(map)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect()
+}
+
+fn header_value(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value_bytes(map, name)
+        .ok()
+        .flatten()
+        .map(|value| String::from_utf8_lossy(&value).into_owned())
+}
+
 /// proxy-wasm shared data as a CAS key-value store, shared by every worker's VM.
 struct SharedData;
 
@@ -78,18 +96,18 @@ impl RootContext for FilterRoot {
             .unwrap_or_default();
         match Config::from_json(&bytes) {
             Ok(config) => {
-                let interval = config.sweep_interval_seconds;
                 self.config = Some(Rc::new(config));
                 if let Some(store) = self.store() {
-                    if let Err(e) = store.ensure_index() {
+                    if let Err(e) = store.ensure_slots() {
                         log(
                             LogLevel::Error,
-                            &format!("cannot prepare the session index: {}", e.0),
+                            &format!("cannot prepare the session store: {}", e.0),
                         );
                         return false;
                     }
                 }
-                let _ = hostcalls::set_tick_period(Duration::from_secs(interval));
+                // Every second one worker claims the next batch of slots to sweep.
+                let _ = hostcalls::set_tick_period(Duration::from_secs(1));
                 true
             }
             Err(error) => {
@@ -104,13 +122,13 @@ impl RootContext for FilterRoot {
             return;
         };
         let now = now();
-        if store.claim_sweep(now, config.sweep_interval_seconds) {
-            let stats = store.sweep(now);
+        if let Some(slots) = store.claim_sweep(now, config.sweep_interval_seconds) {
+            let stats = store.sweep(slots, now);
             if stats.removed > 0 {
                 log(
                     LogLevel::Debug,
                     &format!(
-                        "swept {} expired sessions, {} live",
+                        "swept {} expired sessions, {} live in the slots swept",
                         stats.removed, stats.remaining
                     ),
                 );
@@ -268,7 +286,7 @@ impl Context for FilterHttp {
                 elapsed_ms: at.millis().saturating_sub(self.callout_started_ms),
             }
         } else {
-            let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+            let headers = header_map(MapType::HttpCallResponseHeaders);
             let status = headers
                 .iter()
                 .find(|(n, _)| n == ":status")
@@ -295,21 +313,19 @@ impl HttpContext for FilterHttp {
             return HostAction::Continue;
         };
         // Only the method and path are read for requests the filter does not own.
-        let method = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":method")
-            .ok()
-            .flatten();
-        let path = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":path")
-            .ok()
-            .flatten();
+        let method = header_value(MapType::HttpRequestHeaders, ":method");
+        let path = header_value(MapType::HttpRequestHeaders, ":path");
         let (Some(method), Some(path)) = (method, path) else {
             return HostAction::Continue;
         };
         if config.routes.classify(&method, &path).is_none() {
             return HostAction::Continue;
         }
-        let head = RequestHead::from_headers(
-            hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default(),
-        );
+        let mut head = RequestHead::from_headers(header_map(MapType::HttpRequestHeaders));
+        head.client_ip = hostcalls::get_property(vec!["source", "address"])
+            .ok()
+            .flatten()
+            .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
         match Exchange::start(&config, &head, now()) {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply) => self.run(Action::Respond(reply), end_of_stream),

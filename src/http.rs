@@ -11,6 +11,8 @@ pub struct RequestHead {
     pub scheme: String,
     pub authority: String,
     pub headers: Vec<(String, String)>,
+    /// IP address of the downstream peer (Envoy's `source.address`, port removed).
+    pub client_ip: Option<String>,
 }
 
 impl RequestHead {
@@ -63,6 +65,23 @@ impl RequestHead {
         let token = token.trim();
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
+}
+
+/// The IP of an Envoy address (`1.2.3.4:5678`, `[::1]:5678`), or `None` if it is not one.
+pub fn ip_of_address(address: &str) -> Option<String> {
+    let ip = if let Some(rest) = address.strip_prefix('[') {
+        rest.split(']').next()?
+    } else if address.matches(':').count() == 1 {
+        address.split(':').next()?
+    } else {
+        address
+    };
+    let valid = !ip.is_empty()
+        && ip.len() <= 45
+        && ip
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+    valid.then(|| ip.to_string())
 }
 
 pub fn split_path(path: &str) -> (&str, Option<&str>) {
@@ -181,6 +200,18 @@ mod tests {
         assert_eq!(h.path_only(), "/logout");
         assert_eq!(h.query(), Some("redirect=/a?b=c"));
         assert_eq!(h.header("x-forwarded-host"), Some("public.example.org"));
+    }
+
+    #[test]
+    fn ip_of_envoy_addresses() {
+        assert_eq!(ip_of_address("10.1.2.3:5678").as_deref(), Some("10.1.2.3"));
+        assert_eq!(
+            ip_of_address("[2001:db8::1]:443").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(ip_of_address("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip_of_address("/var/run/uds.sock"), None);
+        assert_eq!(ip_of_address("1.2.3.4\r\nx:1"), None);
     }
 
     #[test]

@@ -139,6 +139,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            client_ip: None,
         }
     }
 

@@ -50,8 +50,9 @@ impl SessionKey {
         &self.0
     }
 
-    fn bucket(&self) -> u32 {
-        u32::from_str_radix(self.0.get(..3).unwrap_or("0"), 16).unwrap_or(0) % INDEX_BUCKETS
+    /// The slot this key's record lives in.
+    fn slot(&self) -> u32 {
+        u32::from_str_radix(self.0.get(..4).unwrap_or("0"), 16).unwrap_or(0) % SLOTS
     }
 }
 
@@ -104,18 +105,19 @@ pub enum KvError {
     Failed(String),
 }
 
-/// How many index buckets list the sessions for the sweeper. Many small buckets keep the
-/// read-modify-write of a login cheap even with 100k live sessions.
-pub const INDEX_BUCKETS: u32 = 1024;
+/// How many slot keys hold the sessions. Envoy's shared data cannot delete a key (setting
+/// `None` keeps it with an empty value), so one key per session would grow forever. A fixed
+/// set of slots, each holding the records whose key hashes to it, bounds the key count; with
+/// 100k live sessions a slot holds about six records.
+pub const SLOTS: u32 = 16_384;
 const CAS_ATTEMPTS: usize = 16;
 
 /// Sessions over a CAS key-value store.
 ///
 /// Layout under the configured scope prefix:
-/// - `<scope>s/<key>`: the JSON record;
-/// - `<scope>i/<bucket>`: lines `<key> <expires_at>` naming every record written, so the
-///   sweeper can find and remove expired ones (the KV itself has no expiry or listing);
-/// - `<scope>sweep`: the time the next sweep is due, so one worker sweeps at a time.
+/// - `<scope>s/<slot>`: a JSON object `{"<session key>": record, ...}`;
+/// - `<scope>sweep`: `<next due unix secs> <next slot>`, the lease and cursor of the sweeper,
+///   so one worker at a time sweeps the next batch of slots.
 pub struct KvSessionStore<K> {
     kv: K,
     scope: String,
@@ -123,8 +125,25 @@ pub struct KvSessionStore<K> {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepStats {
+    /// Expired records removed.
     pub removed: usize,
+    /// Live records left in the slots swept.
     pub remaining: usize,
+}
+
+pub(crate) type Slot = std::collections::BTreeMap<String, SessionRecord>;
+
+/// What a read-modify-write does with the value it read.
+enum Change {
+    Keep,
+    Write(Vec<u8>),
+}
+
+fn parse_slot(value: Option<&[u8]>) -> Slot {
+    value
+        .filter(|v| !v.is_empty())
+        .and_then(|v| serde_json::from_slice(v).ok())
+        .unwrap_or_default()
 }
 
 impl<K: CasKv> KvSessionStore<K> {
@@ -135,20 +154,17 @@ impl<K: CasKv> KvSessionStore<K> {
         }
     }
 
-    fn record_key(&self, key: &SessionKey) -> String {
-        format!("{}s/{}", self.scope, key.as_str())
+    fn slot_key(&self, slot: u32) -> String {
+        format!("{}s/{slot}", self.scope)
     }
 
-    fn index_key(&self, bucket: u32) -> String {
-        format!("{}i/{bucket}", self.scope)
-    }
-
-    /// Creates the empty index buckets that do not exist yet. Run once per VM start: a bucket
-    /// that exists is never overwritten, so only VMs starting together can race, before any
-    /// session exists.
-    pub fn ensure_index(&self) -> Result<(), StoreError> {
-        for bucket in 0..INDEX_BUCKETS {
-            let key = self.index_key(bucket);
+    /// Creates the slot keys that do not exist yet (once per VM start). A set on a missing key
+    /// cannot be compare-and-swapped, so every later write must find the key already there.
+    /// An existing slot is never overwritten; VMs starting together at worst both write the
+    /// same empty value.
+    pub fn ensure_slots(&self) -> Result<(), StoreError> {
+        for slot in 0..SLOTS {
+            let key = self.slot_key(slot);
             let (_, cas) = self.kv.get(&key).map_err(kv_error)?;
             if cas.is_none() {
                 self.kv.set(&key, Some(b""), None).map_err(kv_error)?;
@@ -161,15 +177,22 @@ impl<K: CasKv> KvSessionStore<K> {
     fn update(
         &self,
         key: &str,
-        mut change: impl FnMut(Option<&[u8]>) -> Change,
+        mut change: impl FnMut(Slot) -> (Slot, bool),
     ) -> Result<(), StoreError> {
         for _ in 0..CAS_ATTEMPTS {
             let (current, cas) = self.kv.get(key).map_err(kv_error)?;
-            let next = match change(current.as_deref()) {
-                Change::Keep => return Ok(()),
-                Change::Write(next) => next,
+            let (next, changed) = change(parse_slot(current.as_deref()));
+            let write = match changed {
+                false => Change::Keep,
+                true if next.is_empty() => Change::Write(Vec::new()),
+                true => {
+                    Change::Write(serde_json::to_vec(&next).map_err(|e| StoreError(e.to_string()))?)
+                }
             };
-            match self.kv.set(key, next.as_deref(), cas.or(Some(0))) {
+            let Change::Write(bytes) = write else {
+                return Ok(());
+            };
+            match self.kv.set(key, Some(&bytes), cas.or(Some(0))) {
                 Ok(()) => return Ok(()),
                 Err(KvError::CasMismatch) => continue,
                 Err(e) => return Err(kv_error(e)),
@@ -178,89 +201,59 @@ impl<K: CasKv> KvSessionStore<K> {
         Err(StoreError(format!("{key}: too much contention")))
     }
 
-    /// Claims the next sweep if it is due; true when this caller should sweep now.
-    pub fn claim_sweep(&self, now: Timestamp, interval_secs: u64) -> bool {
+    /// Claims the next batch of slots to sweep if one is due. Batches are one second apart and
+    /// sized so a full pass over every slot takes `pass_secs`.
+    pub fn claim_sweep(&self, now: Timestamp, pass_secs: u64) -> Option<std::ops::Range<u32>> {
         let key = format!("{}sweep", self.scope);
-        let Ok((current, cas)) = self.kv.get(&key) else {
-            return false;
-        };
-        let due = current
+        let (current, cas) = self.kv.get(&key).ok()?;
+        let text = current
             .and_then(|v| String::from_utf8(v).ok())
+            .unwrap_or_default();
+        let mut parts = text.split(' ');
+        let due = parts
+            .next()
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
+        let cursor = parts
+            .next()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+            % SLOTS;
         if now.secs < due {
-            return false;
+            return None;
         }
-        let next = now.secs.saturating_add(interval_secs).to_string();
+        let batch = u32::try_from(u64::from(SLOTS).div_ceil(pass_secs.max(1)))
+            .unwrap_or(SLOTS)
+            .max(1);
+        let end = cursor.saturating_add(batch).min(SLOTS);
+        let next = format!("{} {}", now.secs.saturating_add(1), end % SLOTS);
         self.kv
             .set(&key, Some(next.as_bytes()), cas.or(Some(0)))
-            .is_ok()
+            .ok()?;
+        Some(cursor..end)
     }
 
-    /// Removes every record whose expiry has passed, and its index line.
-    pub fn sweep(&self, now: Timestamp) -> SweepStats {
+    /// Removes the expired records of a range of slots.
+    pub fn sweep(&self, slots: std::ops::Range<u32>, now: Timestamp) -> SweepStats {
         let mut stats = SweepStats::default();
-        for bucket in 0..INDEX_BUCKETS {
-            let mut expired: Vec<String> = Vec::new();
-            let mut kept_lines = 0;
-            let swept = self.update(&self.index_key(bucket), |current| {
-                let text = current
-                    .and_then(|c| std::str::from_utf8(c).ok())
-                    .unwrap_or("");
-                let (kept, gone) = split_index(text, now.secs);
-                kept_lines = kept.lines().count();
-                expired = gone;
-                if expired.is_empty() {
-                    Change::Keep
-                } else {
-                    Change::Write(Some(kept.into_bytes()))
-                }
+        for slot in slots {
+            let mut removed = 0;
+            let mut remaining = 0;
+            let result = self.update(&self.slot_key(slot), |mut records| {
+                let before = records.len();
+                records.retain(|_, r| r.expires_at > now.secs);
+                removed = before - records.len();
+                remaining = records.len();
+                (records, removed > 0)
             });
-            if swept.is_err() {
-                // Contended: the next sweep gets it.
-                continue;
-            }
-            stats.remaining += kept_lines;
-            for key in expired {
-                let record_key = format!("{}s/{key}", self.scope);
-                // Remove the record unless it was re-written with a later expiry.
-                let _ = self.update(&record_key, |current| {
-                    match current.and_then(|c| serde_json::from_slice::<SessionRecord>(c).ok()) {
-                        Some(r) if r.expires_at > now.secs => Change::Keep,
-                        None if current.is_none() => Change::Keep,
-                        _ => Change::Write(None),
-                    }
-                });
-                stats.removed += 1;
+            // A contended slot is swept on the next pass.
+            if result.is_ok() {
+                stats.removed += removed;
+                stats.remaining += remaining;
             }
         }
         stats
     }
-}
-
-/// What a read-modify-write does with the value it read.
-enum Change {
-    Keep,
-    Write(Option<Vec<u8>>),
-}
-
-/// Splits index lines into those still live and the keys of the expired ones.
-fn split_index(text: &str, now_secs: u64) -> (String, Vec<String>) {
-    let mut kept = String::with_capacity(text.len());
-    let mut expired = Vec::new();
-    for line in text.lines() {
-        let Some((key, expiry)) = line.split_once(' ') else {
-            continue;
-        };
-        match expiry.parse::<u64>() {
-            Ok(e) if e > now_secs => {
-                kept.push_str(line);
-                kept.push('\n');
-            }
-            _ => expired.push(key.to_string()),
-        }
-    }
-    (kept, expired)
 }
 
 fn kv_error(e: KvError) -> StoreError {
@@ -272,31 +265,23 @@ fn kv_error(e: KvError) -> StoreError {
 
 impl<K: CasKv> SessionStore for KvSessionStore<K> {
     fn get(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
-        let (value, _) = self.kv.get(&self.record_key(key)).map_err(kv_error)?;
-        let record = value
-            .filter(|v| !v.is_empty())
-            .and_then(|v| serde_json::from_slice::<SessionRecord>(&v).ok());
+        let (value, _) = self.kv.get(&self.slot_key(key.slot())).map_err(kv_error)?;
+        let record = parse_slot(value.as_deref()).remove(key.as_str());
         Ok(record.filter(|r| r.expires_at > now.secs))
     }
 
     fn put(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(record).map_err(|e| StoreError(e.to_string()))?;
-        let line = format!("{} {}\n", key.as_str(), record.expires_at);
-        self.update(&self.index_key(key.bucket()), |current| {
-            let mut next = current.map(<[u8]>::to_vec).unwrap_or_default();
-            next.extend_from_slice(line.as_bytes());
-            Change::Write(Some(next))
-        })?;
-        self.kv
-            .set(&self.record_key(key), Some(&json), None)
-            .map_err(kv_error)
+        self.update(&self.slot_key(key.slot()), |mut records| {
+            records.insert(key.as_str().to_string(), record.clone());
+            (records, true)
+        })
     }
 
     fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        // The index line stays until its expiry passes; the sweeper then finds no record.
-        self.kv
-            .set(&self.record_key(key), None, None)
-            .map_err(kv_error)
+        self.update(&self.slot_key(key.slot()), |mut records| {
+            let removed = records.remove(key.as_str()).is_some();
+            (records, removed)
+        })
     }
 }
 

@@ -3,13 +3,15 @@ use std::collections::HashMap;
 
 use super::*;
 
-/// An in-memory CAS store with the semantics of proxy-wasm shared data: a version per key,
-/// `cas = 0` writes unconditionally, deleting leaves nothing behind.
+/// An in-memory CAS store with the semantics of Envoy's shared data (proxy-wasm-cpp-host
+/// `SharedData::set`): a version per key; writing a missing key always succeeds, whatever the
+/// CAS; writing `None` leaves the key with an empty value (there is no delete).
 #[derive(Default)]
 pub(crate) struct MemKv {
     pub(crate) data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     /// Makes the next N conditional writes fail as if another worker wrote first.
     conflicts: RefCell<usize>,
+    version: RefCell<u32>,
 }
 
 impl CasKv for &MemKv {
@@ -23,25 +25,22 @@ impl CasKv for &MemKv {
     fn set(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> Result<(), KvError> {
         let mut data = self.data.borrow_mut();
         let current = data.get(key).map(|(_, c)| *c);
-        if let Some(expected) = cas.filter(|c| *c != 0) {
+        if let (Some(current), Some(expected)) = (current, cas.filter(|c| *c != 0)) {
             let mut conflicts = self.conflicts.borrow_mut();
             if *conflicts > 0 {
                 *conflicts -= 1;
                 return Err(KvError::CasMismatch);
             }
-            if current != Some(expected) {
+            if current != expected {
                 return Err(KvError::CasMismatch);
             }
         }
-        let version = current.unwrap_or(0) + 1;
-        match value {
-            Some(v) => {
-                data.insert(key.to_string(), (v.to_vec(), version));
-            }
-            None => {
-                data.remove(key);
-            }
-        }
+        let mut version = self.version.borrow_mut();
+        *version += 1;
+        data.insert(
+            key.to_string(),
+            (value.unwrap_or_default().to_vec(), *version),
+        );
         Ok(())
     }
 }
@@ -50,7 +49,7 @@ fn record(user: &str, expires_at: u64) -> SessionRecord {
     SessionRecord {
         user_id: user.into(),
         client: "web".into(),
-        refresh_token: Some("rt".into()),
+        refresh_token: Some("refresh-secret".into()),
         id_token: None,
         expires_at,
     }
@@ -61,10 +60,31 @@ const T0: Timestamp = Timestamp {
     nanos: 0,
 };
 
+/// A store over a fresh in-memory KV with its slots created. The KV is leaked so the store
+/// can borrow it for `'static`; each test has its own.
+fn ready(scope: &str) -> KvSessionStore<&'static MemKv> {
+    let kv: &'static MemKv = Box::leak(Box::default());
+    let store = KvSessionStore::new(kv, scope);
+    store.ensure_slots().unwrap();
+    store
+}
+
+fn live_records(kv: &MemKv) -> usize {
+    kv.data
+        .borrow()
+        .values()
+        .filter(|(v, _)| !v.is_empty())
+        .map(|(v, _)| {
+            serde_json::from_slice::<Slot>(v)
+                .map(|s| s.len())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 #[test]
 fn put_get_delete_round_trip() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "scope:");
+    let store = ready("scope:");
     let key = SessionKey::for_token("access-token");
     assert_eq!(store.get(&key, T0).unwrap(), None);
     store.put(&key, &record("auth0|1", 2_000)).unwrap();
@@ -75,21 +95,20 @@ fn put_get_delete_round_trip() {
 
 #[test]
 fn keys_are_hashes_under_the_scope_never_tokens() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "scope:");
+    let store = ready("scope:");
     let key = SessionKey::for_token("secret-access-token");
     assert_eq!(key.as_str().len(), 64);
     store.put(&key, &record("auth0|1", 2_000)).unwrap();
-    for k in kv.data.borrow().keys() {
+    for (k, (v, _)) in store.kv.data.borrow().iter() {
         assert!(k.starts_with("scope:"), "{k}");
         assert!(!k.contains("secret-access-token"));
+        assert!(!String::from_utf8_lossy(v).contains("secret-access-token"));
     }
 }
 
 #[test]
 fn expiry_is_honoured_on_read() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "");
+    let store = ready("");
     let key = SessionKey::for_token("t");
     store.put(&key, &record("auth0|1", 1_500)).unwrap();
     assert!(store
@@ -103,11 +122,12 @@ fn expiry_is_honoured_on_read() {
 }
 
 #[test]
-fn sweep_removes_expired_records_and_index_lines_only() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "");
-    store.ensure_index().unwrap();
-    for i in 0..200u64 {
+fn sweep_removes_expired_records_and_the_key_count_stays_bounded() {
+    let store = ready("");
+    let kv = store.kv;
+    let keys_at_start = kv.data.borrow().len();
+    assert_eq!(keys_at_start, SLOTS as usize);
+    for i in 0..3_000u64 {
         let expiry = if i % 2 == 0 { 1_100 } else { 5_000 };
         store
             .put(
@@ -116,33 +136,24 @@ fn sweep_removes_expired_records_and_index_lines_only() {
             )
             .unwrap();
     }
-    let deleted = SessionKey::for_token("t1");
-    store.delete(&deleted).unwrap();
-    let stats = store.sweep(Timestamp::from_secs(1_200));
-    assert_eq!(stats.removed, 100);
-    assert_eq!(stats.remaining, 100);
-    let records = kv
-        .data
-        .borrow()
-        .keys()
-        .filter(|k| k.starts_with("s/"))
-        .count();
-    assert_eq!(records, 99, "expired records gone, the logged-out one too");
-    // After everything expires, only the (empty) index buckets remain.
-    let stats = store.sweep(Timestamp::from_secs(6_000));
-    assert_eq!((stats.removed, stats.remaining), (100, 0));
-    assert!(kv.data.borrow().keys().all(|k| k.starts_with("i/")));
+    store.delete(&SessionKey::for_token("t1")).unwrap();
+    assert_eq!(live_records(kv), 2_999);
+    let stats = store.sweep(0..SLOTS, Timestamp::from_secs(1_200));
+    assert_eq!((stats.removed, stats.remaining), (1_500, 1_499));
+    let stats = store.sweep(0..SLOTS, Timestamp::from_secs(6_000));
+    assert_eq!((stats.removed, stats.remaining), (1_499, 0));
+    // Thousands of sessions came and went; no key was added beyond the fixed slots.
+    assert_eq!(kv.data.borrow().len(), keys_at_start);
     assert!(kv.data.borrow().values().all(|(v, _)| v.is_empty()));
 }
 
 #[test]
 fn sweep_keeps_a_record_rewritten_with_a_later_expiry() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "");
+    let store = ready("");
     let key = SessionKey::for_token("t");
     store.put(&key, &record("u", 1_100)).unwrap();
     store.put(&key, &record("u", 9_000)).unwrap();
-    store.sweep(Timestamp::from_secs(1_200));
+    store.sweep(0..SLOTS, Timestamp::from_secs(1_200));
     assert!(store
         .get(&key, Timestamp::from_secs(1_200))
         .unwrap()
@@ -150,34 +161,66 @@ fn sweep_keeps_a_record_rewritten_with_a_later_expiry() {
 }
 
 #[test]
-fn index_updates_retry_on_cas_conflicts() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "");
-    store.ensure_index().unwrap();
-    *kv.conflicts.borrow_mut() = 5;
+fn updates_retry_on_cas_conflicts() {
+    let store = ready("");
+    *store.kv.conflicts.borrow_mut() = 5;
     store
         .put(&SessionKey::for_token("t"), &record("u", 2_000))
         .unwrap();
-    *kv.conflicts.borrow_mut() = 100;
+    assert!(store
+        .get(&SessionKey::for_token("t"), T0)
+        .unwrap()
+        .is_some());
+    *store.kv.conflicts.borrow_mut() = 100;
     assert!(store
         .put(&SessionKey::for_token("t2"), &record("u", 2_000))
         .is_err());
 }
 
 #[test]
-fn only_one_claimant_per_sweep_interval() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "");
-    assert!(store.claim_sweep(T0, 30));
-    assert!(!store.claim_sweep(T0, 30));
-    assert!(!store.claim_sweep(Timestamp::from_secs(1_029), 30));
-    assert!(store.claim_sweep(Timestamp::from_secs(1_030), 30));
+fn ensure_slots_never_overwrites_an_existing_slot() {
+    let store = ready("");
+    store
+        .put(&SessionKey::for_token("t"), &record("u", 2_000))
+        .unwrap();
+    // A VM starting later (config reload) must not wipe live sessions.
+    store.ensure_slots().unwrap();
+    assert!(store
+        .get(&SessionKey::for_token("t"), T0)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn sweep_batches_cover_every_slot_once_per_pass_one_claimant_per_second() {
+    let store = ready("");
+    let mut covered = vec![0u32; SLOTS as usize];
+    for second in 0..30u64 {
+        let now = Timestamp::from_secs(1_000 + second);
+        let range = store.claim_sweep(now, 30).expect("a batch each second");
+        assert!(
+            store.claim_sweep(now, 30).is_none(),
+            "one claimant per second"
+        );
+        for slot in range {
+            covered[slot as usize] += 1;
+        }
+    }
+    assert!(
+        covered.iter().all(|c| *c == 1),
+        "a 30 s pass sweeps each slot once"
+    );
+    let store = ready("");
+    assert_eq!(
+        store.claim_sweep(T0, 1),
+        Some(0..SLOTS),
+        "a 1 s pass sweeps all each tick"
+    );
 }
 
 #[test]
 fn execute_maps_ops_to_outcomes() {
-    let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "");
+    let store = ready("");
     let key = SessionKey::for_token("t");
     assert_eq!(
         store.execute(&StoreOp::Put(key.clone(), record("u", 2_000)), T0),
@@ -200,5 +243,5 @@ fn execute_maps_ops_to_outcomes() {
 #[test]
 fn debug_never_shows_tokens() {
     let r = record("auth0|1", 1);
-    assert!(!format!("{r:?}").contains("rt"));
+    assert!(!format!("{r:?}").contains("refresh-secret"));
 }

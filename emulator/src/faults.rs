@@ -5,6 +5,7 @@
 //!   `{"fail": {"path": "/oauth/token", "status": 429, "count": 1, "headers": {...}, "body": {...}}}`
 //! - `DELETE /__emulator/faults` clears them.
 //! - `GET /__emulator/calls` → `{"/oauth/token": 3, ...}` counts of handled API calls.
+//! - `GET /__emulator/last-headers?path=/oauth/token` → the headers of the last call to a path.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -26,6 +27,7 @@ pub struct Faults {
     delay_ms: Mutex<u64>,
     failures: Mutex<Vec<Failure>>,
     calls: Mutex<BTreeMap<String, u64>>,
+    last_headers: Mutex<BTreeMap<String, Vec<(String, String)>>>,
 }
 
 impl Faults {
@@ -37,6 +39,19 @@ impl Faults {
                 *self.delay_ms.lock().ok()? = 0;
                 self.failures.lock().ok()?.clear();
                 Some(Response::json(200, serde_json::json!({"ok": true})))
+            }
+            ("GET", "/__emulator/last-headers") => {
+                let path = request.query.get("path").cloned().unwrap_or_default();
+                let headers = self
+                    .last_headers
+                    .lock()
+                    .ok()?
+                    .get(&path)
+                    .cloned()
+                    .unwrap_or_default();
+                let object: serde_json::Map<String, serde_json::Value> =
+                    headers.into_iter().map(|(n, v)| (n, v.into())).collect();
+                Some(Response::json(200, serde_json::Value::Object(object)))
             }
             ("GET", "/__emulator/calls") => {
                 let calls = self.calls.lock().ok()?.clone();
@@ -82,6 +97,9 @@ impl Faults {
     pub fn before(&self, request: &Request) -> Option<Response> {
         if let Ok(mut calls) = self.calls.lock() {
             *calls.entry(request.path.clone()).or_default() += 1;
+        }
+        if let Ok(mut last) = self.last_headers.lock() {
+            last.insert(request.path.clone(), request.headers.clone());
         }
         let delay = self.delay_ms.lock().map(|d| *d).unwrap_or(0);
         if delay > 0 {

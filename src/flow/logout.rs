@@ -1,7 +1,7 @@
 //! `GET /logout`: delete the session, revoke its refresh token at Auth0, clear `sid`, and
 //! redirect to Auth0's `/v2/logout`.
 
-use super::shared::{client_named, presented_token};
+use super::shared::{configured_client, presented_token};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::revoke_request;
 use crate::clients::select_client;
@@ -69,9 +69,11 @@ impl Flow for LogoutFlow {
             }
             (State::Deleting(record), StoreOutcome::Done) => {
                 let revoke = record.refresh_token.as_deref().and_then(|refresh| {
-                    client_named(ctx.config, &record.client).map(|client| {
-                        revoke_request(client, refresh, ctx.config.callout_timeout_ms)
-                    })
+                    configured_client(ctx.config, &record.client)
+                        .ok()
+                        .map(|client| {
+                            revoke_request(client, refresh, ctx.config.callout_timeout_ms)
+                        })
                 });
                 match revoke {
                     Some(callout) => {

@@ -1,11 +1,12 @@
 //! `POST /refreshtoken`: the refresh token comes from the JSON body, or from the session found
 //! through the `sid` cookie or the Bearer token.
 
-use super::shared::{parse_body, presented_token, session_for, token_reply};
+use super::shared::{
+    configured_client, parse_body, presented_token, read_body, session_for, token_reply,
+};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
 use crate::clients::select_client;
-use crate::config::Client;
 use crate::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::session::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
@@ -47,29 +48,17 @@ pub(super) fn start(
         presented: presented_token(head),
         state: State::AwaitBody,
     };
-    Ok((
-        Box::new(flow),
-        Action::ReadBody {
-            max_bytes: ctx.config.max_body_bytes,
-        },
-    ))
+    Ok((Box::new(flow), read_body(ctx.config)))
 }
 
 impl RefreshFlow {
-    fn client<'a>(&self, ctx: &Ctx<'a>) -> Result<&'a Client, FilterError> {
-        ctx.config
-            .clients
-            .get(&self.client)
-            .ok_or_else(|| FilterError::internal("client vanished from configuration"))
-    }
-
     fn call(
         &mut self,
         ctx: &Ctx<'_>,
         old_session: Option<SessionKey>,
         refresh_token: String,
     ) -> Step {
-        let client = self.client(ctx)?;
+        let client = configured_client(ctx.config, &self.client)?;
         let grant = Grant::RefreshToken {
             refresh_token: refresh_token.clone(),
         };
@@ -80,8 +69,21 @@ impl RefreshFlow {
         Ok(Action::Call(token_request(
             client,
             &grant,
+            None,
             ctx.config.callout_timeout_ms,
         )))
+    }
+}
+
+impl RefreshFlow {
+    fn after_delete(&mut self, next: Option<(SessionKey, SessionRecord)>, reply: Reply) -> Step {
+        match next {
+            Some((key, record)) => {
+                self.state = State::AwaitSave { reply };
+                Ok(Action::Store(StoreOp::Put(key, record)))
+            }
+            None => Ok(Action::Respond(reply)),
+        }
     }
 }
 
@@ -114,7 +116,30 @@ impl Flow for RefreshFlow {
 
     fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
         match (std::mem::replace(&mut self.state, State::Done), outcome) {
-            (_, StoreOutcome::Unavailable(why)) => Err(store_unavailable(ctx, &why)),
+            // Auth0 has not been called yet: nothing is lost by failing.
+            (State::AwaitSession { .. }, StoreOutcome::Unavailable(why)) => {
+                Err(store_unavailable(ctx, &why))
+            }
+            // Auth0 has already rotated the refresh token, so the new tokens must reach the
+            // caller where they can: an old session that could not be deleted just expires.
+            (State::AwaitDelete { next, reply }, StoreOutcome::Unavailable(why)) => {
+                ctx.log(
+                    LogLevel::Warn,
+                    format!("dropping the old session failed: {why}"),
+                );
+                self.after_delete(next, reply)
+            }
+            (State::AwaitSave { reply }, StoreOutcome::Unavailable(why)) => {
+                if configured_client(ctx.config, &self.client)?.is_website() {
+                    // A cookie without a stored session would not work.
+                    return Err(store_unavailable(ctx, &why));
+                }
+                ctx.log(
+                    LogLevel::Warn,
+                    format!("storing the refreshed session failed: {why}"),
+                );
+                Ok(Action::Respond(reply))
+            }
             (State::AwaitSession { body_refresh }, StoreOutcome::Record(found)) => {
                 let key = self.presented.as_deref().map(SessionKey::for_token);
                 match found {
@@ -139,13 +164,9 @@ impl Flow for RefreshFlow {
                     },
                 }
             }
-            (State::AwaitDelete { next, reply }, StoreOutcome::Done) => match next {
-                Some((key, record)) => {
-                    self.state = State::AwaitSave { reply };
-                    Ok(Action::Store(StoreOp::Put(key, record)))
-                }
-                None => Ok(Action::Respond(reply)),
-            },
+            (State::AwaitDelete { next, reply }, StoreOutcome::Done) => {
+                self.after_delete(next, reply)
+            }
             (State::AwaitSave { reply }, StoreOutcome::Done) => Ok(Action::Respond(reply)),
             _ => Err(super::unexpected("store outcome")),
         }
@@ -159,7 +180,7 @@ impl Flow for RefreshFlow {
         else {
             return Err(super::unexpected("callout answer"));
         };
-        let client = self.client(ctx)?;
+        let client = configured_client(ctx.config, &self.client)?;
         let tokens = token_answer(
             &result,
             TokenPurpose::Refresh,

@@ -106,7 +106,17 @@ pub fn token_reply(
     Ok(reply)
 }
 
-/// The configured client of a stored session, if it still exists.
-pub fn client_named<'a>(config: &'a Config, name: &str) -> Option<&'a Client> {
-    config.clients.get(name)
+/// The configured client a flow was started for (or a session names).
+pub fn configured_client<'a>(config: &'a Config, name: &str) -> Result<&'a Client, FilterError> {
+    config
+        .clients
+        .get(name)
+        .ok_or_else(|| FilterError::internal("the client is no longer configured"))
+}
+
+/// The first step of a flow that needs the request body.
+pub fn read_body(config: &Config) -> crate::flow::Action {
+    crate::flow::Action::ReadBody {
+        max_bytes: config.max_body_bytes,
+    }
 }

@@ -52,6 +52,8 @@ struct Driver {
     callouts: Vec<Callout>,
     logs: Vec<LogLine>,
     store_down: bool,
+    /// Puts and deletes fail, reads work.
+    writes_down: bool,
 }
 
 impl Driver {
@@ -67,6 +69,7 @@ impl Driver {
             callouts: vec![],
             logs: vec![],
             store_down: false,
+            writes_down: false,
         }
     }
 
@@ -88,11 +91,12 @@ impl Driver {
             (":scheme", "https"),
         ];
         all.extend_from_slice(headers);
-        let head = RequestHead::from_headers(
+        let mut head = RequestHead::from_headers(
             all.iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
         );
+        head.client_ip = Some("198.51.100.23".into());
         let (mut exchange, mut action) = match Exchange::start(&self.config, &head, NOW) {
             Start::PassThrough => return None,
             Start::Respond(reply) => return Some(reply),
@@ -108,7 +112,8 @@ impl Driver {
                 }
                 Action::ReadBody { .. } => exchange.on_body(&self.config, NOW, body),
                 Action::Store(op) => {
-                    let outcome = if self.store_down {
+                    let write = !matches!(op, crate::session::StoreOp::Get(_));
+                    let outcome = if self.store_down || (self.writes_down && write) {
                         StoreOutcome::Unavailable("down".into())
                     } else {
                         self.store().execute(&op, NOW)
@@ -178,6 +183,10 @@ fn password_login_answers_token_json_and_stores_a_session() {
         Some(crate::auth0::PASSWORD_REALM_GRANT)
     );
     assert_eq!(field(&form, "realm"), Some("db-a"));
+    // Auth0's brute-force protection sees the end user's address, not the gateway's.
+    assert!(d.callouts[0]
+        .headers
+        .contains(&("auth0-forwarded-for".into(), "198.51.100.23".into())));
     let session = d.session(&access).unwrap();
     assert_eq!(
         (session.user_id.as_str(), session.client.as_str()),
@@ -552,5 +561,36 @@ fn no_secret_password_or_token_in_any_reply_or_log() {
         ] {
             assert!(!t.contains(secret), "{secret} leaked in {t}");
         }
+    }
+}
+
+#[test]
+fn refreshed_tokens_survive_a_store_that_cannot_write() {
+    // Auth0 has rotated the refresh token by the time the store fails: a token client still
+    // gets its new tokens; a website client cannot use a cookie without a session, so 503.
+    for (key, status) in [("app-key", 200), ("web-key", 503)] {
+        let mut d = Driver::new(serde_json::json!({}));
+        let old = jwt("auth0|u1", key);
+        logged_in(&mut d, key, &old, "rt-1");
+        d.writes_down = true;
+        d.answers
+            .push_back(token_answer(&jwt("auth0|u1", "new"), Some("rt-2")));
+        let bearer = format!("Bearer {old}");
+        let reply = d
+            .request(
+                "POST",
+                "/refreshtoken",
+                &[("secret", key), ("authorization", &bearer)],
+                b"",
+            )
+            .unwrap();
+        assert_eq!(reply.status, status, "{key}");
+        if status == 200 {
+            assert_eq!(json(&reply)["refreshToken"], "rt-2");
+        }
+        assert!(
+            d.logs.iter().any(|l| l.level == LogLevel::Warn),
+            "{key}: the failure is logged"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! `POST /oauth/token` with the password grant.
 
-use super::shared::{parse_body, resolve_connection, session_for, token_reply};
+use super::shared::{
+    configured_client, parse_body, read_body, resolve_connection, session_for, token_reply,
+};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
 use crate::clients::select_client;
@@ -18,6 +20,7 @@ enum State {
 struct TokenFlow {
     client: String,
     content_type: Option<String>,
+    end_user_ip: Option<String>,
     state: State,
 }
 
@@ -29,23 +32,10 @@ pub(super) fn start(
     let flow = TokenFlow {
         client: client.name.clone(),
         content_type: head.header("content-type").map(str::to_string),
+        end_user_ip: head.client_ip.clone(),
         state: State::AwaitBody,
     };
-    Ok((
-        Box::new(flow),
-        Action::ReadBody {
-            max_bytes: ctx.config.max_body_bytes,
-        },
-    ))
-}
-
-impl TokenFlow {
-    fn client<'a>(&self, ctx: &Ctx<'a>) -> Result<&'a crate::config::Client, FilterError> {
-        ctx.config
-            .clients
-            .get(&self.client)
-            .ok_or_else(|| FilterError::internal("client vanished from configuration"))
-    }
+    Ok((Box::new(flow), read_body(ctx.config)))
 }
 
 impl Flow for TokenFlow {
@@ -53,7 +43,7 @@ impl Flow for TokenFlow {
         if !matches!(self.state, State::AwaitBody) {
             return Err(super::unexpected("body"));
         }
-        let client = self.client(ctx)?;
+        let client = configured_client(ctx.config, &self.client)?;
         let fields = parse_body(self.content_type.as_deref(), body)?;
         match fields.required("grant_type")? {
             "password" => {}
@@ -73,6 +63,7 @@ impl Flow for TokenFlow {
         Ok(Action::Call(token_request(
             client,
             &grant,
+            self.end_user_ip.as_deref(),
             ctx.config.callout_timeout_ms,
         )))
     }
@@ -81,7 +72,7 @@ impl Flow for TokenFlow {
         if !matches!(self.state, State::AwaitAuth0) {
             return Err(super::unexpected("callout answer"));
         }
-        let client = self.client(ctx)?;
+        let client = configured_client(ctx.config, &self.client)?;
         let tokens = token_answer(
             &result,
             TokenPurpose::Login,
@@ -109,7 +100,7 @@ impl Flow for TokenFlow {
         match outcome {
             StoreOutcome::Unavailable(why) => {
                 ctx.log(LogLevel::Warn, format!("storing the session failed: {why}"));
-                if self.client(ctx)?.is_website() {
+                if configured_client(ctx.config, &self.client)?.is_website() {
                     return Err(FilterError::unavailable("the session store is unavailable"));
                 }
                 Ok(Action::Respond(reply))
