@@ -103,6 +103,10 @@ fn refresh_and_revoke_requests() {
     );
 }
 
+fn status_of(result: &CalloutResult, purpose: TokenPurpose) -> u16 {
+    token_answer(result, purpose, 5000, NOW).unwrap_err().status
+}
+
 #[test]
 fn token_answers_are_translated() {
     let ok = answer(
@@ -117,79 +121,41 @@ fn token_answers_are_translated() {
         &[],
         r#"{"error":"invalid_grant","error_description":"Wrong email or password."}"#,
     );
-    let err = token_answer(&wrong, TokenPurpose::Login, 5000, NOW).unwrap_err();
-    assert_eq!(err.status, 403);
-    assert!(err.message.contains("Wrong email or password."));
-    assert_eq!(
-        token_answer(&wrong, TokenPurpose::Refresh, 5000, NOW)
-            .unwrap_err()
-            .status,
-        401
-    );
-    let bad_client = answer(
-        401,
-        &[],
-        r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
-    );
-    assert_eq!(
-        token_answer(&bad_client, TokenPurpose::Login, 5000, NOW)
-            .unwrap_err()
-            .status,
-        502
-    );
-    // Auth0 refusing the gateway's client secret on a refresh is not the user's fault either.
-    assert_eq!(
-        token_answer(&bad_client, TokenPurpose::Refresh, 5000, NOW)
-            .unwrap_err()
-            .status,
-        502
-    );
-    let grant_off = answer(
-        403,
-        &[],
-        r#"{"error":"unauthorized_client","error_description":"Grant type 'password' not allowed for the client."}"#,
-    );
-    assert_eq!(
-        token_answer(&grant_off, TokenPurpose::Login, 5000, NOW)
-            .unwrap_err()
-            .status,
-        502
-    );
-    assert_eq!(
-        token_answer(&grant_off, TokenPurpose::Refresh, 5000, NOW)
-            .unwrap_err()
-            .status,
-        502
-    );
-    let blocked = answer(
-        401,
-        &[],
-        r#"{"error":"unauthorized","error_description":"user is blocked"}"#,
-    );
-    assert_eq!(
-        token_answer(&blocked, TokenPurpose::Login, 5000, NOW)
-            .unwrap_err()
-            .status,
-        403
-    );
-    let mfa = answer(
-        403,
-        &[],
-        r#"{"error":"mfa_required","error_description":"Multifactor authentication required"}"#,
-    );
-    assert_eq!(
-        token_answer(&mfa, TokenPurpose::Login, 5000, NOW)
-            .unwrap_err()
-            .status,
-        403
-    );
+    assert!(token_answer(&wrong, TokenPurpose::Login, 5000, NOW)
+        .unwrap_err()
+        .message
+        .contains("Wrong email or password."));
+    // (Auth0 status, Auth0 error) → (login answer, refresh answer).
+    let table: &[(u16, &str, u16, u16)] = &[
+        // The user's own refusals.
+        (403, "invalid_grant", 403, 401),
+        (403, "mfa_required", 403, 401),
+        (403, "access_denied", 403, 401),
+        (401, "unauthorized", 403, 401),
+        (400, "invalid_request", 400, 401),
+        // Auth0 refusing the gateway's client credentials or grant setup.
+        (401, "access_denied", 502, 502),
+        (401, "invalid_client", 502, 502),
+        (403, "unauthorized_client", 502, 502),
+        // Anything else Auth0 should not answer.
+        (404, "not_found", 502, 502),
+    ];
+    for (status, error, login, refresh) in table {
+        let body = format!(r#"{{"error":"{error}","error_description":"x"}}"#);
+        let result = answer(*status, &[], &body);
+        assert_eq!(
+            status_of(&result, TokenPurpose::Login),
+            *login,
+            "login {status} {error}"
+        );
+        assert_eq!(
+            status_of(&result, TokenPurpose::Refresh),
+            *refresh,
+            "refresh {status} {error}"
+        );
+    }
     let garbage = answer(200, &[], "<html>");
-    assert_eq!(
-        token_answer(&garbage, TokenPurpose::Login, 5000, NOW)
-            .unwrap_err()
-            .status,
-        502
-    );
+    assert_eq!(status_of(&garbage, TokenPurpose::Login), 502);
 }
 
 #[test]
