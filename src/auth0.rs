@@ -6,9 +6,9 @@
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::config::Client;
+use crate::config::{Client, ManagementClient};
 use crate::error::FilterError;
-use crate::http::{Callout, CalloutResult};
+use crate::http::{Callout, CalloutResult, Reply};
 use crate::timefmt::Timestamp;
 
 pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
@@ -104,6 +104,83 @@ pub fn token_request(
     callout
 }
 
+/// `POST /oauth/token` with `client_credentials` for a Management API token.
+pub fn management_token_request(management: &ManagementClient, timeout_ms: u64) -> Callout {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials");
+    form.append_pair("client_id", &management.client_id);
+    form.append_pair("client_secret", management.client_secret.expose());
+    form.append_pair("audience", &management.auth0.public_url("/api/v2/"));
+    Callout {
+        cluster: management.auth0.cluster.clone(),
+        method: "POST".into(),
+        path: management.auth0.path("/oauth/token"),
+        authority: management.auth0.authority.clone(),
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("accept".into(), "application/json".into()),
+        ],
+        body: Some(form.finish().into_bytes()),
+        timeout_ms,
+    }
+}
+
+/// A Management API v2 call with the cached token.
+pub fn management_request(
+    management: &ManagementClient,
+    request: &ManagementRequest,
+    token: &str,
+    timeout_ms: u64,
+) -> Callout {
+    let mut headers = vec![
+        ("authorization".to_string(), format!("Bearer {token}")),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
+    if let Some(content_type) = &request.content_type {
+        headers.push(("content-type".into(), content_type.clone()));
+    }
+    Callout {
+        cluster: management.auth0.cluster.clone(),
+        method: request.method.to_string(),
+        path: management.auth0.path(&request.path_and_query),
+        authority: management.auth0.authority.clone(),
+        headers,
+        body: request.body.clone(),
+        timeout_ms,
+    }
+}
+
+/// What a management route asks of the Management API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementRequest {
+    pub method: &'static str,
+    /// `/api/v2/...`, query string included, already encoded.
+    pub path_and_query: String,
+    pub content_type: Option<String>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Auth0's answer to a management call, passed through as-is: status, content type and body.
+/// Failures, 429 and 5xx are translated like every other Auth0 call.
+pub fn management_answer(
+    result: &CalloutResult,
+    timeout_ms: u64,
+    now: Timestamp,
+) -> Result<Reply, FilterError> {
+    let (status, body) = answered(result, timeout_ms, now)?;
+    let mut reply = Reply::new(status);
+    reply.push_header(
+        "content-type",
+        result.header("content-type").unwrap_or("application/json"),
+    );
+    reply.push_header("cache-control", "no-store");
+    reply.body = body.to_vec();
+    Ok(reply)
+}
+
 /// `POST /oauth/revoke` for a refresh token.
 pub fn revoke_request(client: &Client, refresh_token: &str, timeout_ms: u64) -> Callout {
     let body = serde_json::json!({
@@ -166,6 +243,8 @@ pub fn jwt_subject(token: &str) -> Option<String> {
 pub enum TokenPurpose {
     Login,
     Refresh,
+    /// The gateway's own Management API token: any refusal is a gateway problem.
+    Management,
 }
 
 #[derive(Deserialize, Default)]
@@ -229,6 +308,9 @@ pub fn token_answer(
         (TokenPurpose::Login, 400) => Err(FilterError::bad_request(detail)),
         // A refused refresh token means the caller must log in again.
         (TokenPurpose::Refresh, 400 | 401 | 403) => Err(FilterError::unauthorized(detail)),
+        (TokenPurpose::Management, _) => Err(FilterError::bad_gateway(format!(
+            "Management API token: {detail}"
+        ))),
         _ => Err(FilterError::bad_gateway(detail)),
     }
 }

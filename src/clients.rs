@@ -37,6 +37,35 @@ pub fn select_client<'a>(
         .ok_or_else(unknown)
 }
 
+/// Whether a caller may use the user-management routes (open only with `managementAccess`):
+/// a presented key listed in `managementAccess.apiKeys`, or a selected client listed in
+/// `managementAccess.clientTypes`; with both lists empty, any selected client.
+pub fn check_management_access(config: &Config, head: &RequestHead) -> Result<(), FilterError> {
+    let access = config
+        .management_access
+        .as_ref()
+        .ok_or_else(|| FilterError::forbidden("the management routes are closed"))?;
+    if let Some(key) = API_KEY_HEADERS.iter().find_map(|name| head.header(name)) {
+        let presented = hmac_sha256::Hash::hash(key.trim().as_bytes());
+        let mut allowed = false;
+        for digest in &access.api_key_digests {
+            allowed |= constant_time_eq(digest, &presented);
+        }
+        if allowed {
+            return Ok(());
+        }
+    }
+    let client = select_client(config, head)?;
+    let open_to_all = access.client_types.is_empty() && access.api_key_digests.is_empty();
+    if open_to_all || access.client_types.contains(&client.name) {
+        Ok(())
+    } else {
+        Err(FilterError::forbidden(
+            "this caller may not use the management routes",
+        ))
+    }
+}
+
 /// Looks a presented key up among the configured ones. Every configured key is compared, in
 /// constant time over their SHA-256 digests, so timing tells nothing about which bytes matched.
 fn client_type_for_key<'a>(config: &'a Config, key: &str) -> Option<&'a str> {

@@ -118,6 +118,18 @@ struct RawConfig {
     sweep_interval_seconds: Option<u64>,
     #[serde(default)]
     paths: RawPaths,
+    /// Opens the user-management routes; absent means closed.
+    #[serde(default)]
+    management_access: Option<RawManagementAccess>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawManagementAccess {
+    #[serde(default)]
+    client_types: Vec<String>,
+    #[serde(default)]
+    api_keys: Vec<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +199,8 @@ struct RawPaths {
     refresh_token: Option<Vec<String>>,
     #[serde(default)]
     logout: Option<Vec<String>>,
+    #[serde(default)]
+    users: Option<Vec<String>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,6 +227,16 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub sweep_interval_seconds: u64,
     pub routes: RouteTable,
+    /// Who may call the user-management routes; `None` means they are closed.
+    pub management_access: Option<ManagementAccess>,
+}
+
+/// Callers allowed on the management routes: a selected client of one of `client_types`, or
+/// a caller presenting one of `api_key_digests`. Both empty: any selected client.
+#[derive(Debug, Clone, Default)]
+pub struct ManagementAccess {
+    pub client_types: Vec<String>,
+    pub api_key_digests: Vec<[u8; 32]>,
 }
 
 /// Where an Auth0 tenant is, and which Envoy cluster reaches it.
@@ -287,6 +311,25 @@ pub struct ManagementClient {
     pub default_management_connection_name: Option<String>,
     /// Connection name → Auth0 connection id (`con_…`).
     pub supported_connections_map: BTreeMap<String, String>,
+}
+
+impl ManagementClient {
+    /// The connections the management routes may use: the keys of `supportedConnectionsMap`,
+    /// or the deprecated `supportedConnections`.
+    pub fn connections(&self) -> Vec<String> {
+        if self.supported_connections_map.is_empty() {
+            self.supported_connections.clone()
+        } else {
+            self.supported_connections_map.keys().cloned().collect()
+        }
+    }
+
+    /// The connection `POST /users` uses when the body names none.
+    pub fn default_create_connection(&self) -> Option<&str> {
+        self.default_management_connection_name
+            .as_deref()
+            .or(self.default_create_user_connection.as_deref())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -427,6 +470,10 @@ impl Config {
             allowed_redirect_hosts.push(host);
         }
 
+        let management_access = match raw.management_access {
+            None => None,
+            Some(access) => Some(validate_management_access(access, &clients)?),
+        };
         let service_prefix = validate_prefix(raw.service_prefix)?;
         let routes = RouteTable::new(
             &service_prefix,
@@ -450,6 +497,9 @@ impl Config {
                     &["/logout"],
                 ),
             ],
+            management_access
+                .is_some()
+                .then_some(("paths.users", raw.paths.users)),
         )?;
 
         let session_scope = raw.session_scope.unwrap_or_default();
@@ -477,6 +527,7 @@ impl Config {
             max_body_bytes,
             sweep_interval_seconds,
             routes,
+            management_access,
         })
     }
 }
@@ -695,6 +746,34 @@ fn validate_management(
         default_create_user_connection,
         default_management_connection_name,
         supported_connections_map: map,
+    })
+}
+
+fn validate_management_access(
+    raw: RawManagementAccess,
+    clients: &BTreeMap<String, Client>,
+) -> Result<ManagementAccess, ConfigError> {
+    for (index, client_type) in raw.client_types.iter().enumerate() {
+        if !clients.contains_key(client_type) {
+            return Err(ConfigError::new(
+                format!("managementAccess.clientTypes[{index}]"),
+                format!("`{client_type}` is not a key of clients"),
+            ));
+        }
+    }
+    let mut api_key_digests = Vec::new();
+    for (index, key) in raw.api_keys.iter().enumerate() {
+        if key.expose().is_empty() {
+            return Err(ConfigError::new(
+                format!("managementAccess.apiKeys[{index}]"),
+                "must not be empty",
+            ));
+        }
+        api_key_digests.push(hmac_sha256::Hash::hash(key.expose().as_bytes()));
+    }
+    Ok(ManagementAccess {
+        client_types: raw.client_types,
+        api_key_digests,
     })
 }
 

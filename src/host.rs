@@ -2,7 +2,7 @@
 //! local replies, the shared-data session store, the sweep timer and logs. It decides nothing.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
@@ -19,7 +19,9 @@ use crate::timefmt::Timestamp;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(HostLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FilterRoot { config: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(FilterRoot { config: None, waiters: Rc::new(RefCell::new(Vec::new())) })
+    });
 }}
 
 fn log(level: LogLevel, message: &str) {
@@ -74,8 +76,23 @@ impl CasKv for SharedData {
     }
 }
 
+/// Requests paused by `Action::Wait`, woken by the root context's tick. Each worker's VM has
+/// its own root and its own requests, so this never crosses threads.
+type Waiters = Rc<RefCell<Vec<Waiter>>>;
+
+struct Waiter {
+    context_id: u32,
+    due_ms: u64,
+    state: Weak<RefCell<HttpState>>,
+}
+
+/// The root tick: once a second for the sweeper, every few ms while requests wait.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+const WAIT_TICK: Duration = Duration::from_millis(10);
+
 struct FilterRoot {
     config: Option<Rc<Config>>,
+    waiters: Waiters,
 }
 
 impl FilterRoot {
@@ -83,6 +100,31 @@ impl FilterRoot {
         self.config
             .as_ref()
             .map(|c| KvSessionStore::new(SharedData, &c.session_scope))
+    }
+
+    fn wake_due_requests(&self) {
+        let now_ms = now().millis();
+        let due: Vec<Waiter> = {
+            let mut waiters = self.waiters.borrow_mut();
+            let (due, waiting): (Vec<Waiter>, Vec<Waiter>) =
+                waiters.drain(..).partition(|w| w.due_ms <= now_ms);
+            *waiters = waiting;
+            due
+        };
+        for waiter in due {
+            // A request that ended meanwhile (client gone) has no state left to wake.
+            let Some(state) = waiter.state.upgrade() else {
+                continue;
+            };
+            if hostcalls::set_effective_context(waiter.context_id).is_err() {
+                continue;
+            }
+            let action = state.borrow_mut().wake();
+            state.borrow_mut().run_resumed(action);
+        }
+        if self.waiters.borrow().is_empty() {
+            let _ = hostcalls::set_tick_period(IDLE_TICK);
+        }
     }
 }
 
@@ -107,7 +149,7 @@ impl RootContext for FilterRoot {
                     }
                 }
                 // Every second one worker claims the next batch of slots to sweep.
-                let _ = hostcalls::set_tick_period(Duration::from_secs(1));
+                let _ = hostcalls::set_tick_period(IDLE_TICK);
                 true
             }
             Err(error) => {
@@ -118,6 +160,9 @@ impl RootContext for FilterRoot {
     }
 
     fn on_tick(&mut self) {
+        if !self.waiters.borrow().is_empty() {
+            self.wake_due_requests();
+        }
         let (Some(store), Some(config)) = (self.store(), self.config.as_ref()) else {
             return;
         };
@@ -136,13 +181,19 @@ impl RootContext for FilterRoot {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(FilterHttp {
-            config: self.config.clone(),
-            exchange: RefCell::new(None),
-            reading_body: None,
-            callout_started_ms: 0,
-        }))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let state = Rc::new_cyclic(|me| {
+            RefCell::new(HttpState {
+                config: self.config.clone(),
+                exchange: None,
+                reading_body: None,
+                callout_started_ms: 0,
+                context_id,
+                me: me.clone(),
+                waiters: Rc::clone(&self.waiters),
+            })
+        });
+        Some(Box::new(FilterHttp { state }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -150,21 +201,43 @@ impl RootContext for FilterRoot {
     }
 }
 
+/// The proxy-wasm HTTP context: a thin handle on the request's state, which the root context
+/// can also reach to wake a waiting request.
 struct FilterHttp {
+    state: Rc<RefCell<HttpState>>,
+}
+
+struct HttpState {
     config: Option<Rc<Config>>,
-    exchange: RefCell<Option<Exchange>>,
+    exchange: Option<Exchange>,
     /// `Some(limit)` while the body is being buffered for the exchange.
     reading_body: Option<usize>,
     callout_started_ms: u64,
+    context_id: u32,
+    me: Weak<RefCell<HttpState>>,
+    waiters: Waiters,
 }
 
-impl FilterHttp {
-    fn flush_logs(&self) {
-        if let Some(exchange) = self.exchange.borrow_mut().as_mut() {
+impl HttpState {
+    fn flush_logs(&mut self) {
+        if let Some(exchange) = self.exchange.as_mut() {
             for LogLine { level, message } in exchange.take_logs() {
                 log(level, &message);
             }
         }
+    }
+
+    fn step(&mut self, event: impl FnOnce(&mut Exchange, &Config) -> Action) -> Action {
+        match (self.exchange.as_mut(), self.config.as_deref()) {
+            (Some(exchange), Some(config)) => event(exchange, config),
+            _ => Action::Respond(
+                crate::error::FilterError::internal("no exchange under way").to_reply(),
+            ),
+        }
+    }
+
+    fn wake(&mut self) -> Action {
+        self.step(|ex, config| ex.on_wake(config, now()))
     }
 
     /// Runs actions until one needs to wait. Returns what Envoy should do with the request.
@@ -197,7 +270,7 @@ impl FilterHttp {
                 }
                 Action::ReadBody { max_bytes } => {
                     if body_ended {
-                        self.with_exchange(|ex| ex.on_body(&config, now(), &[]))
+                        self.step(|ex, config| ex.on_body(config, now(), &[]))
                     } else {
                         self.reading_body = Some(max_bytes);
                         return HostAction::Pause;
@@ -207,7 +280,16 @@ impl FilterHttp {
                     let store = KvSessionStore::new(SharedData, &config.session_scope);
                     let at = now();
                     let outcome = store.execute(&op, at);
-                    self.with_exchange(|ex| ex.on_store(&config, at, outcome))
+                    self.step(|ex, config| ex.on_store(config, at, outcome))
+                }
+                Action::Wait { millis } => {
+                    self.waiters.borrow_mut().push(Waiter {
+                        context_id: self.context_id,
+                        due_ms: now().millis().saturating_add(millis),
+                        state: self.me.clone(),
+                    });
+                    let _ = hostcalls::set_tick_period(WAIT_TICK);
+                    return HostAction::Pause;
                 }
                 Action::Call(callout) => {
                     let mut headers: Vec<(&str, &str)> = vec![
@@ -238,9 +320,9 @@ impl FilterHttp {
                                     callout.cluster
                                 ),
                             );
-                            self.with_exchange(|ex| {
+                            self.step(|ex, config| {
                                 ex.on_callout(
-                                    &config,
+                                    config,
                                     now(),
                                     CalloutResult::Failed { elapsed_ms: 0 },
                                 )
@@ -252,16 +334,8 @@ impl FilterHttp {
         }
     }
 
-    fn with_exchange(&self, step: impl FnOnce(&mut Exchange) -> Action) -> Action {
-        match self.exchange.borrow_mut().as_mut() {
-            Some(exchange) => step(exchange),
-            None => Action::Respond(
-                crate::error::FilterError::internal("no exchange under way").to_reply(),
-            ),
-        }
-    }
-
-    /// After a callout answer the request is paused: an action that lets it go must resume it.
+    /// After a callout answer or a wake-up the request is paused: an action that lets it go
+    /// must resume it.
     fn run_resumed(&mut self, action: Action) {
         if let HostAction::Continue = self.run(action, true) {
             let _ = hostcalls::resume_http_request();
@@ -277,13 +351,11 @@ impl Context for FilterHttp {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some(config) = self.config.clone() else {
-            return;
-        };
+        let mut state = self.state.borrow_mut();
         let at = now();
         let result = if num_headers == 0 {
             CalloutResult::Failed {
-                elapsed_ms: at.millis().saturating_sub(self.callout_started_ms),
+                elapsed_ms: at.millis().saturating_sub(state.callout_started_ms),
             }
         } else {
             let headers = header_map(MapType::HttpCallResponseHeaders);
@@ -302,14 +374,15 @@ impl Context for FilterHttp {
                 body,
             }
         };
-        let action = self.with_exchange(|ex| ex.on_callout(&config, at, result));
-        self.run_resumed(action);
+        let action = state.step(|ex, config| ex.on_callout(config, at, result));
+        state.run_resumed(action);
     }
 }
 
 impl HttpContext for FilterHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> HostAction {
-        let Some(config) = self.config.clone() else {
+        let mut state = self.state.borrow_mut();
+        let Some(config) = state.config.clone() else {
             return HostAction::Continue;
         };
         // Only the method and path are read for requests the filter does not own.
@@ -328,35 +401,33 @@ impl HttpContext for FilterHttp {
             .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
         match Exchange::start(&config, &head, now()) {
             Start::PassThrough => HostAction::Continue,
-            Start::Respond(reply) => self.run(Action::Respond(reply), end_of_stream),
+            Start::Respond(reply) => state.run(Action::Respond(reply), end_of_stream),
             Start::Exchange(exchange, action) => {
-                *self.exchange.borrow_mut() = Some(exchange);
-                self.run(action, end_of_stream)
+                state.exchange = Some(exchange);
+                state.run(action, end_of_stream)
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> HostAction {
-        let Some(limit) = self.reading_body else {
-            return HostAction::Continue;
-        };
-        let Some(config) = self.config.clone() else {
+        let mut state = self.state.borrow_mut();
+        let Some(limit) = state.reading_body else {
             return HostAction::Continue;
         };
         if body_size > limit {
-            self.reading_body = None;
-            let action = self.with_exchange(|ex| ex.on_body_too_large(&config));
-            return self.run(action, true);
+            state.reading_body = None;
+            let action = state.step(|ex, _| ex.on_body_too_large(limit));
+            return state.run(action, true);
         }
         if !end_of_stream {
             return HostAction::Pause;
         }
-        self.reading_body = None;
+        state.reading_body = None;
         let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
             .ok()
             .flatten()
             .unwrap_or_default();
-        let action = self.with_exchange(|ex| ex.on_body(&config, now(), &body));
-        self.run(action, true)
+        let action = state.step(|ex, config| ex.on_body(config, now(), &body));
+        state.run(action, true)
     }
 }

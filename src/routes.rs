@@ -10,72 +10,181 @@ pub enum RouteKind {
     RefreshToken,
     /// `GET /logout`
     Logout,
+    /// `GET /users`
+    UsersSearch,
+    /// `GET /users/active`
+    UsersActive,
+    /// `POST /users`
+    UserCreate,
+    /// `PATCH /users/:userID`
+    UserUpdate,
+    /// `DELETE /users/:userID`
+    UserDelete,
+    /// `POST /users/import`
+    UsersImport,
+    /// `GET /users/import/status/:jobID`
+    ImportStatus,
+    /// `GET /users/import/status/:jobID/errors`
+    ImportErrors,
 }
 
 impl RouteKind {
-    pub fn method(self) -> &'static str {
+    fn method(self) -> &'static str {
         match self {
-            RouteKind::Token | RouteKind::RefreshToken => "POST",
-            RouteKind::Logout => "GET",
+            RouteKind::Token
+            | RouteKind::RefreshToken
+            | RouteKind::UserCreate
+            | RouteKind::UsersImport => "POST",
+            RouteKind::UserUpdate => "PATCH",
+            RouteKind::UserDelete => "DELETE",
+            RouteKind::Logout
+            | RouteKind::UsersSearch
+            | RouteKind::UsersActive
+            | RouteKind::ImportStatus
+            | RouteKind::ImportErrors => "GET",
         }
     }
+}
+
+/// A request the filter owns, with the path parameter (user or job id, still %-encoded) of the
+/// routes that have one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub kind: RouteKind,
+    pub param: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     /// Full paths (prefix included) and the route they lead to.
-    entries: Vec<(String, RouteKind)>,
+    exact: Vec<(String, RouteKind)>,
+    /// Full base paths of the user-management routes; empty while those are closed.
+    users: Vec<String>,
 }
 
-type RouteSpec<'a> = (RouteKind, &'a str, Option<Vec<String>>, &'a [&'a str]);
+/// A configured route: kind, config field (for errors), configured paths, default paths.
+pub type RouteSpec<'a> = (RouteKind, &'a str, Option<Vec<String>>, &'a [&'a str]);
+
+fn paths_of(
+    field: &str,
+    configured: &Option<Vec<String>>,
+    defaults: &[&str],
+) -> Result<Vec<String>, ConfigError> {
+    let paths: Vec<String> = match configured {
+        Some(paths) => paths.clone(),
+        None => defaults.iter().map(|p| p.to_string()).collect(),
+    };
+    for (index, path) in paths.iter().enumerate() {
+        if !path.starts_with('/')
+            || path.len() < 2
+            || path.ends_with('/')
+            || path.contains(['?', '#', ' '])
+        {
+            return Err(ConfigError {
+                field: format!("{field}[{index}]"),
+                problem: "must be a path starting with `/`, without a trailing `/`".into(),
+            });
+        }
+    }
+    Ok(paths)
+}
 
 impl RouteTable {
     /// Builds the table from configured paths (or the original's defaults) under `prefix`.
-    pub fn new(prefix: &str, specs: &[RouteSpec<'_>]) -> Result<RouteTable, ConfigError> {
-        let mut entries: Vec<(String, RouteKind)> = Vec::new();
+    /// `users` is the base path spec of the management routes, `None` while they are closed.
+    pub fn new(
+        prefix: &str,
+        specs: &[RouteSpec<'_>],
+        users: Option<(&str, Option<Vec<String>>)>,
+    ) -> Result<RouteTable, ConfigError> {
+        let mut table = RouteTable::default();
         for (kind, field, configured, defaults) in specs {
-            let paths: Vec<String> = match configured {
-                Some(paths) => paths.clone(),
-                None => defaults.iter().map(|p| p.to_string()).collect(),
-            };
-            for (index, path) in paths.iter().enumerate() {
-                let bad = |problem: &str| ConfigError {
-                    field: format!("{field}[{index}]"),
-                    problem: problem.to_string(),
-                };
-                if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
-                    return Err(bad("must be a path starting with `/`"));
-                }
+            for (index, path) in paths_of(field, configured, defaults)?
+                .into_iter()
+                .enumerate()
+            {
                 let full = format!("{prefix}{path}");
-                if entries.iter().any(|(p, _)| *p == full) {
-                    return Err(bad("this path is already used by another route"));
+                if table.exact.iter().any(|(p, _)| *p == full) {
+                    return Err(ConfigError {
+                        field: format!("{field}[{index}]"),
+                        problem: "this path is already used by another route".into(),
+                    });
                 }
-                entries.push((full, *kind));
+                table.exact.push((full, *kind));
             }
         }
-        Ok(RouteTable { entries })
+        if let Some((field, configured)) = users {
+            for (index, path) in paths_of(field, &configured, &["/users"])?
+                .into_iter()
+                .enumerate()
+            {
+                let full = format!("{prefix}{path}");
+                if table.exact.iter().any(|(p, _)| p.starts_with(&full)) {
+                    return Err(ConfigError {
+                        field: format!("{field}[{index}]"),
+                        problem: "overlaps the path of another route".into(),
+                    });
+                }
+                table.users.push(full);
+            }
+        }
+        Ok(table)
     }
 
     /// The route a request goes to, or `None` to pass it through. Only the method and the path
     /// (query string ignored) are looked at, so this is cheap on every request.
-    pub fn classify(&self, method: &str, path: &str) -> Option<RouteKind> {
+    pub fn classify(&self, method: &str, path: &str) -> Option<RouteMatch> {
         let path = crate::http::split_path(path).0;
-        self.entries
+        if let Some((_, kind)) = self
+            .exact
             .iter()
-            .find(|(p, kind)| p == path && kind.method() == method)
-            .map(|(_, kind)| *kind)
+            .find(|(p, k)| p == path && k.method() == method)
+        {
+            return Some(RouteMatch {
+                kind: *kind,
+                param: None,
+            });
+        }
+        self.users
+            .iter()
+            .find_map(|base| users_route(base, method, path))
     }
+}
 
-    pub fn paths(&self) -> impl Iterator<Item = (&str, RouteKind)> {
-        self.entries.iter().map(|(p, k)| (p.as_str(), *k))
+fn users_route(base: &str, method: &str, path: &str) -> Option<RouteMatch> {
+    let rest = path.strip_prefix(base)?;
+    let route = |kind: RouteKind, param: Option<&str>| {
+        (kind.method() == method).then(|| RouteMatch {
+            kind,
+            param: param.map(str::to_string),
+        })
+    };
+    if rest.is_empty() {
+        return route(RouteKind::UsersSearch, None).or_else(|| route(RouteKind::UserCreate, None));
     }
+    let rest = rest.strip_prefix('/').filter(|r| !r.is_empty())?;
+    match rest {
+        "active" if method == "GET" => return route(RouteKind::UsersActive, None),
+        "import" if method == "POST" => return route(RouteKind::UsersImport, None),
+        _ => {}
+    }
+    if method == "GET" {
+        let job = rest
+            .strip_prefix("import/status/")
+            .filter(|j| !j.is_empty())?;
+        return match job.strip_suffix("/errors").filter(|j| !j.is_empty()) {
+            Some(job) => route(RouteKind::ImportErrors, Some(job)),
+            None => route(RouteKind::ImportStatus, Some(job)),
+        };
+    }
+    route(RouteKind::UserUpdate, Some(rest)).or_else(|| route(RouteKind::UserDelete, Some(rest)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn table(prefix: &str) -> RouteTable {
+    fn table(prefix: &str, users: bool) -> RouteTable {
         RouteTable::new(
             prefix,
             &[
@@ -88,43 +197,102 @@ mod tests {
                 ),
                 (RouteKind::Logout, "paths.logout", None, &["/logout"]),
             ],
+            users.then_some(("paths.users", None)),
         )
         .unwrap()
     }
 
+    fn kind(t: &RouteTable, method: &str, path: &str) -> Option<RouteKind> {
+        t.classify(method, path).map(|m| m.kind)
+    }
+
     #[test]
     fn owns_only_listed_method_and_path() {
-        let t = table("");
-        assert_eq!(t.classify("POST", "/oauth/token"), Some(RouteKind::Token));
+        let t = table("", false);
+        assert_eq!(kind(&t, "POST", "/oauth/token"), Some(RouteKind::Token));
+        assert_eq!(kind(&t, "POST", "/oauth/token?x=1"), Some(RouteKind::Token));
+        assert_eq!(kind(&t, "GET", "/oauth/token"), None);
+        assert_eq!(kind(&t, "POST", "/oauth/token/"), None);
         assert_eq!(
-            t.classify("POST", "/oauth/token?x=1"),
-            Some(RouteKind::Token)
-        );
-        assert_eq!(t.classify("GET", "/oauth/token"), None);
-        assert_eq!(t.classify("POST", "/oauth/token/"), None);
-        assert_eq!(
-            t.classify("POST", "/oauth/refreshtoken"),
+            kind(&t, "POST", "/oauth/refreshtoken"),
             Some(RouteKind::RefreshToken)
         );
         assert_eq!(
-            t.classify("POST", "/refreshtoken"),
+            kind(&t, "POST", "/refreshtoken"),
             Some(RouteKind::RefreshToken)
         );
         assert_eq!(
-            t.classify("GET", "/logout?redirect=/x"),
+            kind(&t, "GET", "/logout?redirect=/x"),
             Some(RouteKind::Logout)
         );
-        assert_eq!(t.classify("GET", "/anything"), None);
+        assert_eq!(kind(&t, "GET", "/anything"), None);
+    }
+
+    #[test]
+    fn management_routes_are_closed_unless_opened() {
+        let closed = table("", false);
+        for (method, path) in [
+            ("GET", "/users"),
+            ("POST", "/users"),
+            ("GET", "/users/active"),
+            ("DELETE", "/users/x"),
+        ] {
+            assert_eq!(closed.classify(method, path), None, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn management_routes_and_their_parameters() {
+        let t = table("/auth", true);
+        let m = |method: &str, path: &str| t.classify(method, path).map(|m| (m.kind, m.param));
+        assert_eq!(
+            m("GET", "/auth/users?email=a"),
+            Some((RouteKind::UsersSearch, None))
+        );
+        assert_eq!(
+            m("POST", "/auth/users"),
+            Some((RouteKind::UserCreate, None))
+        );
+        assert_eq!(
+            m("GET", "/auth/users/active"),
+            Some((RouteKind::UsersActive, None))
+        );
+        assert_eq!(
+            m("POST", "/auth/users/import"),
+            Some((RouteKind::UsersImport, None))
+        );
+        assert_eq!(
+            m("GET", "/auth/users/import/status/job_1"),
+            Some((RouteKind::ImportStatus, Some("job_1".into())))
+        );
+        assert_eq!(
+            m("GET", "/auth/users/import/status/job_1/errors"),
+            Some((RouteKind::ImportErrors, Some("job_1".into())))
+        );
+        assert_eq!(
+            m("PATCH", "/auth/users/auth0%7Cabc"),
+            Some((RouteKind::UserUpdate, Some("auth0%7Cabc".into())))
+        );
+        assert_eq!(
+            m("DELETE", "/auth/users/a/b"),
+            Some((RouteKind::UserDelete, Some("a/b".into())))
+        );
+        assert_eq!(m("GET", "/auth/users/auth0%7Cabc"), None);
+        assert_eq!(m("PUT", "/auth/users"), None);
+        assert_eq!(m("GET", "/auth/usersx"), None);
+        assert_eq!(m("GET", "/auth/users/import/status/"), None);
+        assert_eq!(m("DELETE", "/auth/users/"), None);
+        assert_eq!(m("GET", "/users"), None);
     }
 
     #[test]
     fn prefix_applies_to_every_route() {
-        let t = table("/auth");
+        let t = table("/auth", false);
         assert_eq!(
-            t.classify("POST", "/auth/oauth/token"),
+            kind(&t, "POST", "/auth/oauth/token"),
             Some(RouteKind::Token)
         );
-        assert_eq!(t.classify("POST", "/oauth/token"), None);
+        assert_eq!(kind(&t, "POST", "/oauth/token"), None);
     }
 
     #[test]
@@ -145,12 +313,25 @@ mod tests {
                     &[],
                 ),
             ],
+            None,
         );
         assert_eq!(dup.unwrap_err().field, "paths.logout[0]");
         let rel = RouteTable::new(
             "",
             &[(RouteKind::Token, "paths.token", Some(vec!["x".into()]), &[])],
+            None,
         );
         assert_eq!(rel.unwrap_err().field, "paths.token[0]");
+        let overlap = RouteTable::new(
+            "",
+            &[(
+                RouteKind::Token,
+                "paths.token",
+                Some(vec!["/users/token".into()]),
+                &[],
+            )],
+            Some(("paths.users", None)),
+        );
+        assert_eq!(overlap.unwrap_err().field, "paths.users[0]");
     }
 }

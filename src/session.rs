@@ -61,13 +61,53 @@ pub enum StoreOp {
     Get(SessionKey),
     Put(SessionKey, SessionRecord),
     Delete(SessionKey),
+    /// The distinct user ids with a live session.
+    ActiveUsers,
+    /// The cached Management API token, or the right to fetch it for `lease_ms`.
+    AcquireManagementToken {
+        lease_ms: u64,
+    },
+    /// Caches a fetched token until `use_until` (unix secs) and ends the lease.
+    SaveManagementToken {
+        token: String,
+        use_until: u64,
+    },
+    /// Ends the lease without a token (the fetch failed).
+    ReleaseManagementToken,
+    /// Forgets `token` (Auth0 refused it) unless another worker already replaced it.
+    DropManagementToken {
+        token: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOutcome {
     Record(Option<SessionRecord>),
     Done,
+    Users(Vec<String>),
+    ManagementToken(TokenGrant),
     Unavailable(String),
+}
+
+/// What a request gets when it asks for the Management API token.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TokenGrant {
+    /// A cached token, still fresh.
+    Ready(String),
+    /// No fresh token, and this request now holds the lease: it fetches one.
+    FetchIt,
+    /// Another request holds the lease and is fetching: wait and ask again.
+    Wait,
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenGrant::Ready(_) => "Ready(***)",
+            TokenGrant::FetchIt => "FetchIt",
+            TokenGrant::Wait => "Wait",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +118,31 @@ pub trait SessionStore {
     fn get(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
     fn put(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError>;
     fn delete(&self, key: &SessionKey) -> Result<(), StoreError>;
+    fn active_users(&self, now: Timestamp) -> Result<Vec<String>, StoreError>;
+    fn acquire_management_token(
+        &self,
+        now: Timestamp,
+        lease_ms: u64,
+    ) -> Result<TokenGrant, StoreError>;
+    fn save_management_token(&self, token: &str, use_until: u64) -> Result<(), StoreError>;
+    fn release_management_token(&self) -> Result<(), StoreError>;
+    fn drop_management_token(&self, token: &str) -> Result<(), StoreError>;
 
     fn execute(&self, op: &StoreOp, now: Timestamp) -> StoreOutcome {
+        let done = |r: Result<(), StoreError>| r.map(|_| StoreOutcome::Done);
         let result = match op {
             StoreOp::Get(key) => self.get(key, now).map(StoreOutcome::Record),
-            StoreOp::Put(key, record) => self.put(key, record).map(|_| StoreOutcome::Done),
-            StoreOp::Delete(key) => self.delete(key).map(|_| StoreOutcome::Done),
+            StoreOp::Put(key, record) => done(self.put(key, record)),
+            StoreOp::Delete(key) => done(self.delete(key)),
+            StoreOp::ActiveUsers => self.active_users(now).map(StoreOutcome::Users),
+            StoreOp::AcquireManagementToken { lease_ms } => self
+                .acquire_management_token(now, *lease_ms)
+                .map(StoreOutcome::ManagementToken),
+            StoreOp::SaveManagementToken { token, use_until } => {
+                done(self.save_management_token(token, *use_until))
+            }
+            StoreOp::ReleaseManagementToken => done(self.release_management_token()),
+            StoreOp::DropManagementToken { token } => done(self.drop_management_token(token)),
         };
         result.unwrap_or_else(|e| StoreOutcome::Unavailable(e.0))
     }
@@ -154,6 +213,14 @@ impl<K: CasKv> KvSessionStore<K> {
         }
     }
 
+    pub(crate) fn raw_kv(&self) -> &K {
+        &self.kv
+    }
+
+    pub(crate) fn scope(&self) -> &str {
+        &self.scope
+    }
+
     fn slot_key(&self, slot: u32) -> String {
         format!("{}s/{slot}", self.scope)
     }
@@ -163,8 +230,8 @@ impl<K: CasKv> KvSessionStore<K> {
     /// An existing slot is never overwritten; VMs starting together at worst both write the
     /// same empty value.
     pub fn ensure_slots(&self) -> Result<(), StoreError> {
-        for slot in 0..SLOTS {
-            let key = self.slot_key(slot);
+        let fixed = [self.management_token_key(), self.management_lease_key()];
+        for key in (0..SLOTS).map(|slot| self.slot_key(slot)).chain(fixed) {
             let (_, cas) = self.kv.get(&key).map_err(kv_error)?;
             if cas.is_none() {
                 self.kv.set(&key, Some(b""), None).map_err(kv_error)?;
@@ -256,7 +323,7 @@ impl<K: CasKv> KvSessionStore<K> {
     }
 }
 
-fn kv_error(e: KvError) -> StoreError {
+pub(crate) fn kv_error(e: KvError) -> StoreError {
     match e {
         KvError::CasMismatch => StoreError("concurrent update".into()),
         KvError::Failed(m) => StoreError(m),
@@ -282,6 +349,39 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
             let removed = records.remove(key.as_str()).is_some();
             (records, removed)
         })
+    }
+
+    fn active_users(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        let mut users = std::collections::BTreeSet::new();
+        for slot in 0..SLOTS {
+            let (value, _) = self.kv.get(&self.slot_key(slot)).map_err(kv_error)?;
+            for record in parse_slot(value.as_deref()).into_values() {
+                if record.expires_at > now.secs {
+                    users.insert(record.user_id);
+                }
+            }
+        }
+        Ok(users.into_iter().collect())
+    }
+
+    fn acquire_management_token(
+        &self,
+        now: Timestamp,
+        lease_ms: u64,
+    ) -> Result<TokenGrant, StoreError> {
+        self.acquire_token(now, lease_ms)
+    }
+
+    fn save_management_token(&self, token: &str, use_until: u64) -> Result<(), StoreError> {
+        self.save_token(token, use_until)
+    }
+
+    fn release_management_token(&self) -> Result<(), StoreError> {
+        self.release_lease()
+    }
+
+    fn drop_management_token(&self, token: &str) -> Result<(), StoreError> {
+        self.drop_token(token)
     }
 }
 

@@ -3,6 +3,8 @@
 //! A new route is a new `Flow` plus a route-table entry; the host does not change.
 
 mod logout;
+mod management;
+mod management_call;
 mod refresh;
 mod shared;
 mod token;
@@ -27,6 +29,9 @@ pub enum Action {
     Store(StoreOp),
     /// Answer the request with this response; the exchange is over.
     Respond(Reply),
+    /// Call `on_wake` after about this many milliseconds (another request is fetching
+    /// something this one needs).
+    Wait { millis: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,9 @@ trait Flow {
     fn on_store(&mut self, _ctx: &mut Ctx<'_>, _outcome: StoreOutcome) -> Step {
         Err(unexpected("store outcome"))
     }
+    fn on_wake(&mut self, _ctx: &mut Ctx<'_>) -> Step {
+        Err(unexpected("wake-up"))
+    }
 }
 
 fn unexpected(what: &str) -> FilterError {
@@ -105,10 +113,11 @@ impl Exchange {
             now,
             logs: &mut logs,
         };
-        let started = match route {
+        let started = match route.kind {
             RouteKind::Token => token::start(&mut ctx, head),
             RouteKind::RefreshToken => refresh::start(&mut ctx, head),
             RouteKind::Logout => logout::start(&mut ctx, head),
+            _ => management::start(&mut ctx, head, route),
         };
         match started {
             Ok((flow, Action::Respond(reply))) => {
@@ -124,8 +133,9 @@ impl Exchange {
         self.step(config, now, |flow, ctx| flow.on_body(ctx, body))
     }
 
-    pub fn on_body_too_large(&mut self, config: &Config) -> Action {
-        Action::Respond(FilterError::payload_too_large(config.max_body_bytes).to_reply())
+    /// The body went past the `max_bytes` of the `ReadBody` that asked for it.
+    pub fn on_body_too_large(&mut self, limit: usize) -> Action {
+        Action::Respond(FilterError::payload_too_large(limit).to_reply())
     }
 
     pub fn on_callout(&mut self, config: &Config, now: Timestamp, result: CalloutResult) -> Action {
@@ -134,6 +144,10 @@ impl Exchange {
 
     pub fn on_store(&mut self, config: &Config, now: Timestamp, outcome: StoreOutcome) -> Action {
         self.step(config, now, |flow, ctx| flow.on_store(ctx, outcome))
+    }
+
+    pub fn on_wake(&mut self, config: &Config, now: Timestamp) -> Action {
+        self.step(config, now, |flow, ctx| flow.on_wake(ctx))
     }
 
     /// Log lines written since the last call.
@@ -164,5 +178,7 @@ impl Exchange {
     }
 }
 
+#[cfg(test)]
+mod management_tests;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use crate::config::tests_support::config_with;
 use crate::session::tests::MemKv;
 use crate::session::{KvSessionStore, SessionKey, SessionRecord, SessionStore};
 
-const NOW: Timestamp = Timestamp {
+pub(super) const NOW: Timestamp = Timestamp {
     secs: 1_700_000_000,
     nanos: 0,
 };
@@ -45,19 +45,22 @@ fn error_answer(status: u16, error: &str) -> CalloutResult {
 }
 
 /// Plays the host: executes actions until a reply.
-struct Driver {
-    config: Config,
-    kv: MemKv,
-    answers: VecDeque<CalloutResult>,
-    callouts: Vec<Callout>,
-    logs: Vec<LogLine>,
+pub(super) struct Driver {
+    pub(super) config: Config,
+    pub(super) kv: MemKv,
+    pub(super) answers: VecDeque<CalloutResult>,
+    pub(super) callouts: Vec<Callout>,
+    pub(super) logs: Vec<LogLine>,
     store_down: bool,
     /// Puts and deletes fail, reads work.
     writes_down: bool,
+    /// When a request waits for the Management API token, "another worker" saves this one.
+    pub(super) token_from_elsewhere: Option<String>,
+    pub(super) waits: usize,
 }
 
 impl Driver {
-    fn new(overrides: serde_json::Value) -> Self {
+    pub(super) fn new(overrides: serde_json::Value) -> Self {
         let mut json = serde_json::json!({"apiKeys": [{"key": "web-key", "clientType": "web"}, {"key": "app-key", "clientType": "app"}]});
         if let (Some(base), Some(extra)) = (json.as_object_mut(), overrides.as_object()) {
             base.extend(extra.clone());
@@ -70,14 +73,16 @@ impl Driver {
             logs: vec![],
             store_down: false,
             writes_down: false,
+            token_from_elsewhere: None,
+            waits: 0,
         }
     }
 
-    fn store(&self) -> KvSessionStore<&MemKv> {
+    pub(super) fn store(&self) -> KvSessionStore<&MemKv> {
         KvSessionStore::new(&self.kv, &self.config.session_scope)
     }
 
-    fn request(
+    pub(super) fn request(
         &mut self,
         method: &str,
         path: &str,
@@ -107,8 +112,18 @@ impl Driver {
             action = match action {
                 Action::Respond(reply) => return Some(reply),
                 Action::PassThrough => return None,
+                Action::Wait { millis } => {
+                    assert!(millis > 0 && millis < 1_000);
+                    self.waits += 1;
+                    if let Some(token) = self.token_from_elsewhere.take() {
+                        self.store()
+                            .save_management_token(&token, NOW.secs + 3_600)
+                            .unwrap();
+                    }
+                    exchange.on_wake(&self.config, NOW)
+                }
                 Action::ReadBody { max_bytes } if body.len() > max_bytes => {
-                    exchange.on_body_too_large(&self.config)
+                    exchange.on_body_too_large(max_bytes)
                 }
                 Action::ReadBody { .. } => exchange.on_body(&self.config, NOW, body),
                 Action::Store(op) => {
@@ -130,7 +145,7 @@ impl Driver {
         panic!("exchange did not finish");
     }
 
-    fn form(&self, index: usize) -> Vec<(String, String)> {
+    pub(super) fn form(&self, index: usize) -> Vec<(String, String)> {
         url::form_urlencoded::parse(self.callouts[index].body.as_deref().unwrap())
             .into_owned()
             .collect()
@@ -149,7 +164,7 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn json(reply: &Reply) -> serde_json::Value {
+pub(super) fn json(reply: &Reply) -> serde_json::Value {
     serde_json::from_slice(&reply.body).unwrap()
 }
 
