@@ -47,7 +47,7 @@ lint: setup
 
 integration: build
 	ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM)) \
-		cargo test --test integration -- --test-threads 2
+		cargo test -p auth0-filter --test '*' -- --test-threads 2
 
 test: build unit lint integration
 

@@ -20,7 +20,7 @@ use crate::timefmt::Timestamp;
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(HostLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(FilterRoot { config: None, waiters: Rc::new(RefCell::new(Vec::new())) })
+        Box::new(FilterRoot { config: None, waiters: Rc::new(RefCell::new(Registry::default())) })
     });
 }}
 
@@ -76,9 +76,17 @@ impl CasKv for SharedData {
     }
 }
 
-/// Requests paused by `Action::Wait`, woken by the root context's tick. Each worker's VM has
-/// its own root and its own requests, so this never crosses threads.
-type Waiters = Rc<RefCell<Vec<Waiter>>>;
+/// What the root context knows of requests: those paused by `Action::Wait` (woken by its
+/// tick), and the callouts made while it woke them. The SDK files a callout under the context
+/// that was *running* when it was made, which during a wake-up is the root, so the root hands
+/// those answers on. Each worker's VM has its own root and requests: no thread is crossed.
+#[derive(Default)]
+struct Registry {
+    waiters: Vec<Waiter>,
+    callouts: std::collections::HashMap<u32, (u32, Weak<RefCell<HttpState>>)>,
+}
+
+type Waiters = Rc<RefCell<Registry>>;
 
 struct Waiter {
     context_id: u32,
@@ -105,10 +113,10 @@ impl FilterRoot {
     fn wake_due_requests(&self) {
         let now_ms = now().millis();
         let due: Vec<Waiter> = {
-            let mut waiters = self.waiters.borrow_mut();
+            let mut registry = self.waiters.borrow_mut();
             let (due, waiting): (Vec<Waiter>, Vec<Waiter>) =
-                waiters.drain(..).partition(|w| w.due_ms <= now_ms);
-            *waiters = waiting;
+                registry.waiters.drain(..).partition(|w| w.due_ms <= now_ms);
+            registry.waiters = waiting;
             due
         };
         for waiter in due {
@@ -122,13 +130,35 @@ impl FilterRoot {
             let action = state.borrow_mut().wake();
             state.borrow_mut().run_resumed(action);
         }
-        if self.waiters.borrow().is_empty() {
+        if self.waiters.borrow().waiters.is_empty() {
             let _ = hostcalls::set_tick_period(IDLE_TICK);
         }
     }
 }
 
-impl Context for FilterRoot {}
+impl Context for FilterRoot {
+    /// Answers to callouts made while the root woke a request: handed on to that request.
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let entry = self.waiters.borrow_mut().callouts.remove(&token);
+        let Some((context_id, state)) = entry else {
+            return;
+        };
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        if hostcalls::set_effective_context(context_id).is_ok() {
+            state
+                .borrow_mut()
+                .on_call_response(token, num_headers, body_size);
+        }
+    }
+}
 
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -160,7 +190,7 @@ impl RootContext for FilterRoot {
     }
 
     fn on_tick(&mut self) {
-        if !self.waiters.borrow().is_empty() {
+        if !self.waiters.borrow().waiters.is_empty() {
             self.wake_due_requests();
         }
         let (Some(store), Some(config)) = (self.store(), self.config.as_ref()) else {
@@ -283,7 +313,7 @@ impl HttpState {
                     self.step(|ex, config| ex.on_store(config, at, outcome))
                 }
                 Action::Wait { millis } => {
-                    self.waiters.borrow_mut().push(Waiter {
+                    self.waiters.borrow_mut().waiters.push(Waiter {
                         context_id: self.context_id,
                         due_ms: now().millis().saturating_add(millis),
                         state: self.me.clone(),
@@ -311,7 +341,15 @@ impl HttpState {
                         vec![],
                         Duration::from_millis(callout.timeout_ms),
                     ) {
-                        Ok(_) => return HostAction::Pause,
+                        Ok(token) => {
+                            // Only the root consults this, for callouts it made on our behalf;
+                            // answers routed here directly are dropped from it then.
+                            self.waiters
+                                .borrow_mut()
+                                .callouts
+                                .insert(token, (self.context_id, self.me.clone()));
+                            return HostAction::Pause;
+                        }
                         Err(status) => {
                             log(
                                 LogLevel::Warn,
@@ -334,28 +372,12 @@ impl HttpState {
         }
     }
 
-    /// After a callout answer or a wake-up the request is paused: an action that lets it go
-    /// must resume it.
-    fn run_resumed(&mut self, action: Action) {
-        if let HostAction::Continue = self.run(action, true) {
-            let _ = hostcalls::resume_http_request();
-        }
-    }
-}
-
-impl Context for FilterHttp {
-    fn on_http_call_response(
-        &mut self,
-        _token: u32,
-        num_headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        let mut state = self.state.borrow_mut();
+    fn on_call_response(&mut self, token: u32, num_headers: usize, body_size: usize) {
+        self.waiters.borrow_mut().callouts.remove(&token);
         let at = now();
         let result = if num_headers == 0 {
             CalloutResult::Failed {
-                elapsed_ms: at.millis().saturating_sub(state.callout_started_ms),
+                elapsed_ms: at.millis().saturating_sub(self.callout_started_ms),
             }
         } else {
             let headers = header_map(MapType::HttpCallResponseHeaders);
@@ -374,8 +396,30 @@ impl Context for FilterHttp {
                 body,
             }
         };
-        let action = state.step(|ex, config| ex.on_callout(config, at, result));
-        state.run_resumed(action);
+        let action = self.step(|ex, config| ex.on_callout(config, at, result));
+        self.run_resumed(action);
+    }
+
+    /// After a callout answer or a wake-up the request is paused: an action that lets it go
+    /// must resume it.
+    fn run_resumed(&mut self, action: Action) {
+        if let HostAction::Continue = self.run(action, true) {
+            let _ = hostcalls::resume_http_request();
+        }
+    }
+}
+
+impl Context for FilterHttp {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        self.state
+            .borrow_mut()
+            .on_call_response(token, num_headers, body_size);
     }
 }
 

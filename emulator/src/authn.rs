@@ -1,12 +1,15 @@
 //! The Authentication API: `/oauth/token` (password, password-realm, refresh_token with
 //! rotation, client_credentials, authorization_code with PKCE), `/oauth/revoke`, `/v2/logout`,
-//! `/userinfo`, `/authorize` and `/.well-known/jwks.json`, with Auth0's error bodies.
+//! `/userinfo`, `/authorize` and `/.well-known/jwks.json`, with Auth0's error bodies. Requests
+//! under `/api/v2/` go to the Management API (`mgmt`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::faults::Faults;
+use crate::jobs::Jobs;
 use crate::server::{Request, Response};
+use crate::store::Users;
 use crate::tenant::{Client, Tenant, User};
 use crate::tokens::{random_token, s256, Signer};
 
@@ -38,10 +41,13 @@ struct State {
 }
 
 pub struct Emulator {
-    tenant: Tenant,
-    signer: Signer,
+    pub(crate) tenant: Tenant,
+    pub(crate) signer: Signer,
     state: Mutex<State>,
-    faults: Faults,
+    pub(crate) faults: Faults,
+    /// The tenant's users, shared with the Management API and its import jobs.
+    pub(crate) users: Arc<Users>,
+    pub(crate) jobs: Arc<Jobs>,
 }
 
 type Answer = Result<Response, Response>;
@@ -84,11 +90,14 @@ fn logout_url_allowed(allowed: &[String], return_to: &str) -> bool {
 
 impl Emulator {
     pub fn new(tenant: Tenant, signer: Signer) -> Emulator {
+        let users = Arc::new(Users::new(tenant.users.clone()));
         Emulator {
             tenant,
             signer,
             state: Mutex::new(State::default()),
             faults: Faults::default(),
+            users,
+            jobs: Arc::new(Jobs::default()),
         }
     }
 
@@ -98,6 +107,9 @@ impl Emulator {
         }
         if let Some(response) = self.faults.before(request) {
             return response;
+        }
+        if request.path.starts_with("/api/v2/") {
+            return self.management(request);
         }
         let answer = match (request.method.as_str(), request.path.as_str()) {
             ("POST", "/oauth/token") => self.token(request),
@@ -177,6 +189,12 @@ impl Emulator {
         }
     }
 
+    /// The Management API's identifier: `<issuer>api/v2/`.
+    pub(crate) fn management_audience(&self) -> String {
+        let issuer = self.signer.issuer.trim_end_matches('/');
+        format!("{issuer}/api/v2/")
+    }
+
     fn check_audience(&self, audience: Option<&str>) -> Result<(), Response> {
         match audience {
             Some(aud) if !self.tenant.apis.iter().any(|a| a.identifier == aud) => Err(
@@ -222,12 +240,20 @@ impl Emulator {
         let audience = fields.get("audience").filter(|a| !a.is_empty()).cloned();
         self.check_audience(audience.as_deref())?;
         let user = self
-            .tenant
-            .user_by_login(&connection, username)
-            .filter(|u| u.password == password)
+            .users
+            .by_login(&connection, username)
+            .filter(|u| !u.password.is_empty() && u.password == password)
             .ok_or_else(|| {
                 Response::auth_error(403, "invalid_grant", "Wrong email or password.")
             })?;
+        if user.blocked {
+            return Err(Response::auth_error(401, "unauthorized", "user is blocked"));
+        }
+        self.users.with(|users| {
+            if let Some(stored) = users.get_mut(&user.user_id) {
+                stored.logins_count += 1;
+            }
+        });
         let scope = fields.get("scope").cloned().unwrap_or_default();
         let grant = Grant {
             client_id: client.client_id.clone(),
@@ -236,7 +262,7 @@ impl Emulator {
             audience,
             family: random_token(9),
         };
-        self.issue(client, user, &grant, true)
+        self.issue(client, &user, &grant, true)
     }
 
     fn refresh_grant(&self, client: &Client, fields: &BTreeMap<String, String>) -> Answer {
@@ -263,10 +289,10 @@ impl Emulator {
         }
         drop(state);
         let user = self
-            .tenant
-            .user_by_id(&grant.user_id)
+            .users
+            .by_id(&grant.user_id)
             .ok_or_else(invalid_refresh_token)?;
-        self.issue(client, user, &grant, client.refresh_token_rotation)
+        self.issue(client, &user, &grant, client.refresh_token_rotation)
     }
 
     fn client_credentials_grant(
@@ -275,8 +301,19 @@ impl Emulator {
         fields: &BTreeMap<String, String>,
     ) -> Answer {
         let audience = required(fields, "audience")?;
-        self.check_audience(Some(audience))?;
-        let scopes = client.client_grants.get(audience).ok_or_else(|| {
+        let management = audience == self.management_audience();
+        if !management {
+            self.check_audience(Some(audience))?;
+        }
+        let grant = match management {
+            // tenant.json cannot know the port: `"management"` names the Management API.
+            true => client
+                .client_grants
+                .get("management")
+                .or_else(|| client.client_grants.get(audience)),
+            false => client.client_grants.get(audience),
+        };
+        let scopes = grant.ok_or_else(|| {
             Response::auth_error(
                 403,
                 "access_denied",
@@ -289,11 +326,19 @@ impl Emulator {
         claims.insert("azp".into(), client.client_id.clone().into());
         claims.insert("gty".into(), "client-credentials".into());
         let subject = format!("{}@clients", client.client_id);
-        let lifetime = self.tenant.access_token_lifetime_seconds;
+        let lifetime = self
+            .faults
+            .client_credentials_lifetime()
+            .unwrap_or(self.tenant.access_token_lifetime_seconds);
+        let jti = random_token(12);
         let access_token = self
             .signer
-            .sign(&subject, &[audience.to_string()], lifetime, claims)
+            .sign_with_id(&subject, &[audience.to_string()], lifetime, claims, &jti)
             .map_err(server_error)?;
+        if management {
+            self.faults.management_token_issued(&jti);
+        }
+        self.faults.count("grant:client_credentials");
         Ok(Response::json(
             200,
             serde_json::json!({"access_token": access_token, "scope": scope, "expires_in": lifetime, "token_type": "Bearer"}),
@@ -333,11 +378,8 @@ impl Emulator {
                 ));
             }
         }
-        let user = self
-            .tenant
-            .user_by_id(&entry.grant.user_id)
-            .ok_or_else(invalid)?;
-        self.issue(client, user, &entry.grant, true)
+        let user = self.users.by_id(&entry.grant.user_id).ok_or_else(invalid)?;
+        self.issue(client, &user, &entry.grant, true)
     }
 
     /// Signs the token set for a grant; a new refresh token when asked for and allowed.
@@ -462,7 +504,7 @@ impl Emulator {
         let user = claims
             .subject
             .as_deref()
-            .and_then(|s| self.tenant.user_by_id(s))
+            .and_then(|s| self.users.by_id(s))
             .ok_or_else(unauthorized)?;
         let scope = claims
             .custom
@@ -514,7 +556,7 @@ impl Emulator {
             .unwrap_or_default();
         let user = q
             .get("login_hint")
-            .and_then(|hint| self.tenant.user_by_login(&connection, hint));
+            .and_then(|hint| self.users.by_login(&connection, hint));
         let Some(user) = user else {
             return Ok(Response::redirect(&with_params(&[
                 ("error", "login_required"),

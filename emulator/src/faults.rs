@@ -3,11 +3,17 @@
 //!
 //! - `POST /__emulator/faults` `{"delayMs": 3000}` or
 //!   `{"fail": {"path": "/oauth/token", "status": 429, "count": 1, "headers": {...}, "body": {...}}}`
-//! - `DELETE /__emulator/faults` clears them.
-//! - `GET /__emulator/calls` → `{"/oauth/token": 3, ...}` counts of handled API calls.
+//!   (failures and delays apply to the Management API's `/api/v2/...` paths too);
+//!   `{"clientCredentialsLifetimeSeconds": 2}`: later client_credentials tokens live 2 s
+//!   (`expires_in: 2`); `{"revokeManagementTokens": true}`: every Management API token issued
+//!   so far is answered 401 from now on (tokens issued later work). Keys combine.
+//! - `DELETE /__emulator/faults` clears delays, failures and the lifetime override (revoked
+//!   tokens stay revoked).
+//! - `GET /__emulator/calls` → `{"/oauth/token": 3, "grant:client_credentials": 1, ...}`:
+//!   counts of handled API calls by path, and of successful client_credentials grants.
 //! - `GET /__emulator/last-headers?path=/oauth/token` → the headers of the last call to a path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -28,6 +34,11 @@ pub struct Faults {
     failures: Mutex<Vec<Failure>>,
     calls: Mutex<BTreeMap<String, u64>>,
     last_headers: Mutex<BTreeMap<String, Vec<(String, String)>>>,
+    /// `clientCredentialsLifetimeSeconds`, when set.
+    client_credentials_lifetime: Mutex<Option<u64>>,
+    /// `jti`s of Management API tokens issued and not yet revoked, and of revoked ones.
+    management_tokens: Mutex<HashSet<String>>,
+    revoked_tokens: Mutex<HashSet<String>>,
 }
 
 impl Faults {
@@ -38,6 +49,7 @@ impl Faults {
             ("DELETE", "/__emulator/faults") => {
                 *self.delay_ms.lock().ok()? = 0;
                 self.failures.lock().ok()?.clear();
+                *self.client_credentials_lifetime.lock().ok()? = None;
                 Some(Response::json(200, serde_json::json!({"ok": true})))
             }
             ("GET", "/__emulator/last-headers") => {
@@ -70,6 +82,21 @@ impl Faults {
                 *d = delay;
             }
         }
+        if let Some(lifetime) = spec
+            .get("clientCredentialsLifetimeSeconds")
+            .and_then(|d| d.as_u64())
+        {
+            if let Ok(mut l) = self.client_credentials_lifetime.lock() {
+                *l = Some(lifetime);
+            }
+        }
+        if spec.get("revokeManagementTokens") == Some(&serde_json::Value::Bool(true)) {
+            if let (Ok(mut issued), Ok(mut revoked)) =
+                (self.management_tokens.lock(), self.revoked_tokens.lock())
+            {
+                revoked.extend(issued.drain());
+            }
+        }
         if let Some(fail) = spec.get("fail") {
             let failure = Failure {
                 path: fail
@@ -90,6 +117,35 @@ impl Faults {
             }
         }
         Response::json(200, serde_json::json!({"ok": true}))
+    }
+
+    /// The lifetime override for client_credentials tokens (`clientCredentialsLifetimeSeconds`).
+    pub fn client_credentials_lifetime(&self) -> Option<u64> {
+        self.client_credentials_lifetime
+            .lock()
+            .ok()
+            .and_then(|l| *l)
+    }
+
+    /// Remembers a Management API token's `jti` so `revokeManagementTokens` can revoke it.
+    pub fn management_token_issued(&self, jti: &str) {
+        if let Ok(mut issued) = self.management_tokens.lock() {
+            issued.insert(jti.to_string());
+        }
+    }
+
+    /// Whether `revokeManagementTokens` revoked the token with this `jti`.
+    pub fn revoked(&self, jti: &str) -> bool {
+        self.revoked_tokens
+            .lock()
+            .map_or(true, |revoked| revoked.contains(jti))
+    }
+
+    /// Adds one to a named counter of `GET /__emulator/calls` (e.g. `grant:client_credentials`).
+    pub fn count(&self, key: &str) {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry(key.to_string()).or_default() += 1;
+        }
     }
 
     /// Counts the call, applies the configured delay, and returns an injected failure if one

@@ -1,6 +1,18 @@
-//! auth0-emulator: a local stand-in for the Auth0 Authentication API subset auth0-filter
-//! calls, faithful to Auth0's documented request formats, answers, error bodies and status
-//! codes. `echo` mode runs a tiny upstream that reflects requests, for pass-through tests.
+//! auth0-emulator: a local stand-in for the Auth0 APIs auth0-filter calls, faithful to Auth0's
+//! documented request formats, answers, error bodies and status codes:
+//!
+//! - the Authentication API (`authn`): `/oauth/token` grants, `/oauth/revoke`, `/userinfo`,
+//!   `/authorize`, `/v2/logout`, the JWKS;
+//! - the Management API v2 subset (`mgmt`, `users`, `jobs`), audience `<issuer>api/v2/`:
+//!   `GET|POST /api/v2/users` (Lucene v3 search in `lucene`), `GET|PATCH|DELETE
+//!   /api/v2/users/{id}`, `GET /api/v2/connections`, `POST /api/v2/jobs/users-imports`
+//!   (multipart, parsed in `multipart`), `GET /api/v2/jobs/{id}[/errors]`;
+//! - test controls under `/__emulator/` (`faults`): delays, injected failures, call and grant
+//!   counts, short-lived and revoked Management API tokens.
+//!
+//! Both APIs share one mutable user store (`store`), seeded from the tenant file: users created
+//! or imported through the Management API can log in, deleted ones cannot. `echo` mode runs a
+//! tiny upstream that reflects requests, for pass-through tests.
 //!
 //! Usage:
 //!   auth0-emulator serve --port N --tenant tenant.json --key-file key.pem [--issuer URL] [--threads N]
@@ -9,9 +21,15 @@
 mod authn;
 mod echo;
 mod faults;
+mod jobs;
+mod lucene;
+mod mgmt;
+mod multipart;
 mod server;
+mod store;
 mod tenant;
 mod tokens;
+mod users;
 
 use std::collections::HashMap;
 use std::process::ExitCode;

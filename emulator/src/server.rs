@@ -1,7 +1,9 @@
-//! A small threaded HTTP server over tiny_http, and the request/response values handlers use.
+//! A small HTTP/1.1 server (thread per connection, keep-alive, Content-Length and chunked
+//! bodies), and the request/response values handlers use.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
 pub struct Request {
@@ -99,67 +101,207 @@ impl Response {
     }
 }
 
-pub fn run<F>(port: u16, threads: usize, handler: F) -> Result<(), String>
+/// Serves HTTP/1.1 on 127.0.0.1 with one thread per connection, so keep-alive connections
+/// (Envoy keeps its upstream connections open) never starve a new one. `_threads` is accepted
+/// for compatibility and ignored.
+pub fn run<F>(port: u16, _threads: usize, handler: F) -> Result<(), String>
 where
     F: Fn(&Request) -> Response + Send + Sync + 'static,
 {
-    let server = tiny_http::Server::http(("127.0.0.1", port))
+    let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| format!("cannot listen on {port}: {e}"))?;
-    let server = Arc::new(server);
     let handler = Arc::new(handler);
     eprintln!("auth0-emulator listening on 127.0.0.1:{port}");
-    let workers: Vec<_> = (0..threads.max(1))
-        .map(|_| {
-            let server = Arc::clone(&server);
-            let handler = Arc::clone(&handler);
-            std::thread::spawn(move || loop {
-                let Ok(mut raw) = server.recv() else { return };
-                let url = raw.url().to_string();
-                let (path, query) = match url.split_once('?') {
-                    Some((p, q)) => (
-                        p.to_string(),
-                        url::form_urlencoded::parse(q.as_bytes())
-                            .into_owned()
-                            .collect(),
-                    ),
-                    None => (url.clone(), BTreeMap::new()),
-                };
-                let headers = raw
-                    .headers()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.field.as_str().as_str().to_ascii_lowercase(),
-                            h.value.as_str().to_string(),
-                        )
-                    })
-                    .collect();
-                let mut body = Vec::new();
-                let _ = raw.as_reader().take(2 * 1024 * 1024).read_to_end(&mut body);
-                let request = Request {
-                    method: raw.method().as_str().to_string(),
-                    url: url.clone(),
-                    path,
-                    query,
-                    headers,
-                    body,
-                };
-                let response = handler(&request);
-                let mut out =
-                    tiny_http::Response::from_data(response.body).with_status_code(response.status);
-                for (name, value) in response.headers {
-                    if let Ok(header) =
-                        tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-                    {
-                        out.add_header(header);
-                    }
-                }
-                let _ = raw.respond(out);
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let handler = Arc::clone(&handler);
+        std::thread::spawn(move || {
+            let _ = serve_connection(stream, handler.as_ref());
+        });
     }
     Ok(())
+}
+
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+fn serve_connection<F>(stream: TcpStream, handler: &F) -> std::io::Result<()>
+where
+    F: Fn(&Request) -> Response,
+{
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let read = reader.read_until(b'\n', &mut head)?;
+            if read == 0 {
+                return Ok(());
+            }
+            if head == b"\r\n" {
+                head.clear();
+            }
+            if head.ends_with(b"\r\n\r\n") {
+                break;
+            }
+            if head.len() > MAX_HEAD {
+                return write_simple(&mut writer, 431);
+            }
+        }
+        let mut header_slots = [httparse::EMPTY_HEADER; 96];
+        let mut parsed = httparse::Request::new(&mut header_slots);
+        if !matches!(parsed.parse(&head), Ok(httparse::Status::Complete(_))) {
+            return write_simple(&mut writer, 400);
+        }
+        let method = parsed.method.unwrap_or("GET").to_string();
+        let url = parsed.path.unwrap_or("/").to_string();
+        let keep_alive_default = parsed.version == Some(1);
+        let headers: Vec<(String, String)> = parsed
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_ascii_lowercase())
+        };
+        let body = if header("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
+            read_chunked(&mut reader)?
+        } else {
+            let length: usize = header("content-length")
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0);
+            if length > MAX_BODY {
+                return write_simple(&mut writer, 413);
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body)?;
+            body
+        };
+        let close = match header("connection") {
+            Some(c) if c.contains("close") => true,
+            Some(c) if c.contains("keep-alive") => false,
+            _ => !keep_alive_default,
+        };
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (
+                p.to_string(),
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect(),
+            ),
+            None => (url.clone(), BTreeMap::new()),
+        };
+        let request = Request {
+            method,
+            url,
+            path,
+            query,
+            headers,
+            body,
+        };
+        let response = handler(&request);
+        write_response(&mut writer, &response, close, request.method == "HEAD")?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk");
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| invalid())?;
+        if size == 0 {
+            // Trailers, then the final empty line.
+            loop {
+                let mut trailer = String::new();
+                if reader.read_line(&mut trailer)? == 0 || trailer == "\r\n" {
+                    return Ok(body);
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY {
+            return Err(invalid());
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf)?;
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+fn write_response(
+    writer: &mut TcpStream,
+    response: &Response,
+    close: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        reason(response.status)
+    )
+    .into_bytes();
+    for (name, value) in &response.headers {
+        if !value.contains(['\r', '\n']) {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+    }
+    // 204 and 304 carry no body and no length (RFC 9110 §8.6).
+    if response.status != 204 && response.status != 304 {
+        out.extend_from_slice(format!("content-length: {}\r\n", response.body.len()).as_bytes());
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only && response.status != 204 && response.status != 304 {
+        out.extend_from_slice(&response.body);
+    }
+    writer.write_all(&out)?;
+    writer.flush()
+}
+
+fn write_simple(writer: &mut TcpStream, status: u16) -> std::io::Result<()> {
+    write_response(
+        writer,
+        &Response::text(status, "text/plain", reason(status)),
+        true,
+        false,
+    )
 }

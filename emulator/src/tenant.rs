@@ -35,12 +35,9 @@ fn default_id_lifetime() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Connection {
-    // `id` and `strategy` are part of the Management API's connection objects.
-    #[allow(dead_code)]
     pub id: String,
     pub name: String,
     #[serde(default = "default_strategy")]
-    #[allow(dead_code)]
     pub strategy: String,
 }
 
@@ -87,6 +84,9 @@ pub struct User {
     pub email: String,
     #[serde(default)]
     pub username: Option<String>,
+    /// The login password; empty for users imported with a `password_hash` (they cannot log
+    /// in with the password grant, as the emulator does not verify bcrypt hashes).
+    #[serde(default)]
     pub password: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -104,6 +104,14 @@ pub struct User {
     pub app_metadata: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub user_metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub blocked: bool,
+    #[serde(default)]
+    pub logins_count: u64,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 impl Tenant {
@@ -116,16 +124,9 @@ impl Tenant {
         self.clients.iter().find(|c| c.client_id == client_id)
     }
 
-    pub fn user_by_id(&self, user_id: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.user_id == user_id)
-    }
-
-    /// A user of a connection by email or username.
-    pub fn user_by_login(&self, connection: &str, login: &str) -> Option<&User> {
-        self.users.iter().find(|u| {
-            u.connection == connection
-                && (u.email.eq_ignore_ascii_case(login) || u.username.as_deref() == Some(login))
-        })
+    /// A connection by its `con_…` id.
+    pub fn connection_by_id(&self, id: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.id == id)
     }
 }
 
@@ -151,7 +152,13 @@ impl User {
                     claims.insert(key.into(), value.clone().into());
                 }
             }
-            claims.insert("updated_at".into(), "2024-01-01T00:00:00.000Z".into());
+            claims.insert(
+                "updated_at".into(),
+                self.updated_at
+                    .clone()
+                    .unwrap_or_else(|| crate::store::TENANT_EPOCH.into())
+                    .into(),
+            );
         }
         if scopes.contains(&"email") {
             claims.insert("email".into(), self.email.clone().into());

@@ -45,13 +45,25 @@ impl Signer {
         lifetime_secs: u64,
         custom: serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, String> {
+        self.sign_with_id(subject, audiences, lifetime_secs, custom, &random_token(12))
+    }
+
+    /// Like `sign`, with the given `jti`.
+    pub fn sign_with_id(
+        &self,
+        subject: &str,
+        audiences: &[String],
+        lifetime_secs: u64,
+        custom: serde_json::Map<String, serde_json::Value>,
+        jti: &str,
+    ) -> Result<String, String> {
         let claims = Claims::with_custom_claims(
             custom,
             jwt_simple::prelude::Duration::from_secs(lifetime_secs),
         )
         .with_issuer(&self.issuer)
         .with_subject(subject)
-        .with_jwt_id(random_token(12));
+        .with_jwt_id(jti);
         // Auth0 writes a single audience as a string and several as an array.
         let claims = match audiences {
             [one] => claims.with_audience(one),
@@ -67,6 +79,22 @@ impl Signer {
     ) -> Option<jwt_simple::prelude::JWTClaims<serde_json::Map<String, serde_json::Value>>> {
         let options = VerificationOptions {
             allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
+            ..Default::default()
+        };
+        self.key
+            .public_key()
+            .verify_token(token, Some(options))
+            .ok()
+    }
+
+    /// Like `verify`, with no clock tolerance: a token is refused from its `exp` second on.
+    pub fn verify_exact(
+        &self,
+        token: &str,
+    ) -> Option<jwt_simple::prelude::JWTClaims<serde_json::Map<String, serde_json::Value>>> {
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
+            time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(0)),
             ..Default::default()
         };
         self.key

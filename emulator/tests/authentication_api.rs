@@ -355,7 +355,7 @@ fn client_credentials_for_the_management_api() {
             ("grant_type", "client_credentials"),
             ("client_id", "management-client-id"),
             ("client_secret", "management-client-secret-0123456789"),
-            ("audience", "http://127.0.0.1/api/v2/"),
+            ("audience", &format!("{}/api/v2/", emu.base)),
         ],
     );
     assert_eq!(s, 200, "{b}");

@@ -9,6 +9,21 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub const APP_KEY: (&str, &str) = ("secret", "app-api-key");
+pub const WEB_KEY: (&str, &str) = ("secret", "website-api-key");
+pub const ALICE: &[(&str, &str)] = &[
+    ("grant_type", "password"),
+    ("username", "alice"),
+    ("password", "Alice-Passw0rd!"),
+];
+
+/// The `clients` of the local-run filter config (with its `{{AUTH0_PORT}}` placeholders).
+pub fn base_clients() -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(repo().join("envoy/filter-config.json")).expect("filter config");
+    serde_json::from_str::<serde_json::Value>(&text).expect("filter config JSON")["clients"].clone()
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -64,28 +79,43 @@ fn env_path(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port nobody listens on. Ports come from a per-process counter (spread by pid so
+/// test binaries and runs don't overlap) and are checked bindable, so parallel tests in one
+/// binary never get the same port; a start that still loses a race is retried.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 400) as u16 * 100;
+    for _ in 0..2_000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 20_000;
+        let port = 20_000 + (base - 20_000 + offset) % 40_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port");
 }
 
-fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &PathBuf) {
+fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &PathBuf) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!(
+            return Err(format!(
                 "{what} exited ({status}): {}",
                 std::fs::read_to_string(log).unwrap_or_default()
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("{what} did not listen on {port} in time");
+    Err(format!("{what} did not listen on {port} in time"))
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn repo() -> PathBuf {
@@ -144,9 +174,13 @@ impl Gateway {
             .stderr(std::fs::File::create(&echo_log).expect("log"))
             .spawn()
             .expect("start the echo upstream");
-        wait_for_port(auth0, "emulator", &mut emulator, &emulator_log);
-        wait_for_port(upstream, "echo upstream", &mut echo, &echo_log);
-
+        let ready = wait_for_port(auth0, "emulator", &mut emulator, &emulator_log)
+            .and_then(|_| wait_for_port(upstream, "echo upstream", &mut echo, &echo_log));
+        if let Err(log) = ready {
+            stop(&mut emulator);
+            stop(&mut echo);
+            return Err(log);
+        }
         let template = std::fs::read_to_string(repo().join("envoy/filter-config.json"))
             .expect("filter config");
         let mut config: serde_json::Value =

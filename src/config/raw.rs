@@ -1,0 +1,130 @@
+//! The plugin configuration as written: serde structs that refuse unknown keys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{SameSite, Secret};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawConfig {
+    pub(super) clients: BTreeMap<String, RawClient>,
+    #[serde(default)]
+    pub(super) default_client: Option<String>,
+    #[serde(default)]
+    pub(super) custom_claims_namespaces: Vec<String>,
+    pub(super) management_client: RawManagementClient,
+    #[serde(default)]
+    pub(super) auth0_tenant_url: Option<String>,
+    // The original's environment variables.
+    #[serde(default)]
+    pub(super) session_duration_seconds: Option<u64>,
+    #[serde(default)]
+    pub(super) logout_client_id_enabled: bool,
+    #[serde(default)]
+    pub(super) service_prefix: Option<String>,
+    #[serde(default)]
+    pub(super) original_protocol_header: Option<String>,
+    #[serde(default)]
+    pub(super) session_scope: Option<String>,
+    // Gateway-specific.
+    pub(super) auth0_clusters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) callout_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub(super) api_keys: Vec<RawApiKey>,
+    #[serde(default)]
+    pub(super) trust_client_type_header: bool,
+    #[serde(default)]
+    pub(super) allowed_redirect_hosts: Vec<String>,
+    #[serde(default)]
+    pub(super) max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub(super) sweep_interval_seconds: Option<u64>,
+    #[serde(default)]
+    pub(super) paths: RawPaths,
+    /// Opens the user-management routes; absent means closed.
+    #[serde(default)]
+    pub(super) management_access: Option<RawManagementAccess>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawManagementAccess {
+    #[serde(default)]
+    pub(super) client_types: Vec<String>,
+    #[serde(default)]
+    pub(super) api_keys: Vec<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawClient {
+    pub(super) auth0_url: String,
+    pub(super) client_id: String,
+    pub(super) client_secret: Secret,
+    pub(super) redirect_url: String,
+    pub(super) scopes: Vec<String>,
+    #[serde(default)]
+    pub(super) audience: Option<String>,
+    #[serde(default)]
+    pub(super) supported_connections: Vec<String>,
+    #[serde(default)]
+    pub(super) default_connection: Option<String>,
+    #[serde(default)]
+    pub(super) same_site: Option<SameSite>,
+    #[serde(default)]
+    pub(super) authorize_state_required: bool,
+    #[serde(default)]
+    pub(super) supported_signing_algs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawManagementClient {
+    pub(super) auth0_url: String,
+    pub(super) client_id: String,
+    pub(super) client_secret: Secret,
+    // Deprecated form.
+    #[serde(default)]
+    pub(super) supported_connections: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) default_create_user_connection: Option<String>,
+    // Current form.
+    #[serde(default)]
+    pub(super) default_management_connection_name: Option<String>,
+    #[serde(default)]
+    pub(super) supported_connections_map: Option<BTreeMap<String, RawConnectionRef>>,
+    /// The original's own documentation examples put this flag here although its schema only
+    /// allows it on a client; it is accepted so those files load unchanged, and ignored.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) authorize_state_required: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawConnectionRef {
+    pub(super) connection_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawApiKey {
+    pub(super) key: Secret,
+    pub(super) client_type: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawPaths {
+    #[serde(default)]
+    pub(super) token: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) refresh_token: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) logout: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) users: Option<Vec<String>>,
+}
