@@ -312,38 +312,9 @@ fn sessions_expire_and_are_swept() {
 #[test]
 fn readme_curl_examples_work_verbatim() {
     let gw = Gateway::start("readme_curls", json!({}));
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let block = readme
-        .split("<!-- seed-curls:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- seed-curls:end -->").next())
-        .expect("the seed-curls block");
-    let commands: Vec<String> = block
-        .split("\n\n")
-        .map(|c| {
-            c.lines()
-                .filter(|l| !l.starts_with('#') && !l.starts_with("```"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .filter(|c| c.contains("curl"))
-        .collect();
+    let commands = harness::readme_commands("seed-curls");
     assert_eq!(commands.len(), 5, "{commands:?}");
-    let run = |command: &str| -> String {
-        let command = command.replace("http://localhost:8080", &gw.base);
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(&command)
-            .output()
-            .expect("bash + curl");
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
-    };
+    let run = |command: &str| harness::run_readme_command(&gw.base, command);
     let tokens: serde_json::Value =
         serde_json::from_str(&run(&commands[0])).expect("token JSON from example 1");
     let (access, refresh) = (

@@ -507,44 +507,9 @@ fn active_users_follow_logins_and_logouts() {
 #[test]
 fn readme_management_curls_work_verbatim() {
     let gw = Gateway::start("mgmt_readme", json!({}));
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let block = readme
-        .split("<!-- management-curls:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- management-curls:end -->").next())
-        .expect("the management-curls block");
-    let mut commands: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for line in block
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with("```"))
-    {
-        if line.trim().is_empty() {
-            continue;
-        }
-        current.push_str(line.trim_end_matches('\\'));
-        current.push(' ');
-        if !line.ends_with('\\') {
-            commands.push(std::mem::take(&mut current));
-        }
-    }
+    let commands = harness::readme_commands("management-curls");
     assert_eq!(commands.len(), 9, "{commands:?}");
-    let run = |command: &str| -> String {
-        let command = command.replace("http://localhost:8080", &gw.base);
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(&command)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("bash + curl");
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |command: &str| harness::run_readme_command(&gw.base, command);
     let as_json = |text: &str| -> Value {
         serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
     };

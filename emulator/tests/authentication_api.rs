@@ -1,49 +1,29 @@
 //! The emulator answers as Auth0 documents: request formats, token shapes, error bodies and
 //! status codes. Each test starts the binary on a free loopback port and stops it after.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-struct Emulator {
-    base: String,
-    child: Child,
+mod common;
+
+use common::Emulator;
+
+/// Status, headers and body as plain values, for these Authentication API checks.
+trait Raw {
+    fn raw_call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Vec<(String, String)>, String);
+    fn raw_form(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, Value);
 }
 
-impl Emulator {
-    fn start() -> Emulator {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/it");
-        std::fs::create_dir_all(dir).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_auth0-emulator"))
-            .args(["serve", "--port", &port.to_string(), "--threads", "2"])
-            .args([
-                "--tenant",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/tenant.json"),
-            ])
-            .args(["--key-file", &format!("{dir}/emulator-key.pem")])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "emulator did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Emulator {
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-
-    fn call(
+impl Raw for Emulator {
+    fn raw_call(
         &self,
         method: &str,
         path: &str,
@@ -75,24 +55,17 @@ impl Emulator {
         (status, headers, response.into_string().unwrap_or_default())
     }
 
-    fn form(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, Value) {
+    fn raw_form(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, Value) {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        let (status, _, text) = self.call(
+        let (status, _, text) = self.raw_call(
             "POST",
             path,
             Some("application/x-www-form-urlencoded"),
             Some(&body),
         );
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -134,7 +107,7 @@ fn login(emu: &Emulator, scope: &str) -> Value {
         ("audience", "https://api.example.org"),
     ];
     pairs.extend(APP);
-    let (status, body) = emu.form("/oauth/token", &pairs);
+    let (status, body) = emu.raw_form("/oauth/token", &pairs);
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -148,7 +121,7 @@ fn password_realm_issues_rs256_tokens_verifiable_with_the_jwks() {
     let access = tokens["access_token"].as_str().unwrap();
     let id = tokens["id_token"].as_str().unwrap();
     assert!(tokens["refresh_token"].is_string());
-    let (_, _, jwks) = emu.call("GET", "/.well-known/jwks.json", None, None);
+    let (_, _, jwks) = emu.raw_call("GET", "/.well-known/jwks.json", None, None);
     let jwks: Value = serde_json::from_str(&jwks).unwrap();
     let key = &jwks["keys"][0];
     assert_eq!(
@@ -199,7 +172,7 @@ fn password_realm_issues_rs256_tokens_verifiable_with_the_jwks() {
 #[test]
 fn auth0_error_bodies_and_statuses() {
     let emu = Emulator::start();
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "password"),
@@ -216,7 +189,7 @@ fn auth0_error_bodies_and_statuses() {
             &json!({"error": "invalid_grant", "error_description": "Wrong email or password."})
         )
     );
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "password"),
@@ -227,7 +200,7 @@ fn auth0_error_bodies_and_statuses() {
         ],
     );
     assert_eq!((s, &b["error"]), (401, &json!("access_denied")));
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[("grant_type", "password"), APP[0], APP[1]],
     );
@@ -235,9 +208,9 @@ fn auth0_error_bodies_and_statuses() {
         (s, &b["error_description"]),
         (400, &json!("Missing required parameter: username"))
     );
-    let (s, b) = emu.form("/oauth/token", &[("grant_type", "magic"), APP[0], APP[1]]);
+    let (s, b) = emu.raw_form("/oauth/token", &[("grant_type", "magic"), APP[0], APP[1]]);
     assert_eq!((s, &b["error"]), (400, &json!("unsupported_grant_type")));
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "client_credentials"),
@@ -247,7 +220,7 @@ fn auth0_error_bodies_and_statuses() {
         ],
     );
     assert_eq!((s, &b["error"]), (403, &json!("unauthorized_client")));
-    let (s, _, _) = emu.call(
+    let (s, _, _) = emu.raw_call(
         "POST",
         "/oauth/token",
         Some("text/plain"),
@@ -263,7 +236,7 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         .as_str()
         .unwrap()
         .to_string();
-    let (s, second) = emu.form(
+    let (s, second) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "refresh_token"),
@@ -275,7 +248,7 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     assert_eq!(s, 200);
     let second = second["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(first, second);
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "refresh_token"),
@@ -292,7 +265,7 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         )
     );
     // The reuse revoked the descendants too.
-    let (s, _) = emu.form(
+    let (s, _) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "refresh_token"),
@@ -312,14 +285,14 @@ fn revoke_takes_json_and_ends_the_refresh_token() {
         .unwrap()
         .to_string();
     let body = json!({"client_id": "app-client-id", "client_secret": "app-client-secret-0123456789", "token": refresh}).to_string();
-    let (s, _, _) = emu.call(
+    let (s, _, _) = emu.raw_call(
         "POST",
         "/oauth/revoke",
         Some("application/json"),
         Some(&body),
     );
     assert_eq!(s, 200);
-    let (s, _) = emu.form(
+    let (s, _) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "refresh_token"),
@@ -331,7 +304,7 @@ fn revoke_takes_json_and_ends_the_refresh_token() {
     assert_eq!(s, 403);
     let bad =
         json!({"client_id": "app-client-id", "client_secret": "nope", "token": "x"}).to_string();
-    let (s, _, b) = emu.call(
+    let (s, _, b) = emu.raw_call(
         "POST",
         "/oauth/revoke",
         Some("application/json"),
@@ -349,7 +322,7 @@ fn revoke_takes_json_and_ends_the_refresh_token() {
 #[test]
 fn client_credentials_for_the_management_api() {
     let emu = Emulator::start();
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "client_credentials"),
@@ -376,7 +349,7 @@ fn authorization_code_with_pkce() {
     let authorize = format!(
         "/authorize?response_type=code&client_id=app-client-id&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback&scope=openid&state=xyz&code_challenge={challenge}&code_challenge_method=S256&login_hint=alice"
     );
-    let (s, headers, _) = emu.call("GET", &authorize, None, None);
+    let (s, headers, _) = emu.raw_call("GET", &authorize, None, None);
     assert_eq!(s, 302);
     let location = headers
         .iter()
@@ -389,7 +362,7 @@ fn authorization_code_with_pkce() {
     assert_eq!(params["state"], "xyz");
     let code = params["code"].clone();
     let exchange = |verifier: &str| {
-        emu.form(
+        emu.raw_form(
             "/oauth/token",
             &[
                 ("grant_type", "authorization_code"),
@@ -409,7 +382,7 @@ fn authorization_code_with_pkce() {
     // The code was consumed by the failed attempt, as a single-use code should be.
     let (s, _) = exchange(verifier);
     assert_eq!(s, 403);
-    let (_, headers, _) = emu.call("GET", &authorize, None, None);
+    let (_, headers, _) = emu.raw_call("GET", &authorize, None, None);
     let location = headers
         .iter()
         .find(|(n, _)| n == "location")
@@ -423,7 +396,7 @@ fn authorization_code_with_pkce() {
         .unwrap()
         .1
         .to_string();
-    let (s, b) = emu.form(
+    let (s, b) = emu.raw_form(
         "/oauth/token",
         &[
             ("grant_type", "authorization_code"),
@@ -435,7 +408,7 @@ fn authorization_code_with_pkce() {
         ],
     );
     assert_eq!(s, 200, "{b}");
-    let (s, _, _) = emu.call("GET", "/authorize?response_type=code&client_id=app-client-id&redirect_uri=https%3A%2F%2Fevil.com%2F", None, None);
+    let (s, _, _) = emu.raw_call("GET", "/authorize?response_type=code&client_id=app-client-id&redirect_uri=https%3A%2F%2Fevil.com%2F", None, None);
     assert_eq!(s, 400);
 }
 
@@ -457,10 +430,10 @@ fn userinfo_and_logout() {
     let info: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(info["sub"], "auth0|0000000000000000000000a1");
     assert_eq!(info["email"], "alice@example.org");
-    let (s, _, _) = emu.call("GET", "/userinfo", None, None);
+    let (s, _, _) = emu.raw_call("GET", "/userinfo", None, None);
     assert_eq!(s, 401);
     // Tenant-level list without client_id, application-level with it; query strings ignored.
-    let (s, h, _) = emu.call(
+    let (s, h, _) = emu.raw_call(
         "GET",
         "/v2/logout?returnTo=https%3A%2F%2Fapp.example.org%2Fweb-login%3Fredirect%3D%2Fx",
         None,
@@ -470,21 +443,21 @@ fn userinfo_and_logout() {
     assert!(h
         .iter()
         .any(|(n, v)| n == "location" && v == "https://app.example.org/web-login?redirect=/x"));
-    let (s, _, _) = emu.call(
+    let (s, _, _) = emu.raw_call(
         "GET",
         "/v2/logout?returnTo=https%3A%2F%2Fevil.com%2F",
         None,
         None,
     );
     assert_eq!(s, 400);
-    let (s, _, _) = emu.call(
+    let (s, _, _) = emu.raw_call(
         "GET",
         "/v2/logout?client_id=website-client-id&returnTo=https%3A%2F%2Fapp.example.org%2Fweb-login",
         None,
         None,
     );
     assert_eq!(s, 400, "not in the application's list");
-    let (s, h, _) = emu.call("GET", "/v2/logout?client_id=website-client-id", None, None);
+    let (s, h, _) = emu.raw_call("GET", "/v2/logout?client_id=website-client-id", None, None);
     assert_eq!(s, 302);
     assert!(h
         .iter()
@@ -494,7 +467,7 @@ fn userinfo_and_logout() {
 #[test]
 fn faults_delay_fail_and_count() {
     let emu = Emulator::start();
-    let (s, _, _) = emu.call(
+    let (s, _, _) = emu.raw_call(
         "POST",
         "/__emulator/faults",
         Some("application/json"),
@@ -503,11 +476,11 @@ fn faults_delay_fail_and_count() {
         ),
     );
     assert_eq!(s, 200);
-    let (s, _) = emu.form("/oauth/token", &[("grant_type", "password")]);
+    let (s, _) = emu.raw_form("/oauth/token", &[("grant_type", "password")]);
     assert_eq!(s, 429);
-    let (s, _) = emu.form("/oauth/token", &[("grant_type", "password")]);
+    let (s, _) = emu.raw_form("/oauth/token", &[("grant_type", "password")]);
     assert_eq!(s, 400, "one failure only");
-    let (_, _, calls) = emu.call("GET", "/__emulator/calls", None, None);
+    let (_, _, calls) = emu.raw_call("GET", "/__emulator/calls", None, None);
     assert_eq!(
         serde_json::from_str::<Value>(&calls).unwrap()["/oauth/token"],
         2

@@ -24,6 +24,48 @@ pub fn base_clients() -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(&text).expect("filter config JSON")["clients"].clone()
 }
 
+/// The shell commands of a README block between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
+/// one per command, continuation lines joined, comments and fences dropped.
+pub fn readme_commands(name: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let block = readme
+        .split(&format!("<!-- {name}:start -->"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("<!-- {name}:end -->")).next())
+        .unwrap_or_else(|| panic!("no {name} block in README.md"));
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    for line in block
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("```") && !l.trim().is_empty())
+    {
+        current.push_str(line.trim_end_matches('\\'));
+        current.push(' ');
+        if !line.ends_with('\\') {
+            commands.push(std::mem::take(&mut current));
+        }
+    }
+    commands
+}
+
+/// Runs a README command from the repository root against `base` instead of localhost:8080,
+/// and returns its standard output (CRLF folded to LF).
+pub fn run_readme_command(base: &str, command: &str) -> String {
+    let command = command.replace("http://localhost:8080", base);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(repo())
+        .output()
+        .expect("bash + curl");
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
