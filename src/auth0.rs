@@ -25,6 +25,13 @@ pub enum Grant {
     RefreshToken {
         refresh_token: String,
     },
+    /// The browser login's code, with the `redirect_uri` it was issued for and the PKCE
+    /// verifier of its state.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: String,
+        code_verifier: String,
+    },
 }
 
 fn post(
@@ -84,6 +91,16 @@ pub fn token_request(
         Grant::RefreshToken { refresh_token } => {
             form.append_pair("grant_type", "refresh_token");
             form.append_pair("refresh_token", refresh_token);
+        }
+        Grant::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            form.append_pair("grant_type", "authorization_code");
+            form.append_pair("code", code);
+            form.append_pair("redirect_uri", redirect_uri);
+            form.append_pair("code_verifier", code_verifier);
         }
     }
     form.append_pair("client_id", &client.client_id);

@@ -14,13 +14,21 @@ use proxy_wasm::types::{
 use crate::config::Config;
 use crate::flow::{Action, Exchange, LogLevel, LogLine, Start};
 use crate::http::{CalloutResult, RequestHead};
+use crate::jwt::Jwks;
 use crate::session::{CasKv, KvError, KvSessionStore, SessionStore};
 use crate::timefmt::Timestamp;
+use crate::verifier::Verifier;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(HostLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(FilterRoot { config: None, waiters: Rc::new(RefCell::new(Registry::default())) })
+        Box::new(FilterRoot {
+            config: None,
+            waiters: Rc::new(RefCell::new(Registry::default())),
+            verifier: Rc::new(RefCell::new(Verifier::default())),
+            jwks_calls: std::collections::HashMap::new(),
+            tick: WAIT_TICK,
+        })
     });
 }}
 
@@ -101,6 +109,11 @@ const WAIT_TICK: Duration = Duration::from_millis(10);
 struct FilterRoot {
     config: Option<Rc<Config>>,
     waiters: Waiters,
+    /// This worker's parsed keys and verification cache, shared with its requests.
+    verifier: Rc<RefCell<Verifier>>,
+    /// JWKS fetches under way: callout token → issuer.
+    jwks_calls: std::collections::HashMap<u32, String>,
+    tick: Duration,
 }
 
 impl FilterRoot {
@@ -130,8 +143,71 @@ impl FilterRoot {
             let action = state.borrow_mut().wake();
             state.borrow_mut().run_resumed(action);
         }
-        if self.waiters.borrow().waiters.is_empty() {
-            let _ = hostcalls::set_tick_period(IDLE_TICK);
+    }
+}
+
+impl FilterRoot {
+    /// Starts a JWKS fetch for each tenant whose keys are missing, stale or asked for, when
+    /// this worker wins the fetch lease.
+    fn fetch_due_jwks(
+        &mut self,
+        store: &KvSessionStore<SharedData>,
+        config: &Config,
+        now: Timestamp,
+    ) {
+        let lease_ms = config.callout_timeout_ms + 1_000;
+        for client in config.clients.values() {
+            let issuer = client.auth0.public_url("/");
+            if self.jwks_calls.values().any(|i| *i == issuer) {
+                continue;
+            }
+            if !store.claim_jwks_fetch(&issuer, now, config.jwks_refresh_seconds, lease_ms) {
+                continue;
+            }
+            let path = client.auth0.path("/.well-known/jwks.json");
+            let headers = vec![
+                (":method", "GET"),
+                (":path", path.as_str()),
+                (":authority", client.auth0.authority.as_str()),
+                ("accept", "application/json"),
+            ];
+            match hostcalls::dispatch_http_call(
+                &client.auth0.cluster,
+                headers,
+                None,
+                vec![],
+                Duration::from_millis(config.callout_timeout_ms),
+            ) {
+                Ok(token) => {
+                    self.jwks_calls.insert(token, issuer);
+                }
+                Err(status) => log(
+                    LogLevel::Warn,
+                    &format!("JWKS fetch for {issuer} refused: {status:?}"),
+                ),
+            }
+        }
+    }
+
+    fn store_jwks(&self, issuer: &str, num_headers: usize, body_size: usize) {
+        let status = header_value(MapType::HttpCallResponseHeaders, ":status");
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let usable =
+            num_headers > 0 && status.as_deref() == Some("200") && Jwks::parse(&body).is_ok();
+        if !usable {
+            log(
+                LogLevel::Warn,
+                &format!("JWKS fetch for {issuer} failed (status {status:?}); retrying later"),
+            );
+            return;
+        }
+        if let (Some(store), true) = (self.store(), usable) {
+            if let Err(e) = store.put_jwks(issuer, &body, now()) {
+                log(LogLevel::Warn, &format!("storing the JWKS failed: {}", e.0));
+            }
         }
     }
 }
@@ -145,6 +221,10 @@ impl Context for FilterRoot {
         body_size: usize,
         _trailers: usize,
     ) {
+        if let Some(issuer) = self.jwks_calls.remove(&token) {
+            self.store_jwks(&issuer, num_headers, body_size);
+            return;
+        }
         let entry = self.waiters.borrow_mut().callouts.remove(&token);
         let Some((context_id, state)) = entry else {
             return;
@@ -178,8 +258,10 @@ impl RootContext for FilterRoot {
                         return false;
                     }
                 }
-                // Every second one worker claims the next batch of slots to sweep.
-                let _ = hostcalls::set_tick_period(IDLE_TICK);
+                // Tick at once for the first JWKS fetch; then once a second (sweeper, key
+                // refresh) unless requests wait.
+                let _ = hostcalls::set_tick_period(WAIT_TICK);
+                self.tick = WAIT_TICK;
                 true
             }
             Err(error) => {
@@ -193,10 +275,11 @@ impl RootContext for FilterRoot {
         if !self.waiters.borrow().waiters.is_empty() {
             self.wake_due_requests();
         }
-        let (Some(store), Some(config)) = (self.store(), self.config.as_ref()) else {
+        let (Some(store), Some(config)) = (self.store(), self.config.clone()) else {
             return;
         };
         let now = now();
+        self.fetch_due_jwks(&store, &config, now);
         if let Some(slots) = store.claim_sweep(now, config.sweep_interval_seconds) {
             let stats = store.sweep(slots, now);
             if stats.removed > 0 {
@@ -208,6 +291,15 @@ impl RootContext for FilterRoot {
                     ),
                 );
             }
+        }
+        let wanted = if self.waiters.borrow().waiters.is_empty() {
+            IDLE_TICK
+        } else {
+            WAIT_TICK
+        };
+        if wanted != self.tick {
+            self.tick = wanted;
+            let _ = hostcalls::set_tick_period(wanted);
         }
     }
 
@@ -221,6 +313,7 @@ impl RootContext for FilterRoot {
                 context_id,
                 me: me.clone(),
                 waiters: Rc::clone(&self.waiters),
+                verifier: Rc::clone(&self.verifier),
             })
         });
         Some(Box::new(FilterHttp { state }))
@@ -246,6 +339,7 @@ struct HttpState {
     context_id: u32,
     me: Weak<RefCell<HttpState>>,
     waiters: Waiters,
+    verifier: Rc<RefCell<Verifier>>,
 }
 
 impl HttpState {
@@ -311,6 +405,32 @@ impl HttpState {
                     let at = now();
                     let outcome = store.execute(&op, at);
                     self.step(|ex, config| ex.on_store(config, at, outcome))
+                }
+                Action::Verify { token, expect } => {
+                    let store = KvSessionStore::new(SharedData, &config.session_scope);
+                    let source = |issuer: &str| {
+                        store
+                            .jwks(issuer)
+                            .ok()
+                            .flatten()
+                            .map(|(version, document, _)| (version, document))
+                    };
+                    let at = now();
+                    let result = self
+                        .verifier
+                        .borrow_mut()
+                        .verify(&token, &expect, &source, at);
+                    self.step(|ex, config| ex.on_verified(config, at, result))
+                }
+                Action::Forward { set_headers } => {
+                    for (name, value) in &set_headers {
+                        let _ = hostcalls::set_map_value(
+                            MapType::HttpRequestHeaders,
+                            name,
+                            Some(value),
+                        );
+                    }
+                    return HostAction::Continue;
                 }
                 Action::Wait { millis } => {
                     self.waiters.borrow_mut().waiters.push(Waiter {
@@ -435,7 +555,14 @@ impl HttpContext for FilterHttp {
         let (Some(method), Some(path)) = (method, path) else {
             return HostAction::Continue;
         };
-        if config.routes.classify(&method, &path).is_none() {
+        // Identity headers are the filter's to set: a client's copies never go upstream.
+        if let Some(protected) = &config.protected {
+            for name in protected.identity_headers() {
+                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+            }
+        }
+        let owned = config.routes.classify(&method, &path).is_some();
+        if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(&path)) {
             return HostAction::Continue;
         }
         let mut head = RequestHead::from_headers(header_map(MapType::HttpRequestHeaders));
@@ -443,7 +570,15 @@ impl HttpContext for FilterHttp {
             .ok()
             .flatten()
             .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
-        match Exchange::start(&config, &head, now()) {
+        let mut entropy = [0u8; 32];
+        if getrandom::fill(&mut entropy).is_err() {
+            log(LogLevel::Error, "the host gave no random bytes");
+            return state.run(
+                Action::Respond(crate::error::FilterError::internal("no randomness").to_reply()),
+                end_of_stream,
+            );
+        }
+        match Exchange::start(&config, &head, now(), entropy) {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply) => state.run(Action::Respond(reply), end_of_stream),
             Start::Exchange(exchange, action) => {

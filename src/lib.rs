@@ -27,6 +27,8 @@ pub mod cookie;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod jwt;
+pub mod login_state;
 pub mod lucene;
 pub mod mgmt_token;
 pub mod multipart;
@@ -34,6 +36,7 @@ pub mod redirect;
 pub mod routes;
 pub mod session;
 pub mod timefmt;
+pub mod verifier;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

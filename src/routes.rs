@@ -26,6 +26,10 @@ pub enum RouteKind {
     ImportStatus,
     /// `GET /users/import/status/:jobID/errors`
     ImportErrors,
+    /// `GET /authorize`
+    Authorize,
+    /// `GET /userinfo` and `GET /users/me`
+    Userinfo,
 }
 
 impl RouteKind {
@@ -38,6 +42,8 @@ impl RouteKind {
             RouteKind::UserUpdate => "PATCH",
             RouteKind::UserDelete => "DELETE",
             RouteKind::Logout
+            | RouteKind::Authorize
+            | RouteKind::Userinfo
             | RouteKind::UsersSearch
             | RouteKind::UsersActive
             | RouteKind::ImportStatus
@@ -119,7 +125,8 @@ impl RouteTable {
                 .enumerate()
             {
                 let full = format!("{prefix}{path}");
-                if table.exact.iter().any(|(p, _)| p.starts_with(&full)) {
+                // Exact routes under it (`/users/me`) take priority; only the base itself clashes.
+                if table.exact.iter().any(|(p, _)| *p == full) {
                     return Err(ConfigError {
                         field: format!("{field}[{index}]"),
                         problem: "overlaps the path of another route".into(),
@@ -129,6 +136,14 @@ impl RouteTable {
             }
         }
         Ok(table)
+    }
+
+    /// The first full path of a route, e.g. where `/authorize` is served.
+    pub fn first_path(&self, kind: RouteKind) -> Option<&str> {
+        self.exact
+            .iter()
+            .find(|(_, k)| *k == kind)
+            .map(|(p, _)| p.as_str())
     }
 
     /// The route a request goes to, or `None` to pass it through. Only the method and the path
@@ -327,7 +342,7 @@ mod tests {
             &[(
                 RouteKind::Token,
                 "paths.token",
-                Some(vec!["/users/token".into()]),
+                Some(vec!["/users".into()]),
                 &[],
             )],
             Some(("paths.users", None)),

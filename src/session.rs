@@ -78,6 +78,19 @@ pub enum StoreOp {
     DropManagementToken {
         token: String,
     },
+    /// Keeps a browser login's state for `STATE_TTL_SECS`.
+    PutLoginState {
+        state: String,
+        record: crate::login_state::LoginState,
+    },
+    /// Removes and returns a live login state (single use).
+    TakeLoginState {
+        state: String,
+    },
+    /// Asks the root context to refetch an issuer's JWKS (a token named an unknown `kid`).
+    WantJwks {
+        issuer: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +99,7 @@ pub enum StoreOutcome {
     Done,
     Users(Vec<String>),
     ManagementToken(TokenGrant),
+    LoginState(Option<crate::login_state::LoginState>),
     Unavailable(String),
 }
 
@@ -127,6 +141,18 @@ pub trait SessionStore {
     fn save_management_token(&self, token: &str, use_until: u64) -> Result<(), StoreError>;
     fn release_management_token(&self) -> Result<(), StoreError>;
     fn drop_management_token(&self, token: &str) -> Result<(), StoreError>;
+    fn put_login_state(
+        &self,
+        state: &str,
+        record: &crate::login_state::LoginState,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    fn take_login_state(
+        &self,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::login_state::LoginState>, StoreError>;
+    fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError>;
 
     fn execute(&self, op: &StoreOp, now: Timestamp) -> StoreOutcome {
         let done = |r: Result<(), StoreError>| r.map(|_| StoreOutcome::Done);
@@ -143,6 +169,13 @@ pub trait SessionStore {
             }
             StoreOp::ReleaseManagementToken => done(self.release_management_token()),
             StoreOp::DropManagementToken { token } => done(self.drop_management_token(token)),
+            StoreOp::PutLoginState { state, record } => {
+                done(self.put_login_state(state, record, now))
+            }
+            StoreOp::TakeLoginState { state } => self
+                .take_login_state(state, now)
+                .map(StoreOutcome::LoginState),
+            StoreOp::WantJwks { issuer } => done(self.want_jwks(issuer, now)),
         };
         result.unwrap_or_else(|e| StoreOutcome::Unavailable(e.0))
     }
@@ -231,7 +264,13 @@ impl<K: CasKv> KvSessionStore<K> {
     /// same empty value.
     pub fn ensure_slots(&self) -> Result<(), StoreError> {
         let fixed = [self.management_token_key(), self.management_lease_key()];
-        for key in (0..SLOTS).map(|slot| self.slot_key(slot)).chain(fixed) {
+        let states =
+            (0..crate::login_state::STATE_SLOTS).map(|slot| format!("{}st/{slot}", self.scope()));
+        for key in (0..SLOTS)
+            .map(|slot| self.slot_key(slot))
+            .chain(fixed)
+            .chain(states)
+        {
             let (_, cas) = self.kv.get(&key).map_err(kv_error)?;
             if cas.is_none() {
                 self.kv.set(&key, Some(b""), None).map_err(kv_error)?;
@@ -382,6 +421,27 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
 
     fn drop_management_token(&self, token: &str) -> Result<(), StoreError> {
         self.drop_token(token)
+    }
+
+    fn put_login_state(
+        &self,
+        state: &str,
+        record: &crate::login_state::LoginState,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.put_state(state, record, now)
+    }
+
+    fn take_login_state(
+        &self,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::login_state::LoginState>, StoreError> {
+        self.take_state(state, now)
+    }
+
+    fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError> {
+        KvSessionStore::want_jwks(self, issuer, now)
     }
 }
 

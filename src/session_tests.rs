@@ -126,8 +126,11 @@ fn sweep_removes_expired_records_and_the_key_count_stays_bounded() {
     let store = ready("");
     let kv = store.kv;
     let keys_at_start = kv.data.borrow().len();
-    // The slots plus the management token and its lease.
-    assert_eq!(keys_at_start, SLOTS as usize + 2);
+    // The session slots, the login-state slots, the management token and its lease.
+    assert_eq!(
+        keys_at_start,
+        (SLOTS + crate::login_state::STATE_SLOTS) as usize + 2
+    );
     for i in 0..3_000u64 {
         let expiry = if i % 2 == 0 { 1_100 } else { 5_000 };
         store

@@ -16,7 +16,7 @@ use parts::{
     validate_client, validate_clusters, validate_management, validate_management_access,
     validate_prefix,
 };
-use raw::RawConfig;
+use raw::{RawConfig, RawProtectedRoutes};
 
 use crate::routes::{RouteKind, RouteTable};
 
@@ -112,6 +112,36 @@ pub struct Config {
     pub routes: RouteTable,
     /// Who may call the user-management routes; `None` means they are closed.
     pub management_access: Option<ManagementAccess>,
+    pub protected: Option<ProtectedRoutes>,
+    pub jwks_refresh_seconds: u64,
+}
+
+/// Route prefixes the filter guards with local token verification.
+#[derive(Debug, Clone)]
+pub struct ProtectedRoutes {
+    /// Full prefixes (service prefix included).
+    pub prefixes: Vec<String>,
+    /// Browser navigations without a valid token get a 302 to `/authorize` instead of 401.
+    pub redirect_to_login: bool,
+    /// Lower-case header names for the user id, groups and client type sent upstream.
+    pub user_id_header: String,
+    pub groups_header: String,
+    pub client_type_header: String,
+}
+
+impl ProtectedRoutes {
+    pub fn covers(&self, path: &str) -> bool {
+        let path = crate::http::split_path(path).0;
+        self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    pub fn identity_headers(&self) -> [&str; 3] {
+        [
+            &self.user_id_header,
+            &self.groups_header,
+            &self.client_type_header,
+        ]
+    }
 }
 
 /// Callers allowed on the management routes: a selected client of one of `client_types`, or
@@ -358,6 +388,17 @@ impl Config {
             Some(access) => Some(validate_management_access(access, &clients)?),
         };
         let service_prefix = validate_prefix(raw.service_prefix)?;
+        let protected = match raw.protected_routes {
+            None => None,
+            Some(p) => Some(validate_protected(p, &service_prefix)?),
+        };
+        let jwks_refresh_seconds = raw.jwks_refresh_seconds.unwrap_or(600);
+        if !(10..=86_400).contains(&jwks_refresh_seconds) {
+            return Err(ConfigError::new(
+                "jwksRefreshSeconds",
+                "must be between 10 and 86400",
+            ));
+        }
         let routes = RouteTable::new(
             &service_prefix,
             &[
@@ -378,6 +419,18 @@ impl Config {
                     "paths.logout",
                     raw.paths.logout,
                     &["/logout"],
+                ),
+                (
+                    RouteKind::Authorize,
+                    "paths.authorize",
+                    raw.paths.authorize,
+                    &["/authorize"],
+                ),
+                (
+                    RouteKind::Userinfo,
+                    "paths.userinfo",
+                    raw.paths.userinfo,
+                    &["/userinfo", "/users/me"],
                 ),
             ],
             management_access
@@ -411,8 +464,53 @@ impl Config {
             sweep_interval_seconds,
             routes,
             management_access,
+            protected,
+            jwks_refresh_seconds,
         })
     }
+}
+
+fn validate_protected(
+    raw: RawProtectedRoutes,
+    prefix: &str,
+) -> Result<ProtectedRoutes, ConfigError> {
+    if raw.prefixes.is_empty() {
+        return Err(ConfigError::new(
+            "protectedRoutes.prefixes",
+            "list at least one path prefix",
+        ));
+    }
+    let mut prefixes = Vec::new();
+    for (index, p) in raw.prefixes.iter().enumerate() {
+        if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+            return Err(ConfigError::new(
+                format!("protectedRoutes.prefixes[{index}]"),
+                "must be a path prefix starting with `/`",
+            ));
+        }
+        prefixes.push(format!("{prefix}{p}"));
+    }
+    let header = |field: &str, name: &str| -> Result<String, ConfigError> {
+        let name = name.trim().to_ascii_lowercase();
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !token || name.starts_with(':') {
+            return Err(ConfigError::new(
+                format!("protectedRoutes.identityHeaders.{field}"),
+                "must be a header name",
+            ));
+        }
+        Ok(name)
+    };
+    Ok(ProtectedRoutes {
+        prefixes,
+        redirect_to_login: raw.redirect_to_login,
+        user_id_header: header("userId", &raw.identity_headers.user_id)?,
+        groups_header: header("groups", &raw.identity_headers.groups)?,
+        client_type_header: header("clientType", &raw.identity_headers.client_type)?,
+    })
 }
 
 #[cfg(test)]

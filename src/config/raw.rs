@@ -47,6 +47,52 @@ pub(super) struct RawConfig {
     /// Opens the user-management routes; absent means closed.
     #[serde(default)]
     pub(super) management_access: Option<RawManagementAccess>,
+    /// Route prefixes that need a verified token; absent means none.
+    #[serde(default)]
+    pub(super) protected_routes: Option<RawProtectedRoutes>,
+    #[serde(default)]
+    pub(super) jwks_refresh_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawProtectedRoutes {
+    pub(super) prefixes: Vec<String>,
+    #[serde(default)]
+    pub(super) redirect_to_login: bool,
+    #[serde(default)]
+    pub(super) identity_headers: RawIdentityHeaders,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawIdentityHeaders {
+    #[serde(default = "default_user_id_header")]
+    pub(super) user_id: String,
+    #[serde(default = "default_groups_header")]
+    pub(super) groups: String,
+    #[serde(default = "default_client_type_header")]
+    pub(super) client_type: String,
+}
+
+fn default_user_id_header() -> String {
+    "x-auth0-user-id".into()
+}
+fn default_groups_header() -> String {
+    "x-auth0-user-groups".into()
+}
+fn default_client_type_header() -> String {
+    "x-auth0-client-type".into()
+}
+
+impl Default for RawIdentityHeaders {
+    fn default() -> Self {
+        RawIdentityHeaders {
+            user_id: default_user_id_header(),
+            groups: default_groups_header(),
+            client_type: default_client_type_header(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -127,4 +173,8 @@ pub(super) struct RawPaths {
     pub(super) logout: Option<Vec<String>>,
     #[serde(default)]
     pub(super) users: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) authorize: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) userinfo: Option<Vec<String>>,
 }

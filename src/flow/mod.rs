@@ -2,12 +2,16 @@
 //! to execute and is fed the result (body, callout answer, store outcome) to decide the next.
 //! A new route is a new `Flow` plus a route-table entry; the host does not change.
 
+mod authorize;
+mod identity;
 mod logout;
 mod management;
 mod management_call;
+mod protected;
 mod refresh;
 mod shared;
 mod token;
+mod userinfo;
 
 use crate::config::Config;
 use crate::error::FilterError;
@@ -32,6 +36,13 @@ pub enum Action {
     /// Call `on_wake` after about this many milliseconds (another request is fetching
     /// something this one needs).
     Wait { millis: u64 },
+    /// Verify a token against the stored JWKS, then call `on_verified`.
+    Verify {
+        token: String,
+        expect: crate::jwt::Expectation,
+    },
+    /// Let the request go upstream with these headers set (identity headers).
+    Forward { set_headers: Vec<(String, String)> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +63,8 @@ pub struct LogLine {
 pub struct Ctx<'a> {
     pub config: &'a Config,
     pub now: Timestamp,
+    /// Fresh random bytes from the host, for states and PKCE verifiers.
+    pub entropy: [u8; 32],
     logs: &'a mut Vec<LogLine>,
 }
 
@@ -81,6 +94,13 @@ trait Flow {
     fn on_wake(&mut self, _ctx: &mut Ctx<'_>) -> Step {
         Err(unexpected("wake-up"))
     }
+    fn on_verified(
+        &mut self,
+        _ctx: &mut Ctx<'_>,
+        _result: Result<crate::jwt::Verified, crate::jwt::VerifyError>,
+    ) -> Step {
+        Err(unexpected("verification"))
+    }
 }
 
 fn unexpected(what: &str) -> FilterError {
@@ -91,6 +111,7 @@ fn unexpected(what: &str) -> FilterError {
 pub struct Exchange {
     flow: Box<dyn Flow>,
     logs: Vec<LogLine>,
+    entropy: [u8; 32],
 }
 
 /// How a request starts: passed through, answered at once, or an exchange under way.
@@ -103,28 +124,47 @@ pub enum Start {
 impl Exchange {
     /// Decides what to do with a request from its head. Cheap for requests the filter does not
     /// own: only the method and path are looked at.
-    pub fn start(config: &Config, head: &RequestHead, now: Timestamp) -> Start {
-        let Some(route) = config.routes.classify(&head.method, &head.path) else {
+    pub fn start(config: &Config, head: &RequestHead, now: Timestamp, entropy: [u8; 32]) -> Start {
+        let route = config.routes.classify(&head.method, &head.path);
+        let protected = route.is_none()
+            && config
+                .protected
+                .as_ref()
+                .is_some_and(|p| p.covers(&head.path));
+        if route.is_none() && !protected {
             return Start::PassThrough;
-        };
+        }
         let mut logs = Vec::new();
         let mut ctx = Ctx {
             config,
             now,
+            entropy,
             logs: &mut logs,
         };
-        let started = match route.kind {
-            RouteKind::Token => token::start(&mut ctx, head),
-            RouteKind::RefreshToken => refresh::start(&mut ctx, head),
-            RouteKind::Logout => logout::start(&mut ctx, head),
-            _ => management::start(&mut ctx, head, route),
+        let started = match route {
+            None => protected::start(&mut ctx, head),
+            Some(route) => match route.kind {
+                RouteKind::Token => token::start(&mut ctx, head),
+                RouteKind::RefreshToken => refresh::start(&mut ctx, head),
+                RouteKind::Logout => logout::start(&mut ctx, head),
+                RouteKind::Authorize => authorize::start(&mut ctx, head),
+                RouteKind::Userinfo => userinfo::start(&mut ctx, head),
+                _ => management::start(&mut ctx, head, route),
+            },
         };
         match started {
             Ok((flow, Action::Respond(reply))) => {
                 drop(flow);
                 Start::Respond(reply)
             }
-            Ok((flow, action)) => Start::Exchange(Exchange { flow, logs }, action),
+            Ok((flow, action)) => Start::Exchange(
+                Exchange {
+                    flow,
+                    logs,
+                    entropy,
+                },
+                action,
+            ),
             Err(error) => Start::Respond(error.to_reply()),
         }
     }
@@ -150,6 +190,15 @@ impl Exchange {
         self.step(config, now, |flow, ctx| flow.on_wake(ctx))
     }
 
+    pub fn on_verified(
+        &mut self,
+        config: &Config,
+        now: Timestamp,
+        result: Result<crate::jwt::Verified, crate::jwt::VerifyError>,
+    ) -> Action {
+        self.step(config, now, |flow, ctx| flow.on_verified(ctx, result))
+    }
+
     /// Log lines written since the last call.
     pub fn take_logs(&mut self) -> Vec<LogLine> {
         std::mem::take(&mut self.logs)
@@ -164,6 +213,7 @@ impl Exchange {
         let mut ctx = Ctx {
             config,
             now,
+            entropy: self.entropy,
             logs: &mut self.logs,
         };
         match event(self.flow.as_mut(), &mut ctx) {

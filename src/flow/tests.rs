@@ -57,6 +57,10 @@ pub(super) struct Driver {
     /// When a request waits for the Management API token, "another worker" saves this one.
     pub(super) token_from_elsewhere: Option<String>,
     pub(super) waits: usize,
+    entropy_counter: u64,
+    pub(super) verifier: crate::verifier::Verifier,
+    /// The identity headers of the last request forwarded upstream.
+    pub(super) forwarded: Option<Vec<(String, String)>>,
 }
 
 impl Driver {
@@ -75,7 +79,16 @@ impl Driver {
             writes_down: false,
             token_from_elsewhere: None,
             waits: 0,
+            entropy_counter: 0,
+            verifier: Default::default(),
+            forwarded: None,
         }
+    }
+
+    /// Different random bytes for every request, like the host's.
+    fn next_entropy(&mut self) -> [u8; 32] {
+        self.entropy_counter += 1;
+        hmac_sha256::Hash::hash(&self.entropy_counter.to_le_bytes())
     }
 
     pub(super) fn store(&self) -> KvSessionStore<&MemKv> {
@@ -102,7 +115,8 @@ impl Driver {
                 .collect(),
         );
         head.client_ip = Some("198.51.100.23".into());
-        let (mut exchange, mut action) = match Exchange::start(&self.config, &head, NOW) {
+        let entropy = self.next_entropy();
+        let (mut exchange, mut action) = match Exchange::start(&self.config, &head, NOW, entropy) {
             Start::PassThrough => return None,
             Start::Respond(reply) => return Some(reply),
             Start::Exchange(exchange, action) => (exchange, action),
@@ -112,6 +126,17 @@ impl Driver {
             action = match action {
                 Action::Respond(reply) => return Some(reply),
                 Action::PassThrough => return None,
+                Action::Forward { set_headers } => {
+                    self.forwarded = Some(set_headers);
+                    return None;
+                }
+                Action::Verify { token, expect } => {
+                    let store = KvSessionStore::new(&self.kv, &self.config.session_scope);
+                    let source =
+                        |issuer: &str| store.jwks(issuer).ok().flatten().map(|(v, d, _)| (v, d));
+                    let result = self.verifier.verify(&token, &expect, &source, NOW);
+                    exchange.on_verified(&self.config, NOW, result)
+                }
                 Action::Wait { millis } => {
                     assert!(millis > 0 && millis < 1_000);
                     self.waits += 1;

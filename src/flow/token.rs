@@ -12,6 +12,10 @@ use crate::session::{StoreOp, StoreOutcome};
 
 enum State {
     AwaitBody,
+    /// The browser login's state is being redeemed.
+    RedeemingLogin {
+        code: String,
+    },
     AwaitAuth0,
     /// The session is being stored; the reply goes out once it is.
     AwaitSave(Reply),
@@ -22,6 +26,8 @@ struct TokenFlow {
     content_type: Option<String>,
     end_user_ip: Option<String>,
     state: State,
+    /// Where the browser login asked to land, returned with the tokens.
+    redirect: Option<String>,
 }
 
 pub(super) fn start(
@@ -34,6 +40,7 @@ pub(super) fn start(
         content_type: head.header("content-type").map(str::to_string),
         end_user_ip: head.client_ip.clone(),
         state: State::AwaitBody,
+        redirect: None,
     };
     Ok((Box::new(flow), read_body(ctx.config)))
 }
@@ -45,11 +52,23 @@ impl Flow for TokenFlow {
         }
         let client = configured_client(ctx.config, &self.client)?;
         let fields = parse_body(self.content_type.as_deref(), body)?;
-        match fields.required("grant_type")? {
-            "password" => {}
-            other => {
+        // The login site sends `{code, state}` after the callback, with or without a
+        // grant_type.
+        let grant_type = fields.text("grant_type")?;
+        let code_flow = grant_type == Some("authorization_code")
+            || (grant_type.is_none() && fields.text("code")?.is_some());
+        if code_flow {
+            let code = fields.required("code")?.to_string();
+            let state = fields.required("state")?.to_string();
+            self.state = State::RedeemingLogin { code };
+            return Ok(Action::Store(StoreOp::TakeLoginState { state }));
+        }
+        match grant_type {
+            Some("password") => {}
+            None => return Err(FilterError::bad_request("`grant_type` is required")),
+            Some(other) => {
                 return Err(FilterError::bad_request(format!(
-                    "grant_type `{}` is not supported: use `password`",
+                    "grant_type `{}` is not supported: use `password` or `authorization_code`",
                     crate::body::sanitize(other)
                 )))
             }
@@ -80,7 +99,10 @@ impl Flow for TokenFlow {
             ctx.now,
         )?;
         let refresh = tokens.refresh_token.clone();
-        let reply = token_reply(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)?;
+        let mut reply = token_reply(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)?;
+        if let Some(redirect) = &self.redirect {
+            add_redirect(&mut reply, redirect);
+        }
         match session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now) {
             Some((key, record)) => {
                 self.state = State::AwaitSave(reply);
@@ -94,6 +116,41 @@ impl Flow for TokenFlow {
     }
 
     fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
+        if let State::RedeemingLogin { code } = &self.state {
+            let code = code.clone();
+            let login = match outcome {
+                StoreOutcome::LoginState(Some(login)) => login,
+                StoreOutcome::LoginState(None) => {
+                    return Err(FilterError::bad_request(
+                        "the state is unknown, expired or already used",
+                    ))
+                }
+                _ => {
+                    return Err(FilterError::unavailable(
+                        "the login state store is unavailable",
+                    ))
+                }
+            };
+            if login.client != self.client {
+                return Err(FilterError::bad_request(
+                    "the state belongs to another client",
+                ));
+            }
+            let client = configured_client(ctx.config, &self.client)?;
+            let grant = Grant::AuthorizationCode {
+                code,
+                redirect_uri: client.redirect_url.clone(),
+                code_verifier: login.code_verifier,
+            };
+            self.redirect = login.redirect;
+            self.state = State::AwaitAuth0;
+            return Ok(Action::Call(token_request(
+                client,
+                &grant,
+                None,
+                ctx.config.callout_timeout_ms,
+            )));
+        }
         let State::AwaitSave(reply) = std::mem::replace(&mut self.state, State::AwaitAuth0) else {
             return Err(super::unexpected("store outcome"));
         };
@@ -107,5 +164,20 @@ impl Flow for TokenFlow {
             }
             _ => Ok(Action::Respond(reply)),
         }
+    }
+}
+
+/// The browser login's stored redirect: a `redirect` field in the token JSON, or a `Location`
+/// header (with the 200) for website clients, whose body is empty.
+fn add_redirect(reply: &mut Reply, redirect: &str) {
+    if reply.body.is_empty() {
+        reply.push_header("location", redirect);
+        return;
+    }
+    if let Ok(serde_json::Value::Object(mut body)) =
+        serde_json::from_slice::<serde_json::Value>(&reply.body)
+    {
+        body.insert("redirect".into(), redirect.into());
+        reply.body = serde_json::Value::Object(body).to_string().into_bytes();
     }
 }

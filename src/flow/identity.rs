@@ -1,0 +1,162 @@
+//! What the identity flows share: what a token must satisfy, the `/userinfo` shape, and how a
+//! verification that lacks keys waits for them.
+
+use super::{Action, Ctx};
+use crate::config::{Client, Config};
+use crate::error::FilterError;
+use crate::jwt::{Claims, Expectation, VerifyError};
+use crate::session::StoreOp;
+
+/// Standard OIDC profile claims copied from the ID token into `/userinfo`.
+const PROFILE_CLAIMS: [&str; 20] = [
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+];
+
+/// How long a request waits for the first JWKS fetch, in 25 ms steps.
+const MAX_KEY_WAITS: u32 = 200;
+
+/// Auth0's `iss`: the tenant URL with its trailing slash.
+pub fn issuer(client: &Client) -> String {
+    client.auth0.public_url("/")
+}
+
+pub fn id_token_expectation(client: &Client) -> Expectation {
+    Expectation {
+        issuer: issuer(client),
+        audiences: vec![client.client_id.clone()],
+        algorithms: client.supported_signing_algs.clone(),
+    }
+}
+
+/// Access tokens carry the client's API audience (and Auth0's `/userinfo` audience).
+pub fn access_token_expectation(client: &Client) -> Expectation {
+    let issuer = issuer(client);
+    let mut audiences = vec![format!("{issuer}userinfo")];
+    if let Some(audience) = &client.audience {
+        audiences.push(audience.clone());
+    }
+    Expectation {
+        issuer,
+        audiences,
+        algorithms: client.supported_signing_algs.clone(),
+    }
+}
+
+/// The configured client a token was issued to, from its (unverified) `azp`; verification
+/// then checks the signature, issuer and audience for that client.
+pub fn client_of_token<'a>(config: &'a Config, token: &str) -> Option<&'a Client> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let azp = claims.get("azp")?.as_str()?;
+    config.clients.values().find(|c| c.client_id == azp)
+}
+
+/// `/userinfo`: `sub` and the standard profile claims of the ID token, plus the members of
+/// each `customClaimsNamespaces` object at the top level (standard claims win on a clash).
+pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    body.insert("sub".into(), subject.into());
+    for name in PROFILE_CLAIMS {
+        if let Some(value) = claims.get(name) {
+            body.entry(name.to_string())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    for namespace in &config.custom_claims_namespaces {
+        if let Some(serde_json::Value::Object(members)) = claims.get(namespace) {
+            for (key, value) in members {
+                body.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+    }
+    serde_json::Value::Object(body)
+}
+
+/// The user's groups (`groups` of a custom-claims namespace), for identity headers.
+pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
+    let body = userinfo_body(config, claims, "");
+    body.get("groups")
+        .and_then(|g| g.as_array())
+        .map(|g| {
+            g.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What to do when keys are missing: wait for the first fetch, or ask for a refetch once when
+/// the token names a `kid` we do not have. `Ok(action)` retries; `Err` is the final answer.
+pub struct KeyWaits {
+    waits: u32,
+    refetch_asked: bool,
+}
+
+impl KeyWaits {
+    pub fn new() -> Self {
+        KeyWaits {
+            waits: 0,
+            refetch_asked: false,
+        }
+    }
+
+    pub fn on_error(
+        &mut self,
+        _ctx: &Ctx<'_>,
+        issuer: &str,
+        error: &VerifyError,
+    ) -> Option<Action> {
+        match error {
+            VerifyError::NoKeys if self.waits < MAX_KEY_WAITS => {
+                self.waits += 1;
+                Some(Action::Wait { millis: 25 })
+            }
+            VerifyError::UnknownKey(_) if !self.refetch_asked => {
+                self.refetch_asked = true;
+                Some(Action::Store(StoreOp::WantJwks {
+                    issuer: issuer.to_string(),
+                }))
+            }
+            // The refetch was asked for: wait for it to land, a bounded number of times.
+            VerifyError::UnknownKey(_) if self.waits < MAX_KEY_WAITS / 4 => {
+                self.waits += 1;
+                Some(Action::Wait { millis: 100 })
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn unauthorized(error: &VerifyError) -> FilterError {
+    let why = match error {
+        VerifyError::Expired => "the token has expired",
+        VerifyError::NoKeys => "the signing keys are not available yet",
+        VerifyError::UnknownKey(_) => "the token is signed with an unknown key",
+        VerifyError::Algorithm => "the token's algorithm is not accepted",
+        VerifyError::Malformed | VerifyError::Invalid => "the token is not valid",
+    };
+    FilterError::unauthorized(why)
+}

@@ -1,0 +1,168 @@
+//! Protected routes: a request under a configured prefix needs a valid Bearer or `sid` token,
+//! verified locally. On success it goes upstream with identity headers (user id, groups,
+//! client type); any client-sent copies of those headers are removed by the host on every
+//! request the filter sees, so they cannot be forged.
+
+use super::identity::{access_token_expectation, client_of_token, groups, issuer, KeyWaits};
+use super::shared::presented_token;
+use super::{Action, Ctx, Flow, Step};
+use crate::error::FilterError;
+use crate::http::{Reply, RequestHead};
+use crate::jwt::{Claims, Verified, VerifyError};
+use crate::routes::RouteKind;
+use crate::session::{SessionKey, StoreOp, StoreOutcome};
+
+struct ProtectedFlow {
+    token: String,
+    client: String,
+    browser: bool,
+    path: String,
+    waits: KeyWaits,
+    verified: Option<Verified>,
+}
+
+/// An API caller wants JSON (`Accept: application/json` or an XHR); a browser navigation
+/// accepts HTML.
+fn is_browser_navigation(head: &RequestHead) -> bool {
+    let accept = head.header("accept").unwrap_or("").to_ascii_lowercase();
+    let xhr = head
+        .header("x-requested-with")
+        .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
+    !xhr && !accept.contains("application/json") && accept.contains("text/html")
+}
+
+/// 401 JSON, or for browser navigations (when configured) a 302 to `/authorize`.
+fn deny(ctx: &Ctx<'_>, browser: bool, path: &str, error: FilterError) -> Step {
+    let redirect = ctx
+        .config
+        .protected
+        .as_ref()
+        .is_some_and(|p| p.redirect_to_login);
+    let authorize = ctx
+        .config
+        .routes
+        .first_path(RouteKind::Authorize)
+        .filter(|_| redirect && browser);
+    let Some(authorize) = authorize else {
+        return Err(error);
+    };
+    let target: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("redirect", path)
+        .finish();
+    let mut reply = Reply::new(302);
+    reply.push_header("location", &format!("{authorize}?{target}"));
+    reply.push_header("cache-control", "no-store");
+    Ok(Action::Respond(reply))
+}
+
+pub(super) fn start(
+    ctx: &mut Ctx<'_>,
+    head: &RequestHead,
+) -> Result<(Box<dyn Flow>, Action), FilterError> {
+    let browser = is_browser_navigation(head);
+    let path = head.path.clone();
+    let missing = || FilterError::unauthorized("this route needs a valid token");
+    let found = presented_token(head)
+        .and_then(|token| client_of_token(ctx.config, &token).map(|c| (token, c)));
+    let Some((token, client)) = found else {
+        let action = deny(ctx, browser, &path, missing())?;
+        return Ok((Box::new(Denied), action));
+    };
+    let flow = ProtectedFlow {
+        token: token.clone(),
+        client: client.name.clone(),
+        browser,
+        path,
+        waits: KeyWaits::new(),
+        verified: None,
+    };
+    let expect = access_token_expectation(client);
+    Ok((Box::new(flow), Action::Verify { token, expect }))
+}
+
+struct Denied;
+impl Flow for Denied {}
+
+impl ProtectedFlow {
+    fn verify(&self, ctx: &Ctx<'_>) -> Step {
+        let client = super::shared::configured_client(ctx.config, &self.client)?;
+        Ok(Action::Verify {
+            token: self.token.clone(),
+            expect: access_token_expectation(client),
+        })
+    }
+
+    fn forward(&self, ctx: &Ctx<'_>, verified: &Verified, id_claims: Option<&Claims>) -> Step {
+        let protected = ctx
+            .config
+            .protected
+            .as_ref()
+            .ok_or_else(|| FilterError::internal("protected routes are not configured"))?;
+        let mut user_groups = groups(ctx.config, &verified.claims);
+        if user_groups.is_empty() {
+            user_groups = id_claims.map(|c| groups(ctx.config, c)).unwrap_or_default();
+        }
+        Ok(Action::Forward {
+            set_headers: vec![
+                (protected.user_id_header.clone(), verified.subject.clone()),
+                (protected.groups_header.clone(), user_groups.join(",")),
+                (protected.client_type_header.clone(), self.client.clone()),
+            ],
+        })
+    }
+}
+
+impl Flow for ProtectedFlow {
+    fn on_verified(&mut self, ctx: &mut Ctx<'_>, result: Result<Verified, VerifyError>) -> Step {
+        match result {
+            // Groups usually live in the ID token: look the session up for it.
+            Ok(verified) => {
+                self.verified = Some(verified);
+                Ok(Action::Store(StoreOp::Get(SessionKey::for_token(
+                    &self.token,
+                ))))
+            }
+            Err(error) => {
+                let client = super::shared::configured_client(ctx.config, &self.client)?;
+                match self.waits.on_error(ctx, &issuer(client), &error) {
+                    Some(action) => Ok(action),
+                    None => deny(
+                        ctx,
+                        self.browser,
+                        &self.path,
+                        super::identity::unauthorized(&error),
+                    ),
+                }
+            }
+        }
+    }
+
+    fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
+        let Some(verified) = self.verified.clone() else {
+            // The JWKS refetch was asked for: wait for it, then verify again.
+            return Ok(Action::Wait { millis: 100 });
+        };
+        let id_claims = match outcome {
+            StoreOutcome::Record(Some(session)) => {
+                session.id_token.as_deref().and_then(unverified_claims)
+            }
+            _ => None,
+        };
+        self.forward(ctx, &verified, id_claims.as_ref())
+    }
+
+    fn on_wake(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.verify(ctx)
+    }
+}
+
+/// Claims of the session's ID token: it came from Auth0 over the filter's own callout at login
+/// and was stored server-side, so its payload is trusted as stored.
+fn unverified_claims(token: &str) -> Option<Claims> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

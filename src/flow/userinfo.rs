@@ -1,0 +1,236 @@
+//! `GET /userinfo` and `GET /users/me`: the profile of the session's verified ID token, without
+//! calling Auth0's rate-limited `/userinfo`. An expired access token is refreshed transparently
+//! when the session holds a refresh token.
+
+use super::identity::{
+    access_token_expectation, id_token_expectation, unauthorized, userinfo_body, KeyWaits,
+};
+use super::shared::{configured_client, presented_token, session_for};
+use super::{Action, Ctx, Flow, LogLevel, Step};
+use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
+use crate::cookie::session_cookie;
+use crate::error::FilterError;
+use crate::http::{CalloutResult, Reply, RequestHead};
+use crate::jwt::{Verified, VerifyError};
+use crate::session::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
+
+enum Stage {
+    LookingUp,
+    CheckingAccess(SessionRecord),
+    Refreshing(SessionRecord),
+    DroppingOld {
+        next: SessionRecord,
+        key: SessionKey,
+        cookie: Option<String>,
+    },
+    SavingNew {
+        next: SessionRecord,
+        cookie: Option<String>,
+    },
+    CheckingId {
+        record: SessionRecord,
+        cookie: Option<String>,
+        refreshed: bool,
+    },
+    Done,
+}
+
+struct UserinfoFlow {
+    token: String,
+    stage: Stage,
+    waits: KeyWaits,
+}
+
+pub(super) fn start(
+    _ctx: &mut Ctx<'_>,
+    head: &RequestHead,
+) -> Result<(Box<dyn Flow>, Action), FilterError> {
+    let token = presented_token(head).ok_or_else(|| {
+        FilterError::unauthorized("no session: send the sid cookie or a Bearer token")
+    })?;
+    let key = SessionKey::for_token(&token);
+    let flow = UserinfoFlow {
+        token,
+        stage: Stage::LookingUp,
+        waits: KeyWaits::new(),
+    };
+    Ok((Box::new(flow), Action::Store(StoreOp::Get(key))))
+}
+
+impl UserinfoFlow {
+    /// The verification the current stage needs (asked again after a wait for keys).
+    fn verification(&self, ctx: &Ctx<'_>) -> Step {
+        let (token, expect) = match &self.stage {
+            Stage::CheckingAccess(session) => {
+                let client = configured_client(ctx.config, &session.client)?;
+                (self.token.clone(), access_token_expectation(client))
+            }
+            Stage::CheckingId { record, .. } => {
+                let client = configured_client(ctx.config, &record.client)?;
+                let id = record
+                    .id_token
+                    .clone()
+                    .ok_or_else(|| FilterError::unauthorized("the session has no ID token"))?;
+                (id, id_token_expectation(client))
+            }
+            _ => return Err(super::unexpected("verification")),
+        };
+        Ok(Action::Verify { token, expect })
+    }
+
+    fn refresh(&mut self, ctx: &Ctx<'_>, session: SessionRecord) -> Step {
+        let client = configured_client(ctx.config, &session.client)?;
+        let refresh_token = session
+            .refresh_token
+            .clone()
+            .ok_or_else(|| FilterError::unauthorized("the session has expired"))?;
+        self.stage = Stage::Refreshing(session);
+        let grant = Grant::RefreshToken { refresh_token };
+        Ok(Action::Call(token_request(
+            client,
+            &grant,
+            None,
+            ctx.config.callout_timeout_ms,
+        )))
+    }
+
+    fn check_id(
+        &mut self,
+        ctx: &Ctx<'_>,
+        record: SessionRecord,
+        cookie: Option<String>,
+        refreshed: bool,
+    ) -> Step {
+        self.stage = Stage::CheckingId {
+            record,
+            cookie,
+            refreshed,
+        };
+        self.verification(ctx)
+    }
+
+    fn on_failure(&mut self, ctx: &Ctx<'_>, error: VerifyError) -> Step {
+        let issuer = match &self.stage {
+            Stage::CheckingAccess(s) | Stage::CheckingId { record: s, .. } => {
+                super::identity::issuer(configured_client(ctx.config, &s.client)?)
+            }
+            _ => return Err(super::unexpected("verification")),
+        };
+        self.waits
+            .on_error(ctx, &issuer, &error)
+            .ok_or_else(|| unauthorized(&error))
+    }
+}
+
+impl Flow for UserinfoFlow {
+    fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
+        match (std::mem::replace(&mut self.stage, Stage::Done), outcome) {
+            (Stage::LookingUp, StoreOutcome::Record(Some(session))) => {
+                self.stage = Stage::CheckingAccess(session);
+                self.verification(ctx)
+            }
+            (Stage::LookingUp, StoreOutcome::Record(None)) => Err(FilterError::unauthorized(
+                "the session has expired or does not exist",
+            )),
+            (Stage::LookingUp, StoreOutcome::Unavailable(_)) => {
+                Err(FilterError::unavailable("the session store is unavailable"))
+            }
+            // The JWKS refetch was asked for: wait for it, then verify again.
+            (stage @ (Stage::CheckingAccess(_) | Stage::CheckingId { .. }), _) => {
+                self.stage = stage;
+                Ok(Action::Wait { millis: 100 })
+            }
+            (Stage::DroppingOld { next, key, cookie }, outcome) => {
+                if let StoreOutcome::Unavailable(why) = outcome {
+                    ctx.log(
+                        LogLevel::Warn,
+                        format!("dropping the old session failed: {why}"),
+                    );
+                }
+                self.stage = Stage::SavingNew {
+                    next: next.clone(),
+                    cookie,
+                };
+                Ok(Action::Store(StoreOp::Put(key, next)))
+            }
+            (Stage::SavingNew { next, cookie }, StoreOutcome::Done) => {
+                self.check_id(ctx, next, cookie, true)
+            }
+            (Stage::SavingNew { .. }, _) => {
+                Err(FilterError::unavailable("the session store is unavailable"))
+            }
+            _ => Err(super::unexpected("store outcome")),
+        }
+    }
+
+    fn on_wake(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.verification(ctx)
+    }
+
+    fn on_verified(&mut self, ctx: &mut Ctx<'_>, result: Result<Verified, VerifyError>) -> Step {
+        match (std::mem::replace(&mut self.stage, Stage::Done), result) {
+            // An opaque access token (no audience configured) cannot be checked locally: the
+            // live session vouches for it.
+            (Stage::CheckingAccess(session), Ok(_) | Err(VerifyError::Malformed)) => {
+                self.check_id(ctx, session, None, false)
+            }
+            (Stage::CheckingAccess(session), Err(VerifyError::Expired)) => {
+                self.refresh(ctx, session)
+            }
+            (
+                Stage::CheckingId {
+                    record,
+                    refreshed: false,
+                    ..
+                },
+                Err(VerifyError::Expired),
+            ) => self.refresh(ctx, record),
+            (Stage::CheckingId { cookie, .. }, Ok(verified)) => {
+                let body = userinfo_body(ctx.config, &verified.claims, &verified.subject);
+                let mut reply = Reply::json(200, &body);
+                reply.push_header("cache-control", "no-store");
+                if let Some(cookie) = cookie {
+                    reply.push_header("set-cookie", &cookie);
+                }
+                Ok(Action::Respond(reply))
+            }
+            (stage, Err(error)) => {
+                self.stage = stage;
+                self.on_failure(ctx, error)
+            }
+            _ => Err(super::unexpected("verification")),
+        }
+    }
+
+    fn on_callout(&mut self, ctx: &mut Ctx<'_>, result: CalloutResult) -> Step {
+        let Stage::Refreshing(session) = std::mem::replace(&mut self.stage, Stage::Done) else {
+            return Err(super::unexpected("callout answer"));
+        };
+        let client = configured_client(ctx.config, &session.client)?;
+        let tokens = token_answer(
+            &result,
+            TokenPurpose::Refresh,
+            ctx.config.callout_timeout_ms,
+            ctx.now,
+        )?;
+        let refresh = tokens
+            .refresh_token
+            .clone()
+            .or(session.refresh_token.clone());
+        let (key, next) = session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)
+            .ok_or_else(|| FilterError::bad_gateway("Auth0's answer names no user"))?;
+        let cookie = if client.is_website() {
+            session_cookie(
+                &tokens.access_token,
+                ctx.config.session_duration_seconds,
+                client.same_site,
+            )
+        } else {
+            None
+        };
+        let old = SessionKey::for_token(&self.token);
+        self.token = tokens.access_token;
+        self.stage = Stage::DroppingOld { next, key, cookie };
+        Ok(Action::Store(StoreOp::Delete(old)))
+    }
+}
