@@ -17,8 +17,6 @@ use crate::timefmt::Timestamp;
 pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 const RSA_ALGORITHMS: [&str; 6] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
-/// Clock skew allowed on `exp` and `nbf`.
-const LEEWAY_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Deserialize)]
 struct Jwk {
@@ -87,6 +85,8 @@ pub struct Expectation {
     pub audiences: Vec<String>,
     /// Allowed `alg` values; RSA ones only take effect.
     pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,7 @@ pub fn verify(
     let options = VerificationOptions {
         allowed_issuers: Some(HashSet::from([expect.issuer.clone()])),
         allowed_audiences: Some(expect.audiences.iter().cloned().collect()),
-        time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(LEEWAY_SECS)),
+        time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(expect.leeway_secs)),
         artificial_time: Some(jwt_simple::prelude::UnixTimeStamp::from_secs(now.secs)),
         required_key_id: Some(kid),
         ..Default::default()
@@ -206,7 +206,7 @@ impl VerifiedCache {
     pub fn get(&mut self, token: &str, expect: &Expectation, now: Timestamp) -> Option<Verified> {
         let key = cache_key(token, expect);
         match self.entries.get(&key) {
-            Some(v) if v.expires_at + LEEWAY_SECS > now.secs => Some(v.clone()),
+            Some(v) if v.expires_at + expect.leeway_secs > now.secs => Some(v.clone()),
             Some(_) => {
                 self.entries.remove(&key);
                 None
@@ -218,7 +218,7 @@ impl VerifiedCache {
     pub fn put(&mut self, token: &str, expect: &Expectation, verified: &Verified, now: Timestamp) {
         if self.entries.len() >= CACHE_LIMIT {
             self.entries
-                .retain(|_, v| v.expires_at + LEEWAY_SECS > now.secs);
+                .retain(|_, v| v.expires_at + expect.leeway_secs > now.secs);
             if self.entries.len() >= CACHE_LIMIT {
                 self.entries.clear();
             }

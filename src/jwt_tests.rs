@@ -61,6 +61,7 @@ fn expect(audience: &str) -> Expectation {
         issuer: ISSUER.into(),
         audiences: vec![audience.into()],
         algorithms: vec![],
+        leeway_secs: 60,
     }
 }
 

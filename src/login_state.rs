@@ -1,4 +1,5 @@
-//! Browser logins in progress: the `state` of `/authorize`, kept server-side for 10 minutes
+//! Browser logins in progress: the `state` of `/authorize`, kept server-side (10 minutes by
+//! default, `loginStateTtlSeconds`)
 //! with the client, the requested redirect and the PKCE verifier, and usable once.
 //!
 //! States live in a fixed set of slot keys, like sessions (shared data cannot delete a key);
@@ -10,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::session::{kv_error, CasKv, KvError, KvSessionStore, StoreError};
 use crate::timefmt::Timestamp;
 
-pub const STATE_TTL_SECS: u64 = 600;
 pub const STATE_SLOTS: u32 = 1_024;
 const CAS_ATTEMPTS: usize = 16;
 

@@ -78,7 +78,7 @@ pub enum StoreOp {
     DropManagementToken {
         token: String,
     },
-    /// Keeps a browser login's state for `STATE_TTL_SECS`.
+    /// Keeps a browser login's state until its `expires_at`.
     PutLoginState {
         state: String,
         record: crate::login_state::LoginState,

@@ -12,7 +12,7 @@ use crate::session::{kv_error, CasKv, KvSessionStore, StoreError};
 use crate::timefmt::Timestamp;
 
 /// A forced refetch (unknown `kid`) happens at most this often per tenant.
-pub const MIN_REFETCH_SECS: u64 = 5;
+pub const MIN_REFETCH_SECS: u64 = 1;
 
 /// Whether a tenant's JWKS should be fetched now.
 pub fn jwks_fetch_due(
@@ -25,7 +25,8 @@ pub fn jwks_fetch_due(
         None => true,
         Some(fetched) => {
             now >= fetched.saturating_add(refresh_secs)
-                || (wanted_at.is_some_and(|w| w > fetched)
+                // Times are whole seconds: a want in the second of the fetch may be newer.
+                || (wanted_at.is_some_and(|w| w >= fetched)
                     && now >= fetched.saturating_add(MIN_REFETCH_SECS))
         }
     }
@@ -180,11 +181,15 @@ mod tests {
         assert!(jwks_fetch_due(100, None, None, 600));
         assert!(!jwks_fetch_due(100, Some(50), None, 600));
         assert!(jwks_fetch_due(650, Some(50), None, 600));
-        assert!(!jwks_fetch_due(52, Some(50), Some(51), 600), "rate-limited");
-        assert!(jwks_fetch_due(55, Some(50), Some(51), 600));
+        assert!(!jwks_fetch_due(50, Some(50), Some(51), 600), "rate-limited");
+        assert!(jwks_fetch_due(51, Some(50), Some(51), 600));
         assert!(
             !jwks_fetch_due(100, Some(50), Some(40), 600),
             "wanted before the last fetch"
+        );
+        assert!(
+            jwks_fetch_due(51, Some(50), Some(50), 600),
+            "wanted in the second of the fetch"
         );
     }
 

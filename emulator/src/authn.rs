@@ -118,6 +118,12 @@ impl Emulator {
             ("GET", "/userinfo") => self.userinfo(request),
             ("GET", "/authorize") => self.authorize(request),
             ("GET", "/.well-known/jwks.json") => Ok(Response::json(200, self.signer.jwks())),
+            // Test control: sign with a new key from now on (both stay in the JWKS).
+            ("POST", "/__emulator/rotate-keys") => self
+                .signer
+                .rotate()
+                .map(|kid| Response::json(200, serde_json::json!({"kid": kid})))
+                .map_err(|e| Response::json(500, serde_json::json!({"error": e}))),
             ("GET", "/-/healthz") => Ok(Response::json(200, serde_json::json!({"status": "OK"}))),
             _ => Err(Response::json(
                 404,
@@ -399,7 +405,10 @@ impl Emulator {
         let mut access_claims = serde_json::Map::new();
         access_claims.insert("azp".into(), client.client_id.clone().into());
         access_claims.insert("scope".into(), grant.scope.clone().into());
-        let lifetime = self.tenant.access_token_lifetime_seconds;
+        let lifetime = self
+            .faults
+            .user_token_lifetime()
+            .unwrap_or(self.tenant.access_token_lifetime_seconds);
         let access_token = self
             .signer
             .sign(&user.user_id, &audiences, lifetime, access_claims)

@@ -36,6 +36,8 @@ pub struct Faults {
     last_headers: Mutex<BTreeMap<String, Vec<(String, String)>>>,
     /// `clientCredentialsLifetimeSeconds`, when set.
     client_credentials_lifetime: Mutex<Option<u64>>,
+    /// `userTokenLifetimeSeconds`, when set: lifetime of later user access tokens.
+    user_token_lifetime: Mutex<Option<u64>>,
     /// `jti`s of Management API tokens issued and not yet revoked, and of revoked ones.
     management_tokens: Mutex<HashSet<String>>,
     revoked_tokens: Mutex<HashSet<String>>,
@@ -50,6 +52,7 @@ impl Faults {
                 *self.delay_ms.lock().ok()? = 0;
                 self.failures.lock().ok()?.clear();
                 *self.client_credentials_lifetime.lock().ok()? = None;
+                *self.user_token_lifetime.lock().ok()? = None;
                 Some(Response::json(200, serde_json::json!({"ok": true})))
             }
             ("GET", "/__emulator/last-headers") => {
@@ -90,6 +93,14 @@ impl Faults {
                 *l = Some(lifetime);
             }
         }
+        if let Some(lifetime) = spec
+            .get("userTokenLifetimeSeconds")
+            .and_then(|v| v.as_u64())
+        {
+            if let Ok(mut l) = self.user_token_lifetime.lock() {
+                *l = Some(lifetime);
+            }
+        }
         if spec.get("revokeManagementTokens") == Some(&serde_json::Value::Bool(true)) {
             if let (Ok(mut issued), Ok(mut revoked)) =
                 (self.management_tokens.lock(), self.revoked_tokens.lock())
@@ -120,6 +131,11 @@ impl Faults {
     }
 
     /// The lifetime override for client_credentials tokens (`clientCredentialsLifetimeSeconds`).
+    /// `{"userTokenLifetimeSeconds": N}`: later user access tokens live N seconds.
+    pub fn user_token_lifetime(&self) -> Option<u64> {
+        self.user_token_lifetime.lock().ok().and_then(|l| *l)
+    }
+
     pub fn client_credentials_lifetime(&self) -> Option<u64> {
         self.client_credentials_lifetime
             .lock()

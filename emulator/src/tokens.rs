@@ -7,10 +7,19 @@ use jwt_simple::prelude::{
     Claims, RS256KeyPair, RSAKeyPairLike, RSAPublicKeyLike, VerificationOptions,
 };
 
+/// Signs with the newest key; the JWKS publishes the newest two, as Auth0 does while rotating.
 pub struct Signer {
-    key: RS256KeyPair,
-    kid: String,
+    keys: std::sync::RwLock<Vec<RS256KeyPair>>,
     pub issuer: String,
+}
+
+type VerifiedClaims = jwt_simple::prelude::JWTClaims<serde_json::Map<String, serde_json::Value>>;
+
+fn kid_of(key: &RS256KeyPair) -> String {
+    let components = key.public_key().to_components();
+    hex(hmac_sha256::Hash::hash(&components.n)
+        .get(..8)
+        .unwrap_or_default())
 }
 
 impl Signer {
@@ -29,13 +38,26 @@ impl Signer {
                 key
             }
         };
-        let components = key.public_key().to_components();
-        let kid = hex(&hmac_sha256::Hash::hash(&components.n)[..8]);
+        let kid = kid_of(&key);
         Ok(Signer {
-            key: key.with_key_id(&kid),
-            kid,
+            keys: std::sync::RwLock::new(vec![key.with_key_id(&kid)]),
             issuer: issuer.to_string(),
         })
+    }
+
+    /// Starts signing with a new key; the previous one stays in the JWKS.
+    pub fn rotate(&self) -> Result<String, String> {
+        let key = RS256KeyPair::generate(2048).map_err(|e| format!("key generation: {e}"))?;
+        let kid = kid_of(&key);
+        let mut keys = self
+            .keys
+            .write()
+            .map_err(|_| "key lock poisoned".to_string())?;
+        keys.push(key.with_key_id(&kid));
+        if keys.len() > 2 {
+            keys.remove(0);
+        }
+        Ok(kid)
     }
 
     pub fn sign(
@@ -69,47 +91,56 @@ impl Signer {
             [one] => claims.with_audience(one),
             _ => claims.with_audiences(audiences.iter().cloned().collect::<HashSet<String>>()),
         };
-        self.key.sign(claims).map_err(|e| format!("signing: {e}"))
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| "key lock poisoned".to_string())?;
+        let key = keys.last().ok_or("no signing key")?;
+        key.sign(claims).map_err(|e| format!("signing: {e}"))
+    }
+
+    fn verify_with(&self, token: &str, tolerance_secs: Option<u64>) -> Option<VerifiedClaims> {
+        let kid = jwt_simple::prelude::Token::decode_metadata(token)
+            .ok()?
+            .key_id()?
+            .to_string();
+        let keys = self.keys.read().ok()?;
+        let key = keys
+            .iter()
+            .find(|k| k.key_id().as_deref() == Some(kid.as_str()))?;
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
+            time_tolerance: tolerance_secs.map(jwt_simple::prelude::Duration::from_secs),
+            ..Default::default()
+        };
+        key.public_key().verify_token(token, Some(options)).ok()
     }
 
     /// The claims of a token this emulator signed, if it is valid now.
-    pub fn verify(
-        &self,
-        token: &str,
-    ) -> Option<jwt_simple::prelude::JWTClaims<serde_json::Map<String, serde_json::Value>>> {
-        let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
-            ..Default::default()
-        };
-        self.key
-            .public_key()
-            .verify_token(token, Some(options))
-            .ok()
+    pub fn verify(&self, token: &str) -> Option<VerifiedClaims> {
+        self.verify_with(token, None)
     }
 
     /// Like `verify`, with no clock tolerance: a token is refused from its `exp` second on.
-    pub fn verify_exact(
-        &self,
-        token: &str,
-    ) -> Option<jwt_simple::prelude::JWTClaims<serde_json::Map<String, serde_json::Value>>> {
-        let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
-            time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(0)),
-            ..Default::default()
-        };
-        self.key
-            .public_key()
-            .verify_token(token, Some(options))
-            .ok()
+    pub fn verify_exact(&self, token: &str) -> Option<VerifiedClaims> {
+        self.verify_with(token, Some(0))
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        let components = self.key.public_key().to_components();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        serde_json::json!({"keys": [{
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
-            "n": b64.encode(&components.n), "e": b64.encode(&components.e),
-        }]})
+        let keys = self.keys.read().map(|k| k.clone()).unwrap_or_default();
+        let published: Vec<serde_json::Value> = keys
+            .iter()
+            .rev()
+            .map(|key| {
+                let components = key.public_key().to_components();
+                serde_json::json!({
+                    "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid_of(key),
+                    "n": b64.encode(&components.n), "e": b64.encode(&components.e),
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": published })
     }
 }
 

@@ -114,6 +114,10 @@ pub struct Config {
     pub management_access: Option<ManagementAccess>,
     pub protected: Option<ProtectedRoutes>,
     pub jwks_refresh_seconds: u64,
+    /// How long a `/authorize` state can be redeemed (the original: 10 minutes).
+    pub login_state_ttl_seconds: u64,
+    /// Clock skew allowed on token `exp`/`nbf`.
+    pub token_leeway_seconds: u64,
 }
 
 /// Route prefixes the filter guards with local token verification.
@@ -392,6 +396,20 @@ impl Config {
             None => None,
             Some(p) => Some(validate_protected(p, &service_prefix)?),
         };
+        let login_state_ttl_seconds = raw.login_state_ttl_seconds.unwrap_or(600);
+        if !(1..=3_600).contains(&login_state_ttl_seconds) {
+            return Err(ConfigError::new(
+                "loginStateTtlSeconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        let token_leeway_seconds = raw.token_leeway_seconds.unwrap_or(60);
+        if token_leeway_seconds > 300 {
+            return Err(ConfigError::new(
+                "tokenLeewaySeconds",
+                "must be at most 300",
+            ));
+        }
         let jwks_refresh_seconds = raw.jwks_refresh_seconds.unwrap_or(600);
         if !(10..=86_400).contains(&jwks_refresh_seconds) {
             return Err(ConfigError::new(
@@ -466,6 +484,8 @@ impl Config {
             management_access,
             protected,
             jwks_refresh_seconds,
+            login_state_ttl_seconds,
+            token_leeway_seconds,
         })
     }
 }

@@ -52,6 +52,10 @@ pub(super) struct RawConfig {
     pub(super) protected_routes: Option<RawProtectedRoutes>,
     #[serde(default)]
     pub(super) jwks_refresh_seconds: Option<u64>,
+    #[serde(default)]
+    pub(super) login_state_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    pub(super) token_leeway_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use super::{Action, Ctx, Flow, Step};
 use crate::clients::select_client;
 use crate::error::FilterError;
 use crate::http::{Reply, RequestHead};
-use crate::login_state::{new_pkce, new_state, LoginState, STATE_TTL_SECS};
+use crate::login_state::{new_pkce, new_state, LoginState};
 use crate::redirect::validate_relative_path;
 use crate::session::{StoreOp, StoreOutcome};
 
@@ -105,7 +105,7 @@ pub(super) fn start(
         client: client.name.clone(),
         redirect,
         code_verifier: verifier,
-        expires_at: ctx.now.secs + STATE_TTL_SECS,
+        expires_at: ctx.now.secs + ctx.config.login_state_ttl_seconds,
     };
     Ok((
         Box::new(flow),

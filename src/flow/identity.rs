@@ -39,16 +39,17 @@ pub fn issuer(client: &Client) -> String {
     client.auth0.public_url("/")
 }
 
-pub fn id_token_expectation(client: &Client) -> Expectation {
+pub fn id_token_expectation(config: &Config, client: &Client) -> Expectation {
     Expectation {
         issuer: issuer(client),
         audiences: vec![client.client_id.clone()],
         algorithms: client.supported_signing_algs.clone(),
+        leeway_secs: config.token_leeway_seconds,
     }
 }
 
 /// Access tokens carry the client's API audience (and Auth0's `/userinfo` audience).
-pub fn access_token_expectation(client: &Client) -> Expectation {
+pub fn access_token_expectation(config: &Config, client: &Client) -> Expectation {
     let issuer = issuer(client);
     let mut audiences = vec![format!("{issuer}userinfo")];
     if let Some(audience) = &client.audience {
@@ -58,6 +59,7 @@ pub fn access_token_expectation(client: &Client) -> Expectation {
         issuer,
         audiences,
         algorithms: client.supported_signing_algs.clone(),
+        leeway_secs: config.token_leeway_seconds,
     }
 }
 
@@ -109,42 +111,43 @@ pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
 }
 
 /// What to do when keys are missing: wait for the first fetch, or ask for a refetch once when
-/// the token names a `kid` we do not have. `Ok(action)` retries; `Err` is the final answer.
+/// the token names a `kid` we do not have and wait until it can have landed (refetches happen
+/// at most once a second per tenant, so a flood of made-up `kid`s costs little). `Some(action)`
+/// retries; `None` means the verification failure is final.
 pub struct KeyWaits {
     waits: u32,
-    refetch_asked: bool,
+    /// When the unknown `kid` was first met (unix ms).
+    unknown_since: Option<u64>,
 }
 
 impl KeyWaits {
     pub fn new() -> Self {
         KeyWaits {
             waits: 0,
-            refetch_asked: false,
+            unknown_since: None,
         }
     }
 
-    pub fn on_error(
-        &mut self,
-        _ctx: &Ctx<'_>,
-        issuer: &str,
-        error: &VerifyError,
-    ) -> Option<Action> {
+    pub fn on_error(&mut self, ctx: &Ctx<'_>, issuer: &str, error: &VerifyError) -> Option<Action> {
         match error {
             VerifyError::NoKeys if self.waits < MAX_KEY_WAITS => {
                 self.waits += 1;
                 Some(Action::Wait { millis: 25 })
             }
-            VerifyError::UnknownKey(_) if !self.refetch_asked => {
-                self.refetch_asked = true;
-                Some(Action::Store(StoreOp::WantJwks {
-                    issuer: issuer.to_string(),
-                }))
-            }
-            // The refetch was asked for: wait for it to land, a bounded number of times.
-            VerifyError::UnknownKey(_) if self.waits < MAX_KEY_WAITS / 4 => {
-                self.waits += 1;
-                Some(Action::Wait { millis: 100 })
-            }
+            VerifyError::UnknownKey(_) => match self.unknown_since {
+                None => {
+                    self.unknown_since = Some(ctx.now.millis());
+                    Some(Action::Store(StoreOp::WantJwks {
+                        issuer: issuer.to_string(),
+                    }))
+                }
+                Some(since) => {
+                    let budget = crate::verifier::MIN_REFETCH_SECS * 1_000
+                        + ctx.config.callout_timeout_ms
+                        + 1_000;
+                    (ctx.now.millis() < since + budget).then_some(Action::Wait { millis: 50 })
+                }
+            },
             _ => None,
         }
     }

@@ -76,7 +76,7 @@ pub(super) fn start(
         waits: KeyWaits::new(),
         verified: None,
     };
-    let expect = access_token_expectation(client);
+    let expect = access_token_expectation(ctx.config, client);
     Ok((Box::new(flow), Action::Verify { token, expect }))
 }
 
@@ -88,7 +88,7 @@ impl ProtectedFlow {
         let client = super::shared::configured_client(ctx.config, &self.client)?;
         Ok(Action::Verify {
             token: self.token.clone(),
-            expect: access_token_expectation(client),
+            expect: access_token_expectation(ctx.config, client),
         })
     }
 

@@ -63,7 +63,10 @@ impl UserinfoFlow {
         let (token, expect) = match &self.stage {
             Stage::CheckingAccess(session) => {
                 let client = configured_client(ctx.config, &session.client)?;
-                (self.token.clone(), access_token_expectation(client))
+                (
+                    self.token.clone(),
+                    access_token_expectation(ctx.config, client),
+                )
             }
             Stage::CheckingId { record, .. } => {
                 let client = configured_client(ctx.config, &record.client)?;
@@ -71,7 +74,7 @@ impl UserinfoFlow {
                     .id_token
                     .clone()
                     .ok_or_else(|| FilterError::unauthorized("the session has no ID token"))?;
-                (id, id_token_expectation(client))
+                (id, id_token_expectation(ctx.config, client))
             }
             _ => return Err(super::unexpected("verification")),
         };
