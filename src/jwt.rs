@@ -230,4 +230,4 @@ impl VerifiedCache {
 
 #[cfg(test)]
 #[path = "jwt_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -14,16 +14,16 @@ const NOW: Timestamp = Timestamp {
 };
 
 /// One RSA key for the whole test binary: generating one costs seconds.
-fn key_pem() -> &'static str {
+pub(crate) fn key_pem() -> &'static str {
     static PEM: OnceLock<String> = OnceLock::new();
     PEM.get_or_init(|| RS256KeyPair::generate(2048).unwrap().to_pem().unwrap())
 }
 
-fn key(kid: &str) -> RS256KeyPair {
+pub(crate) fn key(kid: &str) -> RS256KeyPair {
     RS256KeyPair::from_pem(key_pem()).unwrap().with_key_id(kid)
 }
 
-fn jwks_json(kids: &[&str]) -> String {
+pub(crate) fn jwks_json(kids: &[&str]) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let components = key("x").public_key().to_components();
     let keys: Vec<serde_json::Value> = kids

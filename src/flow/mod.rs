@@ -229,6 +229,8 @@ impl Exchange {
 }
 
 #[cfg(test)]
+mod identity_tests;
+#[cfg(test)]
 mod management_tests;
 #[cfg(test)]
 mod tests;

@@ -176,7 +176,7 @@ impl Driver {
             .collect()
     }
 
-    fn session(&self, token: &str) -> Option<SessionRecord> {
+    pub(super) fn session(&self, token: &str) -> Option<SessionRecord> {
         self.store()
             .get(&SessionKey::for_token(token), NOW)
             .unwrap()

@@ -1,0 +1,251 @@
+//! The identity flows driven end to end: /authorize, the code exchange, /userinfo with a
+//! transparent refresh, and protected routes, with real RS256 tokens and an in-memory store.
+
+use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
+
+use super::tests::{json, Driver, NOW};
+use super::*;
+use crate::jwt::tests::{jwks_json, key};
+use crate::session::SessionStore;
+
+const ISSUER: &str = "https://tenant.eu.auth0.com/";
+const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
+
+fn sign(kid: &str, audiences: &[&str], azp: &str, lifetime: u64) -> String {
+    let custom = serde_json::json!({
+        "azp": azp, "name": "Alice", "email": "a@x.org",
+        "https://mia-platform.eu/app_metadata": {"groups": ["admin", "ops"]},
+    });
+    let mut claims =
+        jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(lifetime))
+            .with_issuer(ISSUER)
+            .with_subject("auth0|u1");
+    claims = match audiences {
+        [one] => claims.with_audience(*one),
+        many => claims.with_audiences(many.iter().map(|a| a.to_string()).collect()),
+    };
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+    claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5 + lifetime));
+    key(kid).sign(claims).unwrap()
+}
+
+fn driver() -> Driver {
+    let d = Driver::new(serde_json::json!({
+        "customClaimsNamespaces": ["https://mia-platform.eu/app_metadata"],
+        "protectedRoutes": {"prefixes": ["/api/"], "redirectToLogin": true},
+        "tokenLeewaySeconds": 0
+    }));
+    d.store()
+        .put_jwks(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+        .unwrap();
+    d
+}
+
+fn token_json(access: &str, id: &str, refresh: &str) -> CalloutResult {
+    let body = serde_json::json!({"access_token": access, "id_token": id, "refresh_token": refresh, "expires_in": 60});
+    CalloutResult::Answered {
+        status: 200,
+        headers: vec![],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+fn params(location: &str) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+#[test]
+fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
+    let mut d = driver();
+    let reply = d
+        .request(
+            "GET",
+            "/authorize?redirect=/home&action=signup",
+            &[("secret", "web-key")],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(reply.status, 302);
+    let p = params(reply.header("location").unwrap());
+    assert!(reply
+        .header("location")
+        .unwrap()
+        .starts_with("https://tenant.eu.auth0.com/authorize?"));
+    assert_eq!(
+        (p["response_type"].as_str(), p["client_id"].as_str()),
+        ("code", "web-client-id")
+    );
+    assert_eq!(p["screen_hint"], "signup");
+    assert_eq!(p["connection"], "db-a");
+    let access = sign(
+        "k1",
+        &[
+            "https://api.example.org",
+            "https://tenant.eu.auth0.com/userinfo",
+        ],
+        "web-client-id",
+        600,
+    );
+    let id = sign("k1", &["web-client-id"], "web-client-id", 600);
+    d.answers.push_back(token_json(&access, &id, "rt"));
+    let body = serde_json::json!({"code": "the-code", "state": p["state"]}).to_string();
+    let login = d
+        .request(
+            "POST",
+            "/oauth/token",
+            &[("secret", "web-key"), JSON_TYPE],
+            body.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(login.status, 200);
+    assert_eq!(login.header("location"), Some("/home"));
+    let exchange = d.form(0);
+    let get = |n: &str| {
+        exchange
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("grant_type").as_deref(), Some("authorization_code"));
+    assert_eq!(get("code").as_deref(), Some("the-code"));
+    assert_eq!(
+        get("redirect_uri").as_deref(),
+        Some("https://app.example.org/web-login/callback")
+    );
+    // The verifier matches the challenge sent to Auth0.
+    let verifier = get("code_verifier").unwrap();
+    use base64::Engine;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(hmac_sha256::Hash::hash(verifier.as_bytes()));
+    assert_eq!(challenge, p["code_challenge"]);
+    // Replayed: 400 and no second call to Auth0.
+    let replay = d
+        .request(
+            "POST",
+            "/oauth/token",
+            &[("secret", "web-key"), JSON_TYPE],
+            body.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(replay.status, 400);
+    assert_eq!(d.callouts.len(), 1);
+}
+
+#[test]
+fn userinfo_answers_from_the_verified_id_token_and_refreshes_an_expired_session() {
+    let mut d = driver();
+    let audiences = [
+        "https://api.example.org",
+        "https://tenant.eu.auth0.com/userinfo",
+    ];
+    // A session whose access token has expired.
+    let stale = sign("k1", &audiences, "web-client-id", 1);
+    let id = sign("k1", &["web-client-id"], "web-client-id", 600);
+    d.store()
+        .put(
+            &crate::session::SessionKey::for_token(&stale),
+            &crate::session::SessionRecord {
+                user_id: "auth0|u1".into(),
+                client: "web".into(),
+                refresh_token: Some("rt-1".into()),
+                id_token: Some(id.clone()),
+                expires_at: NOW.secs + 100,
+            },
+        )
+        .unwrap();
+    let fresh = sign("k1", &audiences, "web-client-id", 600);
+    d.answers.push_back(token_json(&fresh, &id, "rt-2"));
+    let cookie = format!("sid={stale}");
+    let reply = d
+        .request("GET", "/userinfo", &[("cookie", &cookie)], b"")
+        .unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        json(&reply),
+        serde_json::json!({"sub": "auth0|u1", "name": "Alice", "email": "a@x.org", "groups": ["admin", "ops"]})
+    );
+    assert!(reply
+        .header("set-cookie")
+        .unwrap()
+        .starts_with(&format!("sid={fresh};")));
+    assert!(d.session(&stale).is_none() && d.session(&fresh).is_some());
+    // The new session answers without calling Auth0 again.
+    let again = d
+        .request(
+            "GET",
+            "/users/me",
+            &[("cookie", &format!("sid={fresh}"))],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(again.status, 200);
+    assert_eq!(d.callouts.len(), 1);
+    assert_eq!(d.request("GET", "/userinfo", &[], b"").unwrap().status, 401);
+}
+
+#[test]
+fn protected_routes_forward_identity_or_deny() {
+    let mut d = driver();
+    let access = sign("k1", &["https://api.example.org"], "web-client-id", 600);
+    let bearer = format!("Bearer {access}");
+    assert!(
+        d.request("GET", "/api/orders", &[("authorization", &bearer)], b"")
+            .is_none(),
+        "forwarded"
+    );
+    let headers = d.forwarded.clone().unwrap();
+    assert_eq!(
+        headers,
+        vec![
+            ("x-auth0-user-id".to_string(), "auth0|u1".to_string()),
+            ("x-auth0-user-groups".to_string(), "admin,ops".to_string()),
+            ("x-auth0-client-type".to_string(), "web".to_string()),
+        ]
+    );
+    let browser = d
+        .request("GET", "/api/orders?a=1", &[("accept", "text/html")], b"")
+        .unwrap();
+    assert_eq!(
+        (browser.status, browser.header("location")),
+        (302, Some("/authorize?redirect=%2Fapi%2Forders%3Fa%3D1"))
+    );
+    let api = d
+        .request("GET", "/api/orders", &[("accept", "application/json")], b"")
+        .unwrap();
+    assert_eq!(api.status, 401);
+    let expired = sign("k1", &["https://api.example.org"], "web-client-id", 1);
+    let r = d
+        .request(
+            "GET",
+            "/api/orders",
+            &[
+                ("authorization", &format!("Bearer {expired}")),
+                ("accept", "application/json"),
+            ],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 401);
+    let foreign = sign("k1", &["https://api.example.org"], "someone-else", 600);
+    let r = d
+        .request(
+            "GET",
+            "/api/orders",
+            &[
+                ("authorization", &format!("Bearer {foreign}")),
+                ("accept", "application/json"),
+            ],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 401, "a token of an unconfigured client");
+    assert!(d.request("GET", "/public", &[], b"").is_none());
+}
