@@ -250,7 +250,17 @@ impl RootContext for FilterRoot {
             Ok(config) => {
                 self.config = Some(Rc::new(config));
                 if let Some(store) = self.store() {
-                    if let Err(e) = store.ensure_slots() {
+                    let issuers = self
+                        .config
+                        .iter()
+                        .flat_map(|c| c.clients.values())
+                        .map(|c| c.auth0.public_url("/"));
+                    let prepared = store.ensure_slots().and_then(|_| {
+                        issuers
+                            .map(|i| store.ensure_jwks_keys(&i))
+                            .collect::<Result<Vec<_>, _>>()
+                    });
+                    if let Err(e) = prepared {
                         log(
                             LogLevel::Error,
                             &format!("cannot prepare the session store: {}", e.0),
@@ -309,6 +319,7 @@ impl RootContext for FilterRoot {
                 config: self.config.clone(),
                 exchange: None,
                 reading_body: None,
+                undecided: false,
                 callout_started_ms: 0,
                 context_id,
                 me: me.clone(),
@@ -335,6 +346,9 @@ struct HttpState {
     exchange: Option<Exchange>,
     /// `Some(limit)` while the body is being buffered for the exchange.
     reading_body: Option<usize>,
+    /// Paused while the flow decides (callout, wait, verification): nothing of the request,
+    /// body or trailers, may go upstream until it has.
+    undecided: bool,
     callout_started_ms: u64,
     context_id: u32,
     me: Weak<RefCell<HttpState>>,
@@ -372,7 +386,10 @@ impl HttpState {
         loop {
             self.flush_logs();
             action = match action {
-                Action::PassThrough => return HostAction::Continue,
+                Action::PassThrough => {
+                    self.undecided = false;
+                    return HostAction::Continue;
+                }
                 Action::Respond(reply) => {
                     let headers: Vec<(&str, &str)> = reply
                         .headers
@@ -390,6 +407,7 @@ impl HttpState {
                         );
                     }
                     self.reading_body = None;
+                    self.undecided = false;
                     return HostAction::Pause;
                 }
                 Action::ReadBody { max_bytes } => {
@@ -397,6 +415,7 @@ impl HttpState {
                         self.step(|ex, config| ex.on_body(config, now(), &[]))
                     } else {
                         self.reading_body = Some(max_bytes);
+                        self.undecided = true;
                         return HostAction::Pause;
                     }
                 }
@@ -430,6 +449,7 @@ impl HttpState {
                             Some(value),
                         );
                     }
+                    self.undecided = false;
                     return HostAction::Continue;
                 }
                 Action::Wait { millis } => {
@@ -439,6 +459,7 @@ impl HttpState {
                         state: self.me.clone(),
                     });
                     let _ = hostcalls::set_tick_period(WAIT_TICK);
+                    self.undecided = true;
                     return HostAction::Pause;
                 }
                 Action::Call(callout) => {
@@ -468,6 +489,7 @@ impl HttpState {
                                 .borrow_mut()
                                 .callouts
                                 .insert(token, (self.context_id, self.me.clone()));
+                            self.undecided = true;
                             return HostAction::Pause;
                         }
                         Err(status) => {
@@ -544,6 +566,14 @@ impl Context for FilterHttp {
 }
 
 impl HttpContext for FilterHttp {
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> HostAction {
+        if self.state.borrow().undecided {
+            HostAction::Pause
+        } else {
+            HostAction::Continue
+        }
+    }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> HostAction {
         let mut state = self.state.borrow_mut();
         let Some(config) = state.config.clone() else {
@@ -558,7 +588,7 @@ impl HttpContext for FilterHttp {
         // Identity headers are the filter's to set: a client's copies never go upstream.
         if let Some(protected) = &config.protected {
             for name in protected.identity_headers() {
-                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name);
             }
         }
         let owned = config.routes.classify(&method, &path).is_some();
@@ -570,7 +600,7 @@ impl HttpContext for FilterHttp {
             .ok()
             .flatten()
             .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
-        let mut entropy = [0u8; 32];
+        let mut entropy = [0u8; crate::flow::ENTROPY_BYTES];
         if getrandom::fill(&mut entropy).is_err() {
             log(LogLevel::Error, "the host gave no random bytes");
             return state.run(
@@ -591,7 +621,12 @@ impl HttpContext for FilterHttp {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> HostAction {
         let mut state = self.state.borrow_mut();
         let Some(limit) = state.reading_body else {
-            return HostAction::Continue;
+            // A body arriving while the flow decides waits with the headers.
+            return if state.undecided {
+                HostAction::Pause
+            } else {
+                HostAction::Continue
+            };
         };
         if body_size > limit {
             state.reading_body = None;

@@ -195,6 +195,7 @@ fn cache_key(token: &str, expect: &Expectation) -> [u8; 32] {
     hash.update(token.as_bytes());
     hash.update([0u8]);
     hash.update(expect.issuer.as_bytes());
+    hash.update(expect.leeway_secs.to_le_bytes());
     for part in expect.audiences.iter().chain(expect.algorithms.iter()) {
         hash.update([0u8]);
         hash.update(part.as_bytes());

@@ -12,6 +12,9 @@ use crate::session::{kv_error, CasKv, KvError, KvSessionStore, StoreError};
 use crate::timefmt::Timestamp;
 
 pub const STATE_SLOTS: u32 = 1_024;
+/// At most this many logins in progress per slot (65k in all): an `/authorize` flood cannot
+/// grow the store without bound or make every write re-serialise a huge slot.
+pub const MAX_STATES_PER_SLOT: usize = 64;
 const CAS_ATTEMPTS: usize = 16;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,14 +43,15 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A `state` value: 128 random bits, URL-safe.
-pub fn new_state(entropy: &[u8; 32]) -> String {
-    b64(entropy.get(..16).unwrap_or(entropy))
+/// A `state` value from 16 random bytes (128 bits), URL-safe.
+pub fn new_state(random: &[u8]) -> String {
+    b64(random.get(..16).unwrap_or(random))
 }
 
-/// A PKCE verifier (RFC 7636: 43 characters from 256 bits) and its S256 challenge.
-pub fn new_pkce(entropy: &[u8; 32]) -> (String, String) {
-    let verifier = b64(&hmac_sha256::Hash::hash(entropy));
+/// A PKCE verifier from 32 random bytes (RFC 7636: 43 characters, 256 bits) and its S256
+/// challenge. Its bytes must be independent of the (public) state's.
+pub fn new_pkce(random: &[u8]) -> (String, String) {
+    let verifier = b64(random.get(..32).unwrap_or(random));
     let challenge = b64(&hmac_sha256::Hash::hash(verifier.as_bytes()));
     (verifier, challenge)
 }
@@ -98,32 +102,46 @@ impl<K: CasKv> KvSessionStore<K> {
         Err(StoreError(format!("{key}: too much contention")))
     }
 
+    /// Stores a new state. A state that is already stored (a caller reusing its own `state`)
+    /// is never replaced: `Ok(Err(..))` says why it was refused.
     pub(crate) fn put_state(
         &self,
         state: &str,
         record: &LoginState,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Result<(), &'static str>, StoreError> {
         let digest = state_digest(state);
         self.update_states(&self.state_slot_key(&digest), |slot| {
+            let before = slot.len();
             slot.retain(|_, s| s.expires_at > now.secs);
+            if slot.contains_key(&digest) {
+                return (Err("this state is already in use"), slot.len() != before);
+            }
+            if slot.len() >= MAX_STATES_PER_SLOT {
+                return (Err("too many logins in progress"), slot.len() != before);
+            }
             slot.insert(digest.clone(), record.clone());
-            ((), true)
+            (Ok(()), true)
         })
     }
 
-    /// Removes and returns a live state: a second take of the same state finds nothing.
+    /// Removes and returns a live state of `client`: a second take finds nothing, and another
+    /// client's attempt neither gets it nor uses it up.
     pub(crate) fn take_state(
         &self,
         state: &str,
+        client: &str,
         now: Timestamp,
     ) -> Result<Option<LoginState>, StoreError> {
         let digest = state_digest(state);
         self.update_states(&self.state_slot_key(&digest), |slot| {
             let before = slot.len();
             slot.retain(|_, s| s.expires_at > now.secs);
-            let taken = slot.remove(&digest);
-            let changed = slot.len() != before || taken.is_some();
+            let taken = match slot.get(&digest) {
+                Some(s) if s.client == client => slot.remove(&digest),
+                _ => None,
+            };
+            let changed = slot.len() != before;
             (taken, changed)
         })
     }
@@ -156,29 +174,67 @@ mod tests {
     };
 
     #[test]
-    fn a_state_is_used_once() {
+    fn a_state_is_used_once_by_its_client() {
         let s = store();
-        s.put_state("abc", &record(1_600), T).unwrap();
-        assert_eq!(s.take_state("abc", T).unwrap(), Some(record(1_600)));
-        assert_eq!(s.take_state("abc", T).unwrap(), None);
-        assert_eq!(s.take_state("never", T).unwrap(), None);
+        s.put_state("abc", &record(1_600), T).unwrap().unwrap();
+        assert_eq!(
+            s.take_state("abc", "other", T).unwrap(),
+            None,
+            "another client gets nothing"
+        );
+        assert_eq!(
+            s.take_state("abc", "web", T).unwrap(),
+            Some(record(1_600)),
+            "and used nothing up"
+        );
+        assert_eq!(s.take_state("abc", "web", T).unwrap(), None);
+        assert_eq!(s.take_state("never", "web", T).unwrap(), None);
     }
 
     #[test]
     fn an_expired_state_is_gone() {
         let s = store();
-        s.put_state("abc", &record(1_600), T).unwrap();
+        s.put_state("abc", &record(1_600), T).unwrap().unwrap();
         assert_eq!(
-            s.take_state("abc", Timestamp::from_secs(1_600)).unwrap(),
+            s.take_state("abc", "web", Timestamp::from_secs(1_600))
+                .unwrap(),
             None
         );
     }
 
     #[test]
+    fn a_stored_state_is_never_replaced_and_slots_are_capped() {
+        let s = store();
+        s.put_state("mine", &record(1_600), T).unwrap().unwrap();
+        let mut hijack = record(1_600);
+        hijack.redirect = Some("/evil".into());
+        assert!(s.put_state("mine", &hijack, T).unwrap().is_err());
+        assert_eq!(s.take_state("mine", "web", T).unwrap(), Some(record(1_600)));
+        // Fill one slot with states whose digests land in it.
+        let slot_of = |st: &str| s.state_slot_key(&state_digest(st));
+        let target = slot_of("seed");
+        let same_slot: Vec<String> = (0..400_000)
+            .map(|i| format!("s{i}"))
+            .filter(|st| slot_of(st) == target)
+            .take(MAX_STATES_PER_SLOT + 1)
+            .collect();
+        for st in &same_slot[..MAX_STATES_PER_SLOT] {
+            s.put_state(st, &record(1_600), T).unwrap().unwrap();
+        }
+        let last = &same_slot[MAX_STATES_PER_SLOT];
+        assert!(s.put_state(last, &record(1_600), T).unwrap().is_err());
+        // Expired ones make room again.
+        assert!(s
+            .put_state(last, &record(1_800), Timestamp::from_secs(1_700))
+            .unwrap()
+            .is_ok());
+    }
+
+    #[test]
     fn states_and_pkce_are_random_and_well_formed() {
-        let a = new_state(&[1; 32]);
+        let a = new_state(&[1; 16]);
         assert_eq!(a.len(), 22);
-        assert_ne!(a, new_state(&[2; 32]));
+        assert_ne!(a, new_state(&[2; 16]));
         let (verifier, challenge) = new_pkce(&[7; 32]);
         assert_eq!(verifier.len(), 43);
         assert_eq!(

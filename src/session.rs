@@ -86,6 +86,7 @@ pub enum StoreOp {
     /// Removes and returns a live login state (single use).
     TakeLoginState {
         state: String,
+        client: String,
     },
     /// Asks the root context to refetch an issuer's JWKS (a token named an unknown `kid`).
     WantJwks {
@@ -100,6 +101,8 @@ pub enum StoreOutcome {
     Users(Vec<String>),
     ManagementToken(TokenGrant),
     LoginState(Option<crate::login_state::LoginState>),
+    /// The store refused the operation for a reason the caller can be told.
+    Refused(String),
     Unavailable(String),
 }
 
@@ -146,10 +149,11 @@ pub trait SessionStore {
         state: &str,
         record: &crate::login_state::LoginState,
         now: Timestamp,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Result<(), &'static str>, StoreError>;
     fn take_login_state(
         &self,
         state: &str,
+        client: &str,
         now: Timestamp,
     ) -> Result<Option<crate::login_state::LoginState>, StoreError>;
     fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError>;
@@ -169,11 +173,14 @@ pub trait SessionStore {
             }
             StoreOp::ReleaseManagementToken => done(self.release_management_token()),
             StoreOp::DropManagementToken { token } => done(self.drop_management_token(token)),
-            StoreOp::PutLoginState { state, record } => {
-                done(self.put_login_state(state, record, now))
-            }
-            StoreOp::TakeLoginState { state } => self
-                .take_login_state(state, now)
+            StoreOp::PutLoginState { state, record } => self
+                .put_login_state(state, record, now)
+                .map(|put| match put {
+                    Ok(()) => StoreOutcome::Done,
+                    Err(why) => StoreOutcome::Refused(why.to_string()),
+                }),
+            StoreOp::TakeLoginState { state, client } => self
+                .take_login_state(state, client, now)
                 .map(StoreOutcome::LoginState),
             StoreOp::WantJwks { issuer } => done(self.want_jwks(issuer, now)),
         };
@@ -428,16 +435,17 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
         state: &str,
         record: &crate::login_state::LoginState,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Result<(), &'static str>, StoreError> {
         self.put_state(state, record, now)
     }
 
     fn take_login_state(
         &self,
         state: &str,
+        client: &str,
         now: Timestamp,
     ) -> Result<Option<crate::login_state::LoginState>, StoreError> {
-        self.take_state(state, now)
+        self.take_state(state, client, now)
     }
 
     fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError> {

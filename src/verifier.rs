@@ -88,6 +88,17 @@ impl<K: CasKv> KvSessionStore<K> {
             .map_err(kv_error)
     }
 
+    /// Creates the issuer's fetch-lease key if it is missing, so claiming it is a real
+    /// compare-and-swap (writing a missing key in shared data ignores the CAS).
+    pub fn ensure_jwks_keys(&self, issuer: &str) -> Result<(), StoreError> {
+        let key = self.jwks_key("lease", issuer);
+        let (_, cas) = self.raw_kv().get(&key).map_err(kv_error)?;
+        if cas.is_none() {
+            self.raw_kv().set(&key, Some(b""), None).map_err(kv_error)?;
+        }
+        Ok(())
+    }
+
     /// A request met a `kid` the stored keys lack: ask the root for a refetch.
     pub fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError> {
         self.raw_kv()

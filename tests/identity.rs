@@ -136,6 +136,14 @@ fn browser_login_from_authorize_to_logout() {
     );
     gw.call("GET", "/userinfo", &[("cookie", &cookie)], None)
         .assert_error(401);
+    // Logout also ends the cookie's access to protected routes, before the token expires.
+    gw.call(
+        "GET",
+        "/protected/orders",
+        &[("cookie", &cookie), ("accept", "application/json")],
+        None,
+    )
+    .assert_error(401);
     // The JSON client gets the redirect in the body.
     let (code, state) = authorize(&gw, APP_KEY, "?redirect=/app", "alice");
     let tokens = redeem(&gw, APP_KEY, &code, &state);
@@ -187,11 +195,26 @@ fn a_required_state_is_the_callers_and_must_be_given() {
     let gw = Gateway::start("id_state_required", json!({"clients": clients}));
     gw.call("GET", "/authorize", &[WEB_KEY], None)
         .assert_error(400);
-    let start = gw.call("GET", "/authorize?state=my-own-state-123", &[WEB_KEY], None);
+    gw.call("GET", "/authorize?state=short", &[WEB_KEY], None)
+        .assert_error(400);
+    let start = gw.call(
+        "GET",
+        "/authorize?state=my-own-state-1234567",
+        &[WEB_KEY],
+        None,
+    );
     assert_eq!(
         query_of(start.header("location").unwrap())["state"],
-        "my-own-state-123"
+        "my-own-state-1234567"
     );
+    // A state in use cannot be taken over (its verifier and redirect stay the first caller's).
+    gw.call(
+        "GET",
+        "/authorize?state=my-own-state-1234567&redirect=/evil",
+        &[WEB_KEY],
+        None,
+    )
+    .assert_error(400);
 }
 
 #[test]
@@ -277,6 +300,22 @@ fn forged_expired_and_confused_tokens_are_refused() {
         )
     };
     assert_eq!(get(&good).status, 200, "the control token passes");
+    // While the filter waits for keys (an unknown kid), the request body must not go upstream.
+    let posted = gw.call(
+        "POST",
+        "/protected/x",
+        &[
+            ("authorization", &format!("Bearer {unknown_key}")),
+            ("accept", "application/json"),
+            ("content-type", "text/plain"),
+        ],
+        Some(&vec![b'x'; 64 * 1024]),
+    );
+    assert_eq!(posted.status, 401, "{}", posted.body);
+    assert!(
+        posted.json().get("upstream").is_none(),
+        "the upstream saw an unverified request"
+    );
     for (name, token) in [
         ("unknown key", &unknown_key),
         ("expired", &expired),
@@ -379,6 +418,7 @@ fn identity_headers_cannot_be_forged() {
         ("x-auth0-user-id", "auth0|attacker"),
         ("x-auth0-user-groups", "admin"),
         ("x-auth0-client-type", "website"),
+        ("x_auth0_user_id", "auth0|attacker"),
     ];
     let mut headers = vec![
         ("authorization", bearer.as_str()),

@@ -255,11 +255,18 @@ fn create_patch_delete_and_errors_pass_through() {
         "/users/a%2Fb",
         "/users/..%2Fadmin",
         "/users/x..y",
-        "/users/a%00b",
         "/users/a%5C..%5Cb",
     ] {
         gw.call("DELETE", bad, &[ADMIN], None).assert_error(400);
     }
+    // With path normalisation on, Envoy itself refuses a %00 in the path before the filter
+    // (whose own check is unit-tested): still a 400, and nothing reaches Auth0.
+    let calls = gw.emulator_calls("/api/v2/users/a\u{0}b");
+    assert_eq!(
+        gw.call("DELETE", "/users/a%00b", &[ADMIN], None).status,
+        400
+    );
+    assert_eq!(gw.emulator_calls("/api/v2/users/a\u{0}b"), calls);
     let deleted = gw.call("DELETE", &path, &[ADMIN], None);
     assert_eq!(deleted.status, 204, "{}", deleted.body);
     assert!(deleted.body.is_empty());

@@ -139,12 +139,17 @@ impl ProtectedRoutes {
         self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
     }
 
-    pub fn identity_headers(&self) -> [&str; 3] {
+    /// The identity header names, and their `_` spellings (`x_auth0_user_id`), which CGI, WSGI
+    /// and PHP upstreams read as the same header: a client must not be able to send either.
+    pub fn identity_headers(&self) -> Vec<String> {
         [
             &self.user_id_header,
             &self.groups_header,
             &self.client_type_header,
         ]
+        .iter()
+        .flat_map(|h| [h.to_string(), h.replace('-', "_"), h.replace('_', "-")])
+        .collect()
     }
 }
 

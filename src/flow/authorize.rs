@@ -45,14 +45,15 @@ pub(super) fn start(
     let state = if client.authorize_state_required {
         let state = param("state")
             .ok_or_else(|| FilterError::bad_request("`state` is required for this client"))?;
-        if state.len() > 512 || !state.bytes().all(|b| b.is_ascii_graphic()) {
+        // Short states could be guessed and collide with another user's.
+        if !(16..=512).contains(&state.len()) || !state.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(FilterError::bad_request(
-                "`state` must be printable ASCII of at most 512 characters",
+                "`state` must be 16 to 512 printable ASCII characters",
             ));
         }
         state.to_string()
     } else {
-        new_state(&ctx.entropy)
+        new_state(ctx.entropy.get(..16).unwrap_or_default())
     };
     let redirect = param("redirect").map(str::to_string);
     if let Some(redirect) = &redirect {
@@ -73,7 +74,7 @@ pub(super) fn start(
         Some("login") => Some("login"),
         Some(_) => return Err(FilterError::bad_request("`action` must be signup or login")),
     };
-    let (verifier, challenge) = new_pkce(&ctx.entropy);
+    let (verifier, challenge) = new_pkce(ctx.entropy.get(32..).unwrap_or_default());
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("response_type", "code");
     query.append_pair("client_id", &client.client_id);
@@ -116,6 +117,10 @@ pub(super) fn start(
 impl Flow for AuthorizeFlow {
     fn on_store(&mut self, _ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
         match outcome {
+            StoreOutcome::Refused(why) if why.contains("in use") => {
+                Err(FilterError::bad_request(why))
+            }
+            StoreOutcome::Refused(why) => Err(FilterError::unavailable(why)),
             StoreOutcome::Done => {
                 let mut reply = Reply::new(302);
                 reply.push_header("location", &self.location);

@@ -48,13 +48,15 @@ pub fn id_token_expectation(config: &Config, client: &Client) -> Expectation {
     }
 }
 
-/// Access tokens carry the client's API audience (and Auth0's `/userinfo` audience).
+/// Access tokens must carry the client's API `audience`; a token the same client got for
+/// another API (which also carries Auth0's `/userinfo` audience) does not pass. Without an
+/// audience, only Auth0's `/userinfo` audience is accepted.
 pub fn access_token_expectation(config: &Config, client: &Client) -> Expectation {
     let issuer = issuer(client);
-    let mut audiences = vec![format!("{issuer}userinfo")];
-    if let Some(audience) = &client.audience {
-        audiences.push(audience.clone());
-    }
+    let audiences = match &client.audience {
+        Some(audience) => vec![audience.clone()],
+        None => vec![format!("{issuer}userinfo")],
+    };
     Expectation {
         issuer,
         audiences,
@@ -87,7 +89,11 @@ pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_j
                 .or_insert_with(|| value.clone());
         }
     }
-    for namespace in &config.custom_claims_namespaces {
+    // `app_metadata` namespaces first: users can edit their `user_metadata`, so it must not
+    // be able to shadow an admin-controlled member such as `groups`.
+    let mut namespaces: Vec<&String> = config.custom_claims_namespaces.iter().collect();
+    namespaces.sort_by_key(|n| !is_app_metadata(n));
+    for namespace in namespaces {
         if let Some(serde_json::Value::Object(members)) = claims.get(namespace) {
             for (key, value) in members {
                 body.entry(key.clone()).or_insert_with(|| value.clone());
@@ -97,17 +103,24 @@ pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_j
     serde_json::Value::Object(body)
 }
 
-/// The user's groups (`groups` of a custom-claims namespace), for identity headers.
+fn is_app_metadata(namespace: &str) -> bool {
+    namespace.ends_with("app_metadata")
+}
+
+/// The user's groups for the identity header: `groups` of an `app_metadata` namespace only
+/// (never `user_metadata`, which users can edit), and only values that cannot be mistaken for
+/// several groups or break the header (no `,`, no control characters).
 pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
-    let body = userinfo_body(config, claims, "");
-    body.get("groups")
-        .and_then(|g| g.as_array())
-        .map(|g| {
-            g.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    config
+        .custom_claims_namespaces
+        .iter()
+        .filter(|n| is_app_metadata(n))
+        .filter_map(|n| claims.get(n)?.get("groups")?.as_array())
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .filter(|g| !g.is_empty() && !g.contains(',') && !g.chars().any(char::is_control))
+        .map(str::to_string)
+        .collect()
 }
 
 /// What to do when keys are missing: wait for the first fetch, or ask for a refetch once when
@@ -141,10 +154,10 @@ impl KeyWaits {
                         issuer: issuer.to_string(),
                     }))
                 }
+                // Long enough for the rate-limited refetch to land; a made-up `kid` gives up
+                // after that, so a flood of them holds little.
                 Some(since) => {
-                    let budget = crate::verifier::MIN_REFETCH_SECS * 1_000
-                        + ctx.config.callout_timeout_ms
-                        + 1_000;
+                    let budget = crate::verifier::MIN_REFETCH_SECS * 1_000 + 2_000;
                     (ctx.now.millis() < since + budget).then_some(Action::Wait { millis: 50 })
                 }
             },
@@ -153,7 +166,14 @@ impl KeyWaits {
     }
 }
 
+/// The answer to a final verification failure: 401, except that missing keys (the JWKS cannot
+/// be fetched) are the gateway's problem: 503, to retry.
 pub fn unauthorized(error: &VerifyError) -> FilterError {
+    if let VerifyError::NoKeys = error {
+        let mut unavailable = FilterError::unavailable("the signing keys are not available yet");
+        unavailable.retry_after = Some(1);
+        return unavailable;
+    }
     let why = match error {
         VerifyError::Expired => "the token has expired",
         VerifyError::NoKeys => "the signing keys are not available yet",

@@ -249,3 +249,31 @@ fn protected_routes_forward_identity_or_deny() {
     assert_eq!(r.status, 401, "a token of an unconfigured client");
     assert!(d.request("GET", "/public", &[], b"").is_none());
 }
+
+#[test]
+fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
+    let config = crate::config::tests_support::config_with(serde_json::json!({
+        "customClaimsNamespaces": ["https://x/user_metadata", "https://x/app_metadata"]
+    }));
+    let claims: crate::jwt::Claims = serde_json::from_value(serde_json::json!({
+        "https://x/user_metadata": {"groups": ["admin"], "theme": "dark"},
+        "https://x/app_metadata": {"groups": ["users", "a,admin", "bad\nvalue"]}
+    }))
+    .unwrap();
+    assert_eq!(
+        super::identity::groups(&config, &claims),
+        vec!["users".to_string()]
+    );
+    // In /userinfo, user_metadata cannot shadow app_metadata members either.
+    let body = super::identity::userinfo_body(&config, &claims, "auth0|u1");
+    assert_eq!(
+        body["groups"],
+        serde_json::json!(["users", "a,admin", "bad\nvalue"])
+    );
+    assert_eq!(body["theme"], "dark");
+    let only_user: crate::jwt::Claims = serde_json::from_value(
+        serde_json::json!({"https://x/user_metadata": {"groups": ["admin"]}}),
+    )
+    .unwrap();
+    assert!(super::identity::groups(&config, &only_user).is_empty());
+}

@@ -20,6 +20,9 @@ use crate::routes::RouteKind;
 use crate::session::{StoreOp, StoreOutcome};
 use crate::timefmt::Timestamp;
 
+/// Random bytes the host gives each owned request: 16 for a state, 32 for a PKCE verifier.
+pub const ENTROPY_BYTES: usize = 64;
+
 /// What the host must do next for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -64,7 +67,7 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     pub now: Timestamp,
     /// Fresh random bytes from the host, for states and PKCE verifiers.
-    pub entropy: [u8; 32],
+    pub entropy: [u8; ENTROPY_BYTES],
     logs: &'a mut Vec<LogLine>,
 }
 
@@ -111,7 +114,7 @@ fn unexpected(what: &str) -> FilterError {
 pub struct Exchange {
     flow: Box<dyn Flow>,
     logs: Vec<LogLine>,
-    entropy: [u8; 32],
+    entropy: [u8; ENTROPY_BYTES],
 }
 
 /// How a request starts: passed through, answered at once, or an exchange under way.
@@ -124,7 +127,12 @@ pub enum Start {
 impl Exchange {
     /// Decides what to do with a request from its head. Cheap for requests the filter does not
     /// own: only the method and path are looked at.
-    pub fn start(config: &Config, head: &RequestHead, now: Timestamp, entropy: [u8; 32]) -> Start {
+    pub fn start(
+        config: &Config,
+        head: &RequestHead,
+        now: Timestamp,
+        entropy: [u8; ENTROPY_BYTES],
+    ) -> Start {
         let route = config.routes.classify(&head.method, &head.path);
         let protected = route.is_none()
             && config

@@ -14,6 +14,8 @@ use crate::session::{SessionKey, StoreOp, StoreOutcome};
 
 struct ProtectedFlow {
     token: String,
+    /// The token came in the `sid` cookie: it must still have a session (logout ends it).
+    from_cookie: bool,
     client: String,
     browser: bool,
     path: String,
@@ -68,8 +70,11 @@ pub(super) fn start(
         let action = deny(ctx, browser, &path, missing())?;
         return Ok((Box::new(Denied), action));
     };
+    let from_cookie =
+        crate::cookie::find_cookie(head, crate::cookie::SESSION_COOKIE) == Some(token.as_str());
     let flow = ProtectedFlow {
         token: token.clone(),
+        from_cookie,
         client: client.name.clone(),
         browser,
         path,
@@ -126,6 +131,10 @@ impl Flow for ProtectedFlow {
                 let client = super::shared::configured_client(ctx.config, &self.client)?;
                 match self.waits.on_error(ctx, &issuer(client), &error) {
                     Some(action) => Ok(action),
+                    // Missing keys are not the caller's fault: no login redirect (it would loop).
+                    None if error == VerifyError::NoKeys => {
+                        Err(super::identity::unauthorized(&error))
+                    }
                     None => deny(
                         ctx,
                         self.browser,
@@ -145,6 +154,17 @@ impl Flow for ProtectedFlow {
         let id_claims = match outcome {
             StoreOutcome::Record(Some(session)) => {
                 session.id_token.as_deref().and_then(unverified_claims)
+            }
+            StoreOutcome::Record(None) if self.from_cookie => {
+                return deny(
+                    ctx,
+                    self.browser,
+                    &self.path,
+                    FilterError::unauthorized("the session has ended"),
+                );
+            }
+            StoreOutcome::Unavailable(_) if self.from_cookie => {
+                return Err(FilterError::unavailable("the session store is unavailable"));
             }
             _ => None,
         };

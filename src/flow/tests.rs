@@ -86,9 +86,15 @@ impl Driver {
     }
 
     /// Different random bytes for every request, like the host's.
-    fn next_entropy(&mut self) -> [u8; 32] {
+    fn next_entropy(&mut self) -> [u8; ENTROPY_BYTES] {
         self.entropy_counter += 1;
-        hmac_sha256::Hash::hash(&self.entropy_counter.to_le_bytes())
+        let mut bytes = [0u8; ENTROPY_BYTES];
+        for (i, chunk) in bytes.chunks_mut(32).enumerate() {
+            chunk.copy_from_slice(&hmac_sha256::Hash::hash(
+                &[self.entropy_counter.to_le_bytes(), (i as u64).to_le_bytes()].concat(),
+            ));
+        }
+        bytes
     }
 
     pub(super) fn store(&self) -> KvSessionStore<&MemKv> {

@@ -61,7 +61,10 @@ impl Flow for TokenFlow {
             let code = fields.required("code")?.to_string();
             let state = fields.required("state")?.to_string();
             self.state = State::RedeemingLogin { code };
-            return Ok(Action::Store(StoreOp::TakeLoginState { state }));
+            return Ok(Action::Store(StoreOp::TakeLoginState {
+                state,
+                client: self.client.clone(),
+            }));
         }
         match grant_type {
             Some("password") => {}

@@ -1,6 +1,8 @@
 //! `GET /userinfo` and `GET /users/me`: the profile of the session's verified ID token, without
-//! calling Auth0's rate-limited `/userinfo`. An expired access token is refreshed transparently
-//! when the session holds a refresh token.
+//! calling Auth0's rate-limited `/userinfo`. An expired access token in the `sid` cookie is
+//! refreshed transparently when the session holds a refresh token: the session rotates and the
+//! answer sets the new cookie. A Bearer caller holds its own refresh token and gets 401, to
+//! refresh at `/refreshtoken` (a rotation here would leave it with a token it never sees).
 
 use super::identity::{
     access_token_expectation, id_token_expectation, unauthorized, userinfo_body, KeyWaits,
@@ -8,35 +10,41 @@ use super::identity::{
 use super::shared::{configured_client, presented_token, session_for};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
-use crate::cookie::session_cookie;
+use crate::cookie::{find_cookie, session_cookie, SESSION_COOKIE};
 use crate::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
 use crate::session::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
 
+/// Ten years: an ID token's `exp` does not end a session whose access token is valid (Auth0
+/// issues ID tokens for less time than access tokens); it only has to be genuine.
+const ID_TOKEN_LEEWAY_SECS: u64 = 10 * 365 * 86_400;
+
 enum Stage {
     LookingUp,
     CheckingAccess(SessionRecord),
     Refreshing(SessionRecord),
-    DroppingOld {
+    /// The refreshed session, saved under its new key; `old` is dropped once it is.
+    SavingNew {
         next: SessionRecord,
-        key: SessionKey,
+        old: SessionKey,
         cookie: Option<String>,
     },
-    SavingNew {
+    DroppingOld {
         next: SessionRecord,
         cookie: Option<String>,
     },
     CheckingId {
         record: SessionRecord,
         cookie: Option<String>,
-        refreshed: bool,
     },
     Done,
 }
 
 struct UserinfoFlow {
     token: String,
+    /// The token came in the `sid` cookie, so a refresh can hand back a new cookie.
+    from_cookie: bool,
     stage: Stage,
     waits: KeyWaits,
 }
@@ -49,8 +57,10 @@ pub(super) fn start(
         FilterError::unauthorized("no session: send the sid cookie or a Bearer token")
     })?;
     let key = SessionKey::for_token(&token);
+    let from_cookie = find_cookie(head, SESSION_COOKIE) == Some(token.as_str());
     let flow = UserinfoFlow {
         token,
+        from_cookie,
         stage: Stage::LookingUp,
         waits: KeyWaits::new(),
     };
@@ -74,7 +84,9 @@ impl UserinfoFlow {
                     .id_token
                     .clone()
                     .ok_or_else(|| FilterError::unauthorized("the session has no ID token"))?;
-                (id, id_token_expectation(ctx.config, client))
+                let mut expect = id_token_expectation(ctx.config, client);
+                expect.leeway_secs = ID_TOKEN_LEEWAY_SECS;
+                (id, expect)
             }
             _ => return Err(super::unexpected("verification")),
         };
@@ -82,6 +94,11 @@ impl UserinfoFlow {
     }
 
     fn refresh(&mut self, ctx: &Ctx<'_>, session: SessionRecord) -> Step {
+        if !self.from_cookie {
+            return Err(FilterError::unauthorized(
+                "the access token has expired: refresh it at /refreshtoken",
+            ));
+        }
         let client = configured_client(ctx.config, &session.client)?;
         let refresh_token = session
             .refresh_token
@@ -97,31 +114,9 @@ impl UserinfoFlow {
         )))
     }
 
-    fn check_id(
-        &mut self,
-        ctx: &Ctx<'_>,
-        record: SessionRecord,
-        cookie: Option<String>,
-        refreshed: bool,
-    ) -> Step {
-        self.stage = Stage::CheckingId {
-            record,
-            cookie,
-            refreshed,
-        };
+    fn check_id(&mut self, ctx: &Ctx<'_>, record: SessionRecord, cookie: Option<String>) -> Step {
+        self.stage = Stage::CheckingId { record, cookie };
         self.verification(ctx)
-    }
-
-    fn on_failure(&mut self, ctx: &Ctx<'_>, error: VerifyError) -> Step {
-        let issuer = match &self.stage {
-            Stage::CheckingAccess(s) | Stage::CheckingId { record: s, .. } => {
-                super::identity::issuer(configured_client(ctx.config, &s.client)?)
-            }
-            _ => return Err(super::unexpected("verification")),
-        };
-        self.waits
-            .on_error(ctx, &issuer, &error)
-            .ok_or_else(|| unauthorized(&error))
     }
 }
 
@@ -135,7 +130,7 @@ impl Flow for UserinfoFlow {
             (Stage::LookingUp, StoreOutcome::Record(None)) => Err(FilterError::unauthorized(
                 "the session has expired or does not exist",
             )),
-            (Stage::LookingUp, StoreOutcome::Unavailable(_)) => {
+            (Stage::LookingUp, _) => {
                 Err(FilterError::unavailable("the session store is unavailable"))
             }
             // The JWKS refetch was asked for: wait for it, then verify again.
@@ -143,24 +138,22 @@ impl Flow for UserinfoFlow {
                 self.stage = stage;
                 Ok(Action::Wait { millis: 100 })
             }
-            (Stage::DroppingOld { next, key, cookie }, outcome) => {
+            // The new session is saved first: if that fails, the old one still works.
+            (Stage::SavingNew { next, old, cookie }, StoreOutcome::Done) => {
+                self.stage = Stage::DroppingOld { next, cookie };
+                Ok(Action::Store(StoreOp::Delete(old)))
+            }
+            (Stage::SavingNew { .. }, _) => {
+                Err(FilterError::unavailable("the session store is unavailable"))
+            }
+            (Stage::DroppingOld { next, cookie }, outcome) => {
                 if let StoreOutcome::Unavailable(why) = outcome {
                     ctx.log(
                         LogLevel::Warn,
                         format!("dropping the old session failed: {why}"),
                     );
                 }
-                self.stage = Stage::SavingNew {
-                    next: next.clone(),
-                    cookie,
-                };
-                Ok(Action::Store(StoreOp::Put(key, next)))
-            }
-            (Stage::SavingNew { next, cookie }, StoreOutcome::Done) => {
-                self.check_id(ctx, next, cookie, true)
-            }
-            (Stage::SavingNew { .. }, _) => {
-                Err(FilterError::unavailable("the session store is unavailable"))
+                self.check_id(ctx, next, cookie)
             }
             _ => Err(super::unexpected("store outcome")),
         }
@@ -175,19 +168,11 @@ impl Flow for UserinfoFlow {
             // An opaque access token (no audience configured) cannot be checked locally: the
             // live session vouches for it.
             (Stage::CheckingAccess(session), Ok(_) | Err(VerifyError::Malformed)) => {
-                self.check_id(ctx, session, None, false)
+                self.check_id(ctx, session, None)
             }
             (Stage::CheckingAccess(session), Err(VerifyError::Expired)) => {
                 self.refresh(ctx, session)
             }
-            (
-                Stage::CheckingId {
-                    record,
-                    refreshed: false,
-                    ..
-                },
-                Err(VerifyError::Expired),
-            ) => self.refresh(ctx, record),
             (Stage::CheckingId { cookie, .. }, Ok(verified)) => {
                 let body = userinfo_body(ctx.config, &verified.claims, &verified.subject);
                 let mut reply = Reply::json(200, &body);
@@ -197,9 +182,18 @@ impl Flow for UserinfoFlow {
                 }
                 Ok(Action::Respond(reply))
             }
-            (stage, Err(error)) => {
+            (stage @ (Stage::CheckingAccess(_) | Stage::CheckingId { .. }), Err(error)) => {
+                let client = match &stage {
+                    Stage::CheckingAccess(s) | Stage::CheckingId { record: s, .. } => {
+                        configured_client(ctx.config, &s.client)?
+                    }
+                    _ => return Err(super::unexpected("verification")),
+                };
+                let issuer = super::identity::issuer(client);
                 self.stage = stage;
-                self.on_failure(ctx, error)
+                self.waits
+                    .on_error(ctx, &issuer, &error)
+                    .ok_or_else(|| unauthorized(&error))
             }
             _ => Err(super::unexpected("verification")),
         }
@@ -220,20 +214,24 @@ impl Flow for UserinfoFlow {
             .refresh_token
             .clone()
             .or(session.refresh_token.clone());
-        let (key, next) = session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)
+        let (key, mut next) = session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)
             .ok_or_else(|| FilterError::bad_gateway("Auth0's answer names no user"))?;
-        let cookie = if client.is_website() {
-            session_cookie(
-                &tokens.access_token,
-                ctx.config.session_duration_seconds,
-                client.same_site,
-            )
-        } else {
-            None
-        };
+        // Auth0 may leave the ID token out of a refresh answer: keep the session's.
+        if next.id_token.is_none() {
+            next.id_token = session.id_token.clone();
+        }
+        let cookie = session_cookie(
+            &tokens.access_token,
+            ctx.config.session_duration_seconds,
+            client.same_site,
+        );
         let old = SessionKey::for_token(&self.token);
         self.token = tokens.access_token;
-        self.stage = Stage::DroppingOld { next, key, cookie };
-        Ok(Action::Store(StoreOp::Delete(old)))
+        self.stage = Stage::SavingNew {
+            next: next.clone(),
+            old,
+            cookie,
+        };
+        Ok(Action::Store(StoreOp::Put(key, next)))
     }
 }
