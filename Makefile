@@ -21,6 +21,7 @@ setup: $(ENVOY)
 	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@{ command -v redis-server && command -v webdis; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server webdis; }
 
 $(ENVOY):
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
@@ -45,9 +46,13 @@ lint: setup
 	cargo clippy --target wasm32-wasip1 -p auth0-filter -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
+IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
+
+# Every integration suite, then the behavioural suites again with sessions in Redis (Webdis).
 integration: build
-	ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM)) \
-		cargo test -p auth0-filter --test '*' -- --test-threads 2
+	$(IT_ENV) cargo test -p auth0-filter --test '*' -- --test-threads 2
+	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
+		--test integration --test identity --test management --test edge_cases -- --test-threads 2
 
 test: build unit lint integration
 

@@ -14,7 +14,7 @@ config = (here / "filter-config.json").read_text().replace("{{AUTH0_PORT}}", aut
 config = json.dumps(json.loads(config), separators=(",", ":"))
 values = {
     "LISTEN_PORT": listen, "ADMIN_PORT": admin, "AUTH0_PORT": auth0, "UPSTREAM_PORT": upstream,
-    "WASM_PATH": wasm, "FILTER_CONFIG": config, "PREFIX": "",
+    "WASM_PATH": wasm, "FILTER_CONFIG": config, "PREFIX": "", "WEBDIS_PORT": "7379",
 }
 text = (here / "envoy.template.yaml").read_text()
 for name, value in values.items():

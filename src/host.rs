@@ -612,7 +612,7 @@ impl HttpContext for FilterHttp {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply) => state.run(Action::Respond(reply), end_of_stream),
             Start::Exchange(exchange, action) => {
-                state.exchange = Some(exchange);
+                state.exchange = Some(*exchange);
                 state.run(action, end_of_stream)
             }
         }

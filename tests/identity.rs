@@ -159,7 +159,9 @@ fn browser_login_from_authorize_to_logout() {
 
 #[test]
 fn login_states_are_single_use_per_client_and_expire() {
-    let gw = Gateway::start("id_states", json!({"loginStateTtlSeconds": 1}));
+    // 2 s, not 1: expiry has whole-second resolution, so a 1 s state can lapse before its
+    // first redeem when authorize and redeem straddle a second boundary under load.
+    let gw = Gateway::start("id_states", json!({"loginStateTtlSeconds": 2}));
     let (code, state) = authorize(&gw, WEB_KEY, "", "alice");
     assert_eq!(redeem(&gw, WEB_KEY, &code, &state).status, 200);
     let calls = gw.emulator_calls("/oauth/token");
@@ -170,7 +172,7 @@ fn login_states_are_single_use_per_client_and_expire() {
     redeem(&gw, WEB_KEY, &code, "never-issued").assert_error(400);
     // An expired state.
     let (code, state) = authorize(&gw, WEB_KEY, "", "alice");
-    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    std::thread::sleep(std::time::Duration::from_millis(3_100));
     redeem(&gw, WEB_KEY, &code, &state).assert_error(400);
     assert_eq!(
         gw.emulator_calls("/oauth/token"),

@@ -296,6 +296,9 @@ fn sessions_expire_and_are_swept() {
         None,
     )
     .assert_error(401);
+    if gw.on_redis() {
+        return; // Redis expires sessions itself (SETEX): there is no sweeper to watch.
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !gw.envoy_log().contains("swept 1 expired sessions") {
         assert!(

@@ -14,7 +14,7 @@ mod raw;
 
 use parts::{
     validate_client, validate_clusters, validate_management, validate_management_access,
-    validate_prefix,
+    validate_prefix, validate_store,
 };
 use raw::{RawConfig, RawProtectedRoutes};
 
@@ -118,6 +118,8 @@ pub struct Config {
     pub login_state_ttl_seconds: u64,
     /// Clock skew allowed on token `exp`/`nbf`.
     pub token_leeway_seconds: u64,
+    /// Redis (through Webdis) for sessions, states and the management token; `None`: shared data.
+    pub redis: Option<crate::redis_store::RedisConfig>,
 }
 
 /// Route prefixes the filter guards with local token verification.
@@ -415,6 +417,10 @@ impl Config {
                 "must be at most 300",
             ));
         }
+        let redis = match raw.session_store {
+            None => None,
+            Some(store) => validate_store(store, &raw.session_scope, callout_timeout_ms)?,
+        };
         let jwks_refresh_seconds = raw.jwks_refresh_seconds.unwrap_or(600);
         if !(10..=86_400).contains(&jwks_refresh_seconds) {
             return Err(ConfigError::new(
@@ -491,6 +497,7 @@ impl Config {
             jwks_refresh_seconds,
             login_state_ttl_seconds,
             token_leeway_seconds,
+            redis,
         })
     }
 }

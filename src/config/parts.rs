@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::raw::{RawClient, RawManagementAccess, RawManagementClient};
+use super::raw::{RawClient, RawManagementAccess, RawManagementClient, RawSessionStore};
 use super::{non_empty, Auth0Endpoint, Client, ConfigError, ManagementAccess, ManagementClient};
 
 pub(super) fn validate_clusters(
@@ -264,4 +264,64 @@ pub(super) fn validate_prefix(prefix: Option<String>) -> Result<String, ConfigEr
         ));
     }
     Ok(prefix.to_string())
+}
+
+/// The `sessionStore` block: `None` for shared data, the Webdis settings for Redis.
+pub(super) fn validate_store(
+    raw: RawSessionStore,
+    session_scope: &Option<String>,
+    timeout_ms: u64,
+) -> Result<Option<crate::redis_store::RedisConfig>, ConfigError> {
+    match raw.backend.as_str() {
+        "shared" => Ok(None),
+        "redis" => {
+            let cluster = raw
+                .webdis_cluster
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "sessionStore.webdisCluster",
+                        "is required with the redis backend",
+                    )
+                })?;
+            let authorization = match (raw.username, raw.password) {
+                (Some(user), Some(password)) => {
+                    use base64::Engine;
+                    let pair = format!("{user}:{}", password.expose());
+                    Some(format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    ))
+                }
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::new(
+                        "sessionStore",
+                        "give both username and password, or neither",
+                    ))
+                }
+            };
+            let key_prefix = raw
+                .key_prefix
+                .or_else(|| session_scope.clone())
+                .unwrap_or_default();
+            if !key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ConfigError::new(
+                    "sessionStore.keyPrefix",
+                    "must be printable ASCII without spaces",
+                ));
+            }
+            Ok(Some(crate::redis_store::RedisConfig {
+                authority: raw.webdis_authority.unwrap_or_else(|| cluster.clone()),
+                cluster,
+                key_prefix,
+                authorization,
+                timeout_ms,
+            }))
+        }
+        _ => Err(ConfigError::new(
+            "sessionStore.backend",
+            "must be shared or redis",
+        )),
+    }
 }

@@ -54,8 +54,27 @@ pub(super) struct RawConfig {
     pub(super) jwks_refresh_seconds: Option<u64>,
     #[serde(default)]
     pub(super) login_state_ttl_seconds: Option<u64>,
+    /// Where sessions, login states and the management token live; shared data by default.
+    #[serde(default)]
+    pub(super) session_store: Option<RawSessionStore>,
     #[serde(default)]
     pub(super) token_leeway_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawSessionStore {
+    pub(super) backend: String,
+    #[serde(default)]
+    pub(super) webdis_cluster: Option<String>,
+    #[serde(default)]
+    pub(super) webdis_authority: Option<String>,
+    #[serde(default)]
+    pub(super) key_prefix: Option<String>,
+    #[serde(default)]
+    pub(super) username: Option<String>,
+    #[serde(default)]
+    pub(super) password: Option<super::Secret>,
 }
 
 #[derive(Deserialize)]

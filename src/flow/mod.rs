@@ -115,13 +115,16 @@ pub struct Exchange {
     flow: Box<dyn Flow>,
     logs: Vec<LogLine>,
     entropy: [u8; ENTROPY_BYTES],
+    /// A store operation under way on Redis (through Webdis callouts).
+    redis: Option<crate::redis_store::RedisOp>,
 }
 
 /// How a request starts: passed through, answered at once, or an exchange under way.
 pub enum Start {
     PassThrough,
     Respond(Reply),
-    Exchange(Exchange, Action),
+    /// Boxed: an exchange is large, and a `Start` is moved around on every owned request.
+    Exchange(Box<Exchange>, Action),
 }
 
 impl Exchange {
@@ -165,14 +168,16 @@ impl Exchange {
                 drop(flow);
                 Start::Respond(reply)
             }
-            Ok((flow, action)) => Start::Exchange(
-                Exchange {
+            Ok((flow, action)) => {
+                let mut exchange = Exchange {
                     flow,
                     logs,
                     entropy,
-                },
-                action,
-            ),
+                    redis: None,
+                };
+                let action = exchange.route_store(config, now, action);
+                Start::Exchange(Box::new(exchange), action)
+            }
             Err(error) => Start::Respond(error.to_reply()),
         }
     }
@@ -187,6 +192,15 @@ impl Exchange {
     }
 
     pub fn on_callout(&mut self, config: &Config, now: Timestamp, result: CalloutResult) -> Action {
+        if let (Some(redis), Some(op)) = (&config.redis, self.redis.as_mut()) {
+            return match op.on_answer(redis, &result, now) {
+                crate::redis_store::RedisStep::Call(callout) => Action::Call(callout),
+                crate::redis_store::RedisStep::Done(outcome) => {
+                    self.redis = None;
+                    self.on_store(config, now, outcome)
+                }
+            };
+        }
         self.step(config, now, |flow, ctx| flow.on_callout(ctx, result))
     }
 
@@ -224,7 +238,7 @@ impl Exchange {
             entropy: self.entropy,
             logs: &mut self.logs,
         };
-        match event(self.flow.as_mut(), &mut ctx) {
+        let action = match event(self.flow.as_mut(), &mut ctx) {
             Ok(action) => action,
             Err(error) => {
                 if error.status >= 500 {
@@ -232,6 +246,30 @@ impl Exchange {
                 }
                 Action::Respond(error.to_reply())
             }
+        };
+        self.route_store(config, now, action)
+    }
+
+    /// With the Redis backend, a store operation becomes Webdis callouts (the answers come back
+    /// through `on_callout`); JWKS wants stay with the host's shared data, per Envoy.
+    fn route_store(&mut self, config: &Config, now: Timestamp, action: Action) -> Action {
+        let Some(redis) = &config.redis else {
+            return action;
+        };
+        match action {
+            Action::Store(op) if !matches!(op, StoreOp::WantJwks { .. }) => {
+                let (op, step) = crate::redis_store::RedisOp::start(redis, op, now);
+                match step {
+                    crate::redis_store::RedisStep::Call(callout) => {
+                        self.redis = Some(op);
+                        Action::Call(callout)
+                    }
+                    crate::redis_store::RedisStep::Done(outcome) => {
+                        self.on_store(config, now, outcome)
+                    }
+                }
+            }
+            other => other,
         }
     }
 }
@@ -240,5 +278,7 @@ impl Exchange {
 mod identity_tests;
 #[cfg(test)]
 mod management_tests;
+#[cfg(test)]
+mod redis_flow_tests;
 #[cfg(test)]
 mod tests;

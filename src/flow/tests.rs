@@ -61,6 +61,8 @@ pub(super) struct Driver {
     pub(super) verifier: crate::verifier::Verifier,
     /// The identity headers of the last request forwarded upstream.
     pub(super) forwarded: Option<Vec<(String, String)>>,
+    /// With the Redis backend configured, Webdis calls are answered by this in-memory Redis.
+    pub(super) redis: crate::redis_store::tests::FakeRedis,
 }
 
 impl Driver {
@@ -82,6 +84,7 @@ impl Driver {
             entropy_counter: 0,
             verifier: Default::default(),
             forwarded: None,
+            redis: Default::default(),
         }
     }
 
@@ -127,7 +130,7 @@ impl Driver {
             Start::Respond(reply) => return Some(reply),
             Start::Exchange(exchange, action) => (exchange, action),
         };
-        for _ in 0..20 {
+        for _ in 0..80 {
             self.logs.extend(exchange.take_logs());
             action = match action {
                 Action::Respond(reply) => return Some(reply),
@@ -167,6 +170,12 @@ impl Driver {
                     exchange.on_store(&self.config, NOW, outcome)
                 }
                 Action::Call(callout) => {
+                    if callout.cluster == "webdis" {
+                        *self.redis.now.borrow_mut() = NOW.secs;
+                        let answer = self.redis.answer(&callout);
+                        action = exchange.on_callout(&self.config, NOW, answer);
+                        continue;
+                    }
                     self.callouts.push(callout);
                     let answer = self.answers.pop_front().expect("a scripted Auth0 answer");
                     exchange.on_callout(&self.config, NOW, answer)

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod redis;
+pub use redis::Redis;
+
 pub const APP_KEY: (&str, &str) = ("secret", "app-api-key");
 pub const WEB_KEY: (&str, &str) = ("secret", "website-api-key");
 pub const ALICE: &[(&str, &str)] = &[
@@ -173,6 +176,8 @@ pub struct Gateway {
     envoy: Child,
     emulator: Option<Child>,
     echo: Child,
+    /// The Redis of this gateway's sessions, with `AUTH0_FILTER_STORE=redis`.
+    redis: Option<Redis>,
 }
 
 impl Gateway {
@@ -187,28 +192,115 @@ impl Gateway {
         Self::try_start_with(name, overrides, "")
     }
 
+    /// With `AUTH0_FILTER_STORE=redis` every gateway keeps its sessions in a Redis of its own
+    /// (through Webdis), so the same behavioural suites run against both backends.
     pub fn try_start_with(
         name: &str,
         overrides: serde_json::Value,
         prefix: &str,
     ) -> Result<Gateway, String> {
+        let on_redis = std::env::var("AUTH0_FILTER_STORE").is_ok_and(|b| b == "redis");
+        if !on_redis || overrides.get("sessionStore").is_some() {
+            return Self::try_start_full(name, overrides, prefix, None, None);
+        }
+        let redis = Redis::start(name);
+        let mut overrides = overrides;
+        if let Some(object) = overrides.as_object_mut() {
+            object.insert(
+                "sessionStore".into(),
+                redis.store_config(&format!("{name}:")),
+            );
+        }
+        let mut gateway =
+            Self::try_start_full(name, overrides, prefix, None, Some(redis.webdis_port))?;
+        gateway.redis = Some(redis);
+        Ok(gateway)
+    }
+
+    pub fn on_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// A second gateway (a replica) that shares this one's emulator and the Webdis on
+    /// `webdis_port`.
+    pub fn start_replica(
+        &self,
+        name: &str,
+        overrides: serde_json::Value,
+        webdis_port: u16,
+    ) -> Gateway {
+        Self::try_start_full(
+            name,
+            overrides,
+            "",
+            Some(self.auth0_port),
+            Some(webdis_port),
+        )
+        .unwrap_or_else(|log| panic!("Envoy refused to start:\n{log}"))
+    }
+
+    /// A gateway whose `webdis` cluster reaches the Webdis on `webdis_port`.
+    pub fn start_with_webdis(
+        name: &str,
+        overrides: serde_json::Value,
+        webdis_port: u16,
+    ) -> Gateway {
+        Self::try_start_full(name, overrides, "", None, Some(webdis_port))
+            .unwrap_or_else(|log| panic!("Envoy refused to start:\n{log}"))
+    }
+
+    /// Starts the gateway, retrying with new ports if one was taken meanwhile.
+    fn try_start_full(
+        name: &str,
+        overrides: serde_json::Value,
+        prefix: &str,
+        shared_auth0: Option<u16>,
+        webdis: Option<u16>,
+    ) -> Result<Gateway, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_once(name, &overrides, prefix, shared_auth0, webdis) {
+                Err(log)
+                    if log.contains("Address already in use") || log.contains("cannot listen") =>
+                {
+                    last = log
+                }
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    fn start_once(
+        name: &str,
+        overrides: &serde_json::Value,
+        prefix: &str,
+        shared_auth0: Option<u16>,
+        webdis: Option<u16>,
+    ) -> Result<Gateway, String> {
         let dir = repo().join("target/it").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test dir");
-        let (listen, admin, auth0, upstream) = (free_port(), free_port(), free_port(), free_port());
+        let (listen, admin, upstream) = (free_port(), free_port(), free_port());
+        let auth0 = shared_auth0.unwrap_or_else(free_port);
 
         let emulator_bin = env_path("EMULATOR_BIN");
         let emulator_log = dir.join("emulator.log");
-        let mut emulator = Command::new(&emulator_bin)
-            .args(["serve", "--port", &auth0.to_string(), "--threads", "4"])
-            .arg("--tenant")
-            .arg(repo().join("emulator/tenant.json"))
-            .arg("--key-file")
-            .arg(repo().join("target/it/emulator-key.pem"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&emulator_log).expect("log"))
-            .spawn()
-            .expect("start the emulator");
+        let mut emulator = match shared_auth0 {
+            Some(_) => None,
+            None => Some(
+                Command::new(&emulator_bin)
+                    .args(["serve", "--port", &auth0.to_string(), "--threads", "4"])
+                    .arg("--tenant")
+                    .arg(repo().join("emulator/tenant.json"))
+                    .arg("--key-file")
+                    .arg(repo().join("target/it/emulator-key.pem"))
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(&emulator_log).expect("log"))
+                    .spawn()
+                    .expect("start the emulator"),
+            ),
+        };
         let echo_log = dir.join("echo.log");
         let mut echo = Command::new(&emulator_bin)
             .args(["echo", "--port", &upstream.to_string(), "--threads", "2"])
@@ -216,10 +308,15 @@ impl Gateway {
             .stderr(std::fs::File::create(&echo_log).expect("log"))
             .spawn()
             .expect("start the echo upstream");
-        let ready = wait_for_port(auth0, "emulator", &mut emulator, &emulator_log)
-            .and_then(|_| wait_for_port(upstream, "echo upstream", &mut echo, &echo_log));
+        let ready = match emulator.as_mut() {
+            Some(child) => wait_for_port(auth0, "emulator", child, &emulator_log),
+            None => Ok(()),
+        }
+        .and_then(|_| wait_for_port(upstream, "echo upstream", &mut echo, &echo_log));
         if let Err(log) = ready {
-            stop(&mut emulator);
+            if let Some(child) = emulator.as_mut() {
+                stop(child);
+            }
             stop(&mut echo);
             return Err(log);
         }
@@ -251,6 +348,7 @@ impl Gateway {
             .replace("{{UPSTREAM_PORT}}", &upstream.to_string())
             .replace("{{WASM_PATH}}", &env_path("WASM_PATH").to_string_lossy())
             .replace("{{PREFIX}}", prefix)
+            .replace("{{WEBDIS_PORT}}", &webdis.unwrap_or(9).to_string())
             .replace("{{FILTER_CONFIG}}", &config.to_string());
         let yaml_path = dir.join("envoy.yaml");
         std::fs::write(&yaml_path, envoy_yaml).expect("write envoy.yaml");
@@ -274,10 +372,10 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(_)) = envoy.try_wait() {
-                let _ = emulator.kill();
-                let _ = echo.kill();
-                let _ = emulator.wait();
-                let _ = echo.wait();
+                if let Some(child) = emulator.as_mut() {
+                    stop(child);
+                }
+                stop(&mut echo);
                 return Err(std::fs::read_to_string(&envoy_log).unwrap_or_default());
             }
             let ready = ureq::get(&format!("http://127.0.0.1:{admin}/ready"))
@@ -300,8 +398,9 @@ impl Gateway {
             admin_port: admin,
             dir,
             envoy,
-            emulator: Some(emulator),
+            emulator,
             echo,
+            redis: None,
         })
     }
 

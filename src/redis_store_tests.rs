@@ -1,0 +1,385 @@
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use super::*;
+use crate::session::{SessionKey, SessionRecord};
+
+/// Redis behind Webdis, in memory: enough of GET/SET(NX,EX,PX)/SETEX/GETDEL/DEL/ZADD/ZREM/
+/// ZRANGEBYSCORE/ZREMRANGEBYSCORE and the state-taking script to answer `RedisOp`'s calls with
+/// Webdis' JSON. `down` makes every call fail like an unreachable Webdis.
+#[derive(Default)]
+pub(crate) struct FakeRedis {
+    strings: RefCell<HashMap<String, (String, Option<u64>)>>,
+    zsets: RefCell<HashMap<String, BTreeMap<String, u64>>>,
+    pub(crate) down: RefCell<bool>,
+    pub(crate) now: RefCell<u64>,
+}
+
+impl FakeRedis {
+    pub(crate) fn answer(&self, callout: &Callout) -> CalloutResult {
+        if *self.down.borrow() {
+            return CalloutResult::Failed { elapsed_ms: 1 };
+        }
+        let body = String::from_utf8(callout.body.clone().unwrap_or_default()).unwrap();
+        let args: Vec<String> = body
+            .split('/')
+            .map(|a| {
+                percent_encoding::percent_decode_str(a)
+                    .decode_utf8()
+                    .unwrap()
+                    .into_owned()
+            })
+            .collect();
+        let now = *self.now.borrow();
+        let reply = self.run(&args, now);
+        CalloutResult::Answered {
+            status: 200,
+            headers: vec![],
+            body: serde_json::json!({ args[0].clone(): reply })
+                .to_string()
+                .into_bytes(),
+        }
+    }
+
+    fn get(&self, key: &str, now: u64) -> Option<String> {
+        let strings = self.strings.borrow();
+        strings
+            .get(key)
+            .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+            .map(|(v, _)| v.clone())
+    }
+
+    fn run(&self, args: &[String], now: u64) -> Value {
+        let a = |i: usize| args[i].clone();
+        match args[0].as_str() {
+            "GET" => self.get(&a(1), now).map_or(Value::Null, Value::String),
+            "GETDEL" => {
+                let value = self.get(&a(1), now);
+                self.strings.borrow_mut().remove(&a(1));
+                value.map_or(Value::Null, Value::String)
+            }
+            "DEL" => Value::from(self.strings.borrow_mut().remove(&a(1)).is_some() as u64),
+            "SETEX" => {
+                let ttl: u64 = a(2).parse().unwrap();
+                self.strings
+                    .borrow_mut()
+                    .insert(a(1), (a(3), Some(now + ttl)));
+                serde_json::json!([true, "OK"])
+            }
+            "SET" => {
+                let opts: Vec<String> = args[3..].to_vec();
+                if opts.contains(&"NX".to_string()) && self.get(&a(1), now).is_some() {
+                    return Value::Null;
+                }
+                let expiry = opts
+                    .iter()
+                    .position(|o| o == "EX")
+                    .map(|i| now + opts[i + 1].parse::<u64>().unwrap())
+                    .or_else(|| {
+                        opts.iter()
+                            .position(|o| o == "PX")
+                            .map(|i| now + opts[i + 1].parse::<u64>().unwrap().div_ceil(1000))
+                    });
+                self.strings.borrow_mut().insert(a(1), (a(2), expiry));
+                serde_json::json!([true, "OK"])
+            }
+            "ZADD" => {
+                self.zsets
+                    .borrow_mut()
+                    .entry(a(1))
+                    .or_default()
+                    .insert(a(3), a(2).parse().unwrap());
+                Value::from(1)
+            }
+            "ZREM" => Value::from(
+                self.zsets
+                    .borrow_mut()
+                    .entry(a(1))
+                    .or_default()
+                    .remove(&a(2))
+                    .is_some() as u64,
+            ),
+            "ZREMRANGEBYSCORE" => {
+                let max: u64 = a(3).parse().unwrap();
+                let mut zsets = self.zsets.borrow_mut();
+                let set = zsets.entry(a(1)).or_default();
+                let before = set.len();
+                set.retain(|_, score| *score > max);
+                Value::from((before - set.len()) as u64)
+            }
+            "ZRANGEBYSCORE" => {
+                let min: u64 = a(2).trim_start_matches('(').parse().unwrap();
+                let zsets = self.zsets.borrow();
+                let members: Vec<Value> = zsets
+                    .get(&a(1))
+                    .map(|set| {
+                        set.iter()
+                            .filter(|(_, s)| **s > min)
+                            .map(|(m, _)| Value::String(m.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Value::Array(members)
+            }
+            "EVAL" => {
+                assert_eq!(a(1), TAKE_STATE_SCRIPT);
+                match self.get(&a(3), now) {
+                    Some(v) if v.contains(&a(4)) => {
+                        self.strings.borrow_mut().remove(&a(3));
+                        Value::String(v)
+                    }
+                    _ => Value::Null,
+                }
+            }
+            other => serde_json::json!([false, format!("ERR unknown command '{other}'")]),
+        }
+    }
+}
+
+fn config() -> RedisConfig {
+    RedisConfig {
+        cluster: "webdis".into(),
+        authority: "webdis".into(),
+        key_prefix: "scope:".into(),
+        authorization: Some("Basic Z3c6c2VjcmV0".into()),
+        timeout_ms: 500,
+    }
+}
+
+/// Runs one operation to its outcome against the fake, checking every call's framing.
+fn execute(redis: &FakeRedis, op: StoreOp, now: u64) -> StoreOutcome {
+    *redis.now.borrow_mut() = now;
+    let (mut state, mut step) = RedisOp::start(&config(), op, Timestamp::from_secs(now));
+    for _ in 0..10 {
+        match step {
+            RedisStep::Done(outcome) => return outcome,
+            RedisStep::Call(callout) => {
+                assert_eq!(
+                    (
+                        callout.method.as_str(),
+                        callout.path.as_str(),
+                        callout.cluster.as_str()
+                    ),
+                    ("POST", "/", "webdis")
+                );
+                assert!(callout
+                    .headers
+                    .contains(&("authorization".into(), "Basic Z3c6c2VjcmV0".into())));
+                let answer = redis.answer(&callout);
+                step = state.on_answer(&config(), &answer, Timestamp::from_secs(now));
+            }
+        }
+    }
+    panic!("too many calls");
+}
+
+fn record(user: &str, expires_at: u64) -> SessionRecord {
+    SessionRecord {
+        user_id: user.into(),
+        client: "web".into(),
+        refresh_token: Some("rt".into()),
+        id_token: None,
+        expires_at,
+    }
+}
+
+#[test]
+fn sessions_round_trip_and_expire_and_feed_active_users() {
+    let redis = FakeRedis::default();
+    let (a, b) = (SessionKey::for_token("a"), SessionKey::for_token("b"));
+    assert_eq!(
+        execute(
+            &redis,
+            StoreOp::Put(a.clone(), record("auth0|1", 1_100)),
+            1_000
+        ),
+        StoreOutcome::Done
+    );
+    assert_eq!(
+        execute(
+            &redis,
+            StoreOp::Put(b.clone(), record("auth0|2", 5_000)),
+            1_000
+        ),
+        StoreOutcome::Done
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::Get(a.clone()), 1_000),
+        StoreOutcome::Record(Some(record("auth0|1", 1_100)))
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::ActiveUsers, 1_000),
+        StoreOutcome::Users(vec!["auth0|1".into(), "auth0|2".into()])
+    );
+    // Expired by Redis TTL, and gone from the active users.
+    assert_eq!(
+        execute(&redis, StoreOp::Get(a), 1_200),
+        StoreOutcome::Record(None)
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::ActiveUsers, 1_200),
+        StoreOutcome::Users(vec!["auth0|2".into()])
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::Delete(b.clone()), 1_200),
+        StoreOutcome::Done
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::Get(b), 1_200),
+        StoreOutcome::Record(None)
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::ActiveUsers, 1_200),
+        StoreOutcome::Users(vec![])
+    );
+    // Keys carry the prefix and never a token.
+    assert!(redis
+        .strings
+        .borrow()
+        .keys()
+        .chain(redis.zsets.borrow().keys())
+        .all(|k| k.starts_with("scope:")));
+}
+
+#[test]
+fn management_token_lease_and_drop() {
+    let redis = FakeRedis::default();
+    let acquire = |now| {
+        execute(
+            &redis,
+            StoreOp::AcquireManagementToken { lease_ms: 5_000 },
+            now,
+        )
+    };
+    assert_eq!(
+        acquire(1_000),
+        StoreOutcome::ManagementToken(TokenGrant::FetchIt)
+    );
+    assert_eq!(
+        acquire(1_000),
+        StoreOutcome::ManagementToken(TokenGrant::Wait)
+    );
+    execute(
+        &redis,
+        StoreOp::SaveManagementToken {
+            token: "t1".into(),
+            use_until: 2_000,
+        },
+        1_001,
+    );
+    assert_eq!(
+        acquire(1_002),
+        StoreOutcome::ManagementToken(TokenGrant::Ready("t1".into()))
+    );
+    execute(
+        &redis,
+        StoreOp::DropManagementToken {
+            token: "other".into(),
+        },
+        1_003,
+    );
+    assert_eq!(
+        acquire(1_003),
+        StoreOutcome::ManagementToken(TokenGrant::Ready("t1".into()))
+    );
+    execute(
+        &redis,
+        StoreOp::DropManagementToken { token: "t1".into() },
+        1_003,
+    );
+    assert_eq!(
+        acquire(1_004),
+        StoreOutcome::ManagementToken(TokenGrant::FetchIt)
+    );
+}
+
+#[test]
+fn login_states_are_put_once_and_taken_once_by_their_client() {
+    let redis = FakeRedis::default();
+    let state = crate::login_state::LoginState {
+        client: "web".into(),
+        redirect: None,
+        code_verifier: "v".into(),
+        expires_at: 1_600,
+    };
+    let put = |now| {
+        execute(
+            &redis,
+            StoreOp::PutLoginState {
+                state: "s1".into(),
+                record: state.clone(),
+            },
+            now,
+        )
+    };
+    assert_eq!(put(1_000), StoreOutcome::Done);
+    assert!(matches!(put(1_000), StoreOutcome::Refused(_)));
+    let take = |client: &str| {
+        execute(
+            &redis,
+            StoreOp::TakeLoginState {
+                state: "s1".into(),
+                client: client.into(),
+            },
+            1_001,
+        )
+    };
+    assert_eq!(take("app"), StoreOutcome::LoginState(None));
+    assert_eq!(take("web"), StoreOutcome::LoginState(Some(state.clone())));
+    assert_eq!(take("web"), StoreOutcome::LoginState(None));
+}
+
+#[test]
+fn an_unreachable_or_failing_webdis_is_unavailable() {
+    let redis = FakeRedis::default();
+    *redis.down.borrow_mut() = true;
+    assert!(matches!(
+        execute(&redis, StoreOp::Get(SessionKey::for_token("a")), 1_000),
+        StoreOutcome::Unavailable(_)
+    ));
+    let (mut op, _) = RedisOp::start(&config(), StoreOp::ActiveUsers, Timestamp::from_secs(1));
+    for answer in [
+        CalloutResult::Answered {
+            status: 503,
+            headers: vec![],
+            body: b"Service Unavailable".to_vec(),
+        },
+        CalloutResult::Answered {
+            status: 200,
+            headers: vec![],
+            body: br#"{"ZREMRANGEBYSCORE":[false,"ERR boom"]}"#.to_vec(),
+        },
+    ] {
+        assert!(matches!(
+            op.on_answer(&config(), &answer, Timestamp::from_secs(1)),
+            RedisStep::Done(StoreOutcome::Unavailable(_))
+        ));
+    }
+}
+
+#[test]
+fn arguments_are_percent_encoded_so_values_cannot_add_arguments() {
+    let key = SessionKey::for_token("a");
+    let mut evil = record("auth0|1/FLUSHALL", 2_000);
+    evil.refresh_token = Some("x/y%2Fz".into());
+    let (_, step) = RedisOp::start(
+        &config(),
+        StoreOp::Put(key, evil.clone()),
+        Timestamp::from_secs(1_000),
+    );
+    let RedisStep::Call(callout) = step else {
+        panic!()
+    };
+    let body = String::from_utf8(callout.body.unwrap()).unwrap();
+    assert_eq!(body.split('/').count(), 4, "SETEX key ttl value: {body}");
+    let redis = FakeRedis::default();
+    execute(
+        &redis,
+        StoreOp::Put(SessionKey::for_token("a"), evil.clone()),
+        1_000,
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::Get(SessionKey::for_token("a")), 1_000),
+        StoreOutcome::Record(Some(evil))
+    );
+}
