@@ -137,10 +137,9 @@ impl<K: CasKv> KvSessionStore<K> {
         self.update_states(&self.state_slot_key(&digest), |slot| {
             let before = slot.len();
             slot.retain(|_, s| s.expires_at > now.secs);
-            let taken = match slot.get(&digest) {
-                Some(s) if s.client == client => slot.remove(&digest),
-                _ => None,
-            };
+            // Shown once: a state presented by another client is burnt too, so a leaked
+            // state cannot be tried again (the Redis backend's GETDEL does the same).
+            let taken = slot.remove(&digest).filter(|s| s.client == client);
             let changed = slot.len() != before;
             (taken, changed)
         })
@@ -178,16 +177,22 @@ mod tests {
         let s = store();
         s.put_state("abc", &record(1_600), T).unwrap().unwrap();
         assert_eq!(
-            s.take_state("abc", "other", T).unwrap(),
+            s.take_state("abc", "web", T).unwrap(),
+            Some(record(1_600)),
+            "its client gets it"
+        );
+        assert_eq!(s.take_state("abc", "web", T).unwrap(), None, "once");
+        s.put_state("def", &record(1_600), T).unwrap().unwrap();
+        assert_eq!(
+            s.take_state("def", "other", T).unwrap(),
             None,
             "another client gets nothing"
         );
         assert_eq!(
-            s.take_state("abc", "web", T).unwrap(),
-            Some(record(1_600)),
-            "and used nothing up"
+            s.take_state("def", "web", T).unwrap(),
+            None,
+            "and the state is burnt"
         );
-        assert_eq!(s.take_state("abc", "web", T).unwrap(), None);
         assert_eq!(s.take_state("never", "web", T).unwrap(), None);
     }
 

@@ -3,8 +3,9 @@
 //! Each `StoreOp` becomes a short sequence of Webdis calls; `RedisOp` is its state machine, fed
 //! the answers. Redis keeps the same records as shared data, under the configured key prefix:
 //! - `<p>s:<session key>`: the session JSON, `SETEX` to its expiry;
-//! - `<p>active`: a sorted set of `<session key> <user id>` scored by expiry (pruned on read);
-//! - `<p>st:<state digest>`: a login state, `SET NX EX`, taken atomically by a Lua script;
+//! - `<p>active`: a sorted set of `<session key> <user id>` scored by expiry, pruned on every
+//!   session write and read and given the session TTL, so it stays bounded with no reader;
+//! - `<p>st:<state digest>`: a login state, `SET NX EX`, taken with `GETDEL` (single use);
 //! - `<p>mgmt:token`, `<p>mgmt:lease`: the Management API token and its fetch lease.
 
 use serde_json::Value;
@@ -13,8 +14,8 @@ use crate::http::{Callout, CalloutResult};
 use crate::session::{SessionRecord, StoreOp, StoreOutcome, TokenGrant};
 use crate::timefmt::Timestamp;
 
-/// Where Webdis is and how to talk to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where Webdis is and how to talk to it. `Debug` is written by hand: it hides the credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     pub cluster: String,
     pub authority: String,
@@ -24,22 +25,46 @@ pub struct RedisConfig {
     pub timeout_ms: u64,
 }
 
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("cluster", &self.cluster)
+            .field("authority", &self.authority)
+            .field("key_prefix", &self.key_prefix)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// Every Redis command the filter sends: what a Redis ACL (and Webdis' ACL) must allow.
+pub const COMMANDS: [&str; 10] = [
+    "GET",
+    "SET",
+    "SETEX",
+    "GETDEL",
+    "DEL",
+    "EXPIRE",
+    "ZADD",
+    "ZREM",
+    "ZRANGEBYSCORE",
+    "ZREMRANGEBYSCORE",
+];
+
 pub enum RedisStep {
     Call(Callout),
     Done(StoreOutcome),
 }
-
-/// Takes a login state only if it belongs to the client (ARGV[1] is the JSON `"c":"…"` field),
-/// in one atomic step, so a state can never be redeemed twice or burnt by another client.
-const TAKE_STATE_SCRIPT: &str =
-    "local v = redis.call('GET', KEYS[1]) if v and string.find(v, ARGV[1], 1, true) then redis.call('DEL', KEYS[1]) return v end return false";
 
 fn encode(arg: &str) -> String {
     percent_encoding::utf8_percent_encode(arg, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// One Webdis call: `POST /` with `CMD/arg/…` (each argument %-encoded) as the body.
-fn command(config: &RedisConfig, args: &[&str]) -> Callout {
+fn command(config: &RedisConfig, args: &[&str], timeout_ms: u64) -> Callout {
     let body = args.iter().map(|a| encode(a)).collect::<Vec<_>>().join("/");
     let mut headers = vec![("content-type".to_string(), "text/plain".to_string())];
     if let Some(authorization) = &config.authorization {
@@ -52,12 +77,12 @@ fn command(config: &RedisConfig, args: &[&str]) -> Callout {
         authority: config.authority.clone(),
         headers,
         body: Some(body.into_bytes()),
-        timeout_ms: config.timeout_ms,
+        timeout_ms,
     }
 }
 
-/// The reply of a Webdis call (`{"CMD": reply}`), or why there is none.
-fn reply(result: &CalloutResult) -> Result<Value, String> {
+/// The reply of a Webdis call (`{"CMD": reply}` for the command sent), or why there is none.
+fn reply(command: &str, result: &CalloutResult) -> Result<Value, String> {
     match result {
         CalloutResult::Failed { .. } => Err("Webdis did not answer".into()),
         CalloutResult::Answered {
@@ -65,10 +90,15 @@ fn reply(result: &CalloutResult) -> Result<Value, String> {
         } => {
             let value: Value =
                 serde_json::from_slice(body).map_err(|_| "Webdis answered garbage".to_string())?;
-            let reply = value
-                .as_object()
-                .and_then(|o| o.values().next().cloned())
-                .unwrap_or(Value::Null);
+            // Anything else (another service on the cluster, `{}` for a value Webdis cannot
+            // show) must not pass for a nil or an OK.
+            let reply = match value.as_object() {
+                Some(object) if object.len() == 1 => object
+                    .get(command)
+                    .cloned()
+                    .ok_or_else(|| "Webdis answered another command".to_string())?,
+                _ => return Err("Webdis answered garbage".into()),
+            };
             // Redis errors come as `[false, "ERR …"]`.
             if let Some([Value::Bool(false), Value::String(error)]) =
                 reply.as_array().map(Vec::as_slice)
@@ -91,12 +121,26 @@ fn state_digest(state: &str) -> String {
 pub struct RedisOp {
     op: StoreOp,
     stage: u8,
+    /// The command in flight, to read its reply.
+    sent: &'static str,
+    /// A `Delete` found the session (the `GETDEL` answer), reported once the index is updated.
+    deleted: bool,
+    /// When the operation started (unix ms): all its calls share one `timeout_ms`, so a slow
+    /// Redis costs a request one callout timeout, not one per command.
+    started_ms: u64,
 }
 
 impl RedisOp {
     pub fn start(config: &RedisConfig, op: StoreOp, now: Timestamp) -> (RedisOp, RedisStep) {
-        let mut redis = RedisOp { op, stage: 0 };
+        let mut redis = RedisOp {
+            op,
+            stage: 0,
+            sent: "",
+            deleted: false,
+            started_ms: now.millis(),
+        };
         let step = redis.next(config, None, now);
+        redis.remember(&step);
         (redis, step)
     }
 
@@ -106,12 +150,27 @@ impl RedisOp {
         result: &CalloutResult,
         now: Timestamp,
     ) -> RedisStep {
-        match reply(result) {
+        match reply(self.sent, result) {
             Ok(value) => {
                 self.stage += 1;
-                self.next(config, Some(value), now)
+                let step = self.next(config, Some(value), now);
+                self.remember(&step);
+                step
             }
             Err(why) => RedisStep::Done(StoreOutcome::Unavailable(why)),
+        }
+    }
+
+    /// Notes which command a call sends (its first body segment), to read the reply by name.
+    fn remember(&mut self, step: &RedisStep) {
+        if let RedisStep::Call(callout) = step {
+            let body = callout.body.as_deref().unwrap_or_default();
+            let name = body.split(|b| *b == b'/').next().unwrap_or_default();
+            self.sent = COMMANDS
+                .iter()
+                .find(|c| c.as_bytes() == name)
+                .copied()
+                .unwrap_or("");
         }
     }
 
@@ -121,7 +180,15 @@ impl RedisOp {
 
     /// The call of the current stage, given the previous stage's reply.
     fn next(&mut self, config: &RedisConfig, last: Option<Value>, now: Timestamp) -> RedisStep {
-        let call = |args: &[&str]| RedisStep::Call(command(config, args));
+        let left_ms = config
+            .timeout_ms
+            .saturating_sub(now.millis().saturating_sub(self.started_ms));
+        if left_ms == 0 {
+            return RedisStep::Done(StoreOutcome::Unavailable(
+                "Redis did not answer within the callout timeout".into(),
+            ));
+        }
+        let call = |args: &[&str]| RedisStep::Call(command(config, args, left_ms));
         let done = |outcome| RedisStep::Done(outcome);
         let text = |v: &Option<Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_string);
         let active = self.key(config, "active");
@@ -153,21 +220,33 @@ impl RedisOp {
                 let member = format!("{} {}", key.as_str(), record.user_id);
                 call(&["ZADD", &active, &record.expires_at.to_string(), &member])
             }
+            // Every session write prunes the index and extends its TTL to this session's, so
+            // it neither grows with expired members nor outlives the sessions it lists.
+            (StoreOp::Put(..), 2) => {
+                call(&["ZREMRANGEBYSCORE", &active, "-inf", &now.secs.to_string()])
+            }
+            (StoreOp::Put(_, record), 3) => {
+                let ttl = record.expires_at.saturating_sub(now.secs).max(1);
+                call(&["EXPIRE", &active, &ttl.to_string()])
+            }
             (StoreOp::Put(..), _) => done(StoreOutcome::Done),
             (StoreOp::Delete(key), 0) => {
                 call(&["GETDEL", &self.key(config, &format!("s:{}", key.as_str()))])
             }
             (StoreOp::Delete(key), 1) => {
                 match text(&last).and_then(|v| serde_json::from_str::<SessionRecord>(&v).ok()) {
-                    Some(record) => call(&[
-                        "ZREM",
-                        &active,
-                        &format!("{} {}", key.as_str(), record.user_id),
-                    ]),
-                    None => done(StoreOutcome::Done),
+                    Some(record) => {
+                        self.deleted = true;
+                        call(&[
+                            "ZREM",
+                            &active,
+                            &format!("{} {}", key.as_str(), record.user_id),
+                        ])
+                    }
+                    None => done(StoreOutcome::Deleted(false)),
                 }
             }
-            (StoreOp::Delete(_), _) => done(StoreOutcome::Done),
+            (StoreOp::Delete(_), _) => done(StoreOutcome::Deleted(self.deleted)),
             (StoreOp::ActiveUsers, 0) => {
                 call(&["ZREMRANGEBYSCORE", &active, "-inf", &now.secs.to_string()])
             }
@@ -273,23 +352,16 @@ impl RedisOp {
                 }
                 Some(_) => done(StoreOutcome::Done),
             },
-            (StoreOp::TakeLoginState { state, client }, 0) => {
-                let owner = format!(
-                    "\"c\":{}",
-                    serde_json::to_string(client).unwrap_or_default()
-                );
-                call(&[
-                    "EVAL",
-                    TAKE_STATE_SCRIPT,
-                    "1",
-                    &self.key(config, &format!("st:{}", state_digest(state))),
-                    &owner,
-                ])
-            }
-            (StoreOp::TakeLoginState { .. }, _) => {
+            // GETDEL, not a script, so the Redis user needs no EVAL (which would allow any
+            // command): a state shown by another client is burnt, as with shared data.
+            (StoreOp::TakeLoginState { state, .. }, 0) => call(&[
+                "GETDEL",
+                &self.key(config, &format!("st:{}", state_digest(state))),
+            ]),
+            (StoreOp::TakeLoginState { client, .. }, _) => {
                 let taken = text(&last)
                     .and_then(|v| serde_json::from_str::<crate::login_state::LoginState>(&v).ok())
-                    .filter(|s| s.expires_at > now.secs);
+                    .filter(|s| s.expires_at > now.secs && &s.client == client);
                 done(StoreOutcome::LoginState(taken))
             }
             // JWKS wants are per Envoy (shared data): never sent here.

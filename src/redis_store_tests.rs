@@ -4,13 +4,16 @@ use std::collections::{BTreeMap, HashMap};
 use super::*;
 use crate::session::{SessionKey, SessionRecord};
 
-/// Redis behind Webdis, in memory: enough of GET/SET(NX,EX,PX)/SETEX/GETDEL/DEL/ZADD/ZREM/
-/// ZRANGEBYSCORE/ZREMRANGEBYSCORE and the state-taking script to answer `RedisOp`'s calls with
-/// Webdis' JSON. `down` makes every call fail like an unreachable Webdis.
+/// Redis behind Webdis, in memory: enough of GET/SET(NX,EX,PX)/SETEX/GETDEL/DEL/EXPIRE/ZADD/
+/// ZREM/ZRANGEBYSCORE/ZREMRANGEBYSCORE to answer `RedisOp`'s calls with Webdis' JSON, refusing
+/// any other command as the recommended Redis ACL does. `down` makes every call fail like an
+/// unreachable Webdis.
 #[derive(Default)]
 pub(crate) struct FakeRedis {
     strings: RefCell<HashMap<String, (String, Option<u64>)>>,
     zsets: RefCell<HashMap<String, BTreeMap<String, u64>>>,
+    /// EXPIRE on sorted sets (their TTL, as an absolute time).
+    zset_expiry: RefCell<HashMap<String, u64>>,
     pub(crate) down: RefCell<bool>,
     pub(crate) now: RefCell<u64>,
 }
@@ -41,6 +44,13 @@ impl FakeRedis {
         }
     }
 
+    /// Drops every string key ending with `suffix` (another client's `DEL`).
+    pub(crate) fn forget(&self, suffix: &str) {
+        self.strings
+            .borrow_mut()
+            .retain(|k, _| !k.ends_with(suffix));
+    }
+
     fn get(&self, key: &str, now: u64) -> Option<String> {
         let strings = self.strings.borrow();
         strings
@@ -50,6 +60,30 @@ impl FakeRedis {
     }
 
     fn run(&self, args: &[String], now: u64) -> Value {
+        if !COMMANDS.contains(&args[0].as_str()) {
+            return serde_json::json!([
+                false,
+                format!("NOPERM no permissions to run '{}'", args[0])
+            ]);
+        }
+        let expired: Vec<String> = self
+            .zset_expiry
+            .borrow()
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.zsets.borrow_mut().remove(&key);
+            self.zset_expiry.borrow_mut().remove(&key);
+        }
+        let reply = self.command(args, now);
+        // Redis has no empty sorted sets: the key goes with its last member.
+        self.zsets.borrow_mut().retain(|_, set| !set.is_empty());
+        reply
+    }
+
+    fn command(&self, args: &[String], now: u64) -> Value {
         let a = |i: usize| args[i].clone();
         match args[0].as_str() {
             "GET" => self.get(&a(1), now).map_or(Value::Null, Value::String),
@@ -121,15 +155,13 @@ impl FakeRedis {
                     .unwrap_or_default();
                 Value::Array(members)
             }
-            "EVAL" => {
-                assert_eq!(a(1), TAKE_STATE_SCRIPT);
-                match self.get(&a(3), now) {
-                    Some(v) if v.contains(&a(4)) => {
-                        self.strings.borrow_mut().remove(&a(3));
-                        Value::String(v)
-                    }
-                    _ => Value::Null,
+            "EXPIRE" => {
+                let ttl: u64 = a(2).parse().unwrap();
+                let exists = self.zsets.borrow().contains_key(&a(1));
+                if exists {
+                    self.zset_expiry.borrow_mut().insert(a(1), now + ttl);
                 }
+                Value::from(exists as u64)
             }
             other => serde_json::json!([false, format!("ERR unknown command '{other}'")]),
         }
@@ -222,7 +254,12 @@ fn sessions_round_trip_and_expire_and_feed_active_users() {
     );
     assert_eq!(
         execute(&redis, StoreOp::Delete(b.clone()), 1_200),
-        StoreOutcome::Done
+        StoreOutcome::Deleted(true)
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::Delete(b.clone()), 1_200),
+        StoreOutcome::Deleted(false),
+        "a second delete (a concurrent logout) finds nothing"
     );
     assert_eq!(
         execute(&redis, StoreOp::Get(b), 1_200),
@@ -324,8 +361,11 @@ fn login_states_are_put_once_and_taken_once_by_their_client() {
             1_001,
         )
     };
-    assert_eq!(take("app"), StoreOutcome::LoginState(None));
     assert_eq!(take("web"), StoreOutcome::LoginState(Some(state.clone())));
+    assert_eq!(take("web"), StoreOutcome::LoginState(None), "once");
+    // Shown by another client, the state is burnt.
+    assert_eq!(put(1_000), StoreOutcome::Done);
+    assert_eq!(take("app"), StoreOutcome::LoginState(None));
     assert_eq!(take("web"), StoreOutcome::LoginState(None));
 }
 
@@ -343,6 +383,12 @@ fn an_unreachable_or_failing_webdis_is_unavailable() {
             status: 503,
             headers: vec![],
             body: b"Service Unavailable".to_vec(),
+        },
+        // Webdis's ACL refusal (wrong credentials or a disabled command).
+        CalloutResult::Answered {
+            status: 403,
+            headers: vec![],
+            body: b"".to_vec(),
         },
         CalloutResult::Answered {
             status: 200,
@@ -382,4 +428,94 @@ fn arguments_are_percent_encoded_so_values_cannot_add_arguments() {
         execute(&redis, StoreOp::Get(SessionKey::for_token("a")), 1_000),
         StoreOutcome::Record(Some(evil))
     );
+}
+
+#[test]
+fn the_active_index_is_pruned_on_every_write_and_expires_with_its_sessions() {
+    let redis = FakeRedis::default();
+    let (a, b) = (SessionKey::for_token("a"), SessionKey::for_token("b"));
+    execute(&redis, StoreOp::Put(a, record("auth0|1", 1_100)), 1_000);
+    // No one reads /users/active: the next write still drops the expired member.
+    execute(&redis, StoreOp::Put(b, record("auth0|2", 1_300)), 1_200);
+    let members: Vec<String> = redis.zsets.borrow()["scope:active"]
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(members.len(), 1);
+    assert!(members[0].ends_with(" auth0|2"));
+    assert_eq!(redis.zset_expiry.borrow()["scope:active"], 1_300);
+    // Once every session has expired the index is gone too.
+    assert_eq!(
+        execute(&redis, StoreOp::ActiveUsers, 1_300),
+        StoreOutcome::Users(vec![])
+    );
+    assert!(!redis.zsets.borrow().contains_key("scope:active"));
+}
+
+#[test]
+fn a_reply_for_another_command_or_an_unknown_shape_is_unavailable() {
+    for body in [
+        r#"{}"#,
+        r#"{"ok":true}"#,
+        r#"{"SET":[true,"OK"]}"#,
+        r#"{"GET":null,"SET":null}"#,
+        r#"[1]"#,
+    ] {
+        let (mut op, _) = RedisOp::start(
+            &config(),
+            StoreOp::Get(SessionKey::for_token("a")),
+            Timestamp::from_secs(1),
+        );
+        let answer = CalloutResult::Answered {
+            status: 200,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(
+            matches!(
+                op.on_answer(&config(), &answer, Timestamp::from_secs(1)),
+                RedisStep::Done(StoreOutcome::Unavailable(_))
+            ),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn the_webdis_credentials_never_show_in_debug_output() {
+    let mut with_secret = config();
+    with_secret.authorization = Some("Basic Z3c6c2VjcmV0".into());
+    let shown = format!("{with_secret:?}");
+    assert!(!shown.contains("Z3c6c2VjcmV0"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}
+
+#[test]
+fn the_calls_of_one_operation_share_one_callout_timeout() {
+    let at = |millis: u64| Timestamp {
+        secs: millis / 1_000,
+        nanos: ((millis % 1_000) * 1_000_000) as u32,
+    };
+    let ok = CalloutResult::Answered {
+        status: 200,
+        headers: vec![],
+        body: br#"{"SETEX":[true,"OK"]}"#.to_vec(),
+    };
+    let put = StoreOp::Put(SessionKey::for_token("a"), record("auth0|1", 9_000));
+    let (mut op, first) = RedisOp::start(&config(), put.clone(), at(10_000));
+    let RedisStep::Call(first) = first else {
+        panic!("a call")
+    };
+    assert_eq!(first.timeout_ms, 500);
+    // SETEX answered after 400 ms: ZADD gets what is left.
+    let RedisStep::Call(second) = op.on_answer(&config(), &ok, at(10_400)) else {
+        panic!("a call")
+    };
+    assert_eq!(second.timeout_ms, 100);
+    // Past the budget, the operation gives up instead of starting another call.
+    let (mut op, _) = RedisOp::start(&config(), put, at(10_000));
+    assert!(matches!(
+        op.on_answer(&config(), &ok, at(10_500)),
+        RedisStep::Done(StoreOutcome::Unavailable(_))
+    ));
 }

@@ -83,7 +83,8 @@ pub enum StoreOp {
         state: String,
         record: crate::login_state::LoginState,
     },
-    /// Removes and returns a live login state (single use).
+    /// Removes a login state and returns it if live and `client`'s (single use: a state shown
+    /// by another client is burnt).
     TakeLoginState {
         state: String,
         client: String,
@@ -98,6 +99,9 @@ pub enum StoreOp {
 pub enum StoreOutcome {
     Record(Option<SessionRecord>),
     Done,
+    /// A `Delete`'s answer: whether the session was still there. `false` means another request
+    /// (a logout or refresh, perhaps on another replica) ended it first.
+    Deleted(bool),
     Users(Vec<String>),
     ManagementToken(TokenGrant),
     LoginState(Option<crate::login_state::LoginState>),
@@ -134,7 +138,8 @@ pub struct StoreError(pub String);
 pub trait SessionStore {
     fn get(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
     fn put(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError>;
-    fn delete(&self, key: &SessionKey) -> Result<(), StoreError>;
+    /// Whether the session was there to delete.
+    fn delete(&self, key: &SessionKey) -> Result<bool, StoreError>;
     fn active_users(&self, now: Timestamp) -> Result<Vec<String>, StoreError>;
     fn acquire_management_token(
         &self,
@@ -163,7 +168,7 @@ pub trait SessionStore {
         let result = match op {
             StoreOp::Get(key) => self.get(key, now).map(StoreOutcome::Record),
             StoreOp::Put(key, record) => done(self.put(key, record)),
-            StoreOp::Delete(key) => done(self.delete(key)),
+            StoreOp::Delete(key) => self.delete(key).map(StoreOutcome::Deleted),
             StoreOp::ActiveUsers => self.active_users(now).map(StoreOutcome::Users),
             StoreOp::AcquireManagementToken { lease_ms } => self
                 .acquire_management_token(now, *lease_ms)
@@ -390,11 +395,14 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
         })
     }
 
-    fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+    fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        // Set on every CAS attempt: the last (successful) one decides.
+        let mut removed = false;
         self.update(&self.slot_key(key.slot()), |mut records| {
-            let removed = records.remove(key.as_str()).is_some();
+            removed = records.remove(key.as_str()).is_some();
             (records, removed)
-        })
+        })?;
+        Ok(removed)
     }
 
     fn active_users(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {

@@ -236,7 +236,12 @@ fn execute_maps_ops_to_outcomes() {
     );
     assert_eq!(
         store.execute(&StoreOp::Delete(key.clone()), T0),
-        StoreOutcome::Done
+        StoreOutcome::Deleted(true)
+    );
+    assert_eq!(
+        store.execute(&StoreOp::Delete(key.clone()), T0),
+        StoreOutcome::Deleted(false),
+        "a second delete (a concurrent logout) finds nothing"
     );
     assert_eq!(
         store.execute(&StoreOp::Get(key), T0),

@@ -202,13 +202,39 @@ fn key_prefixes_isolate_deployments_sharing_one_redis() {
 }
 
 #[test]
-fn webdis_refuses_anonymous_callers() {
+fn webdis_and_redis_allow_only_the_filters_commands() {
+    use base64::Engine;
     let redis = Redis::start("rep_acl");
-    let anonymous = request(
-        "GET",
-        &format!("http://127.0.0.1:{}/GET/anything", redis.webdis_port),
-        &[],
-        None,
-    );
+    let url = format!("http://127.0.0.1:{}/", redis.webdis_port);
+    let anonymous = request("POST", &url, &[], Some(b"GET/anything"));
     assert_eq!(anonymous.status, 403);
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            harness::WEBDIS_USER,
+            harness::WEBDIS_PASSWORD
+        ))
+    );
+    let as_filter = |command: &str| {
+        request(
+            "POST",
+            &url,
+            &[("authorization", &basic)],
+            Some(command.as_bytes()),
+        )
+    };
+    let allowed = as_filter("SET/deploy1%3Ax/1");
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    // Webdis refuses commands outside its list...
+    assert_eq!(as_filter("FLUSHALL").status, 403);
+    assert_eq!(as_filter("EVAL/return%201/0").status, 403);
+    // ...but matches names by prefix (ZRANGE passes as ZRANGEBYSCORE): Redis's ACL refuses it.
+    let by_prefix = as_filter("ZRANGE/deploy1%3Aactive/0/-1");
+    assert!(
+        by_prefix.body.contains("NOPERM"),
+        "{} {}",
+        by_prefix.status,
+        by_prefix.body
+    );
 }

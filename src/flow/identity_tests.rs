@@ -8,10 +8,10 @@ use super::*;
 use crate::jwt::tests::{jwks_json, key};
 use crate::session::SessionStore;
 
-const ISSUER: &str = "https://tenant.eu.auth0.com/";
+pub(super) const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
 
-fn sign(kid: &str, audiences: &[&str], azp: &str, lifetime: u64) -> String {
+pub(super) fn sign(kid: &str, audiences: &[&str], azp: &str, lifetime: u64) -> String {
     let custom = serde_json::json!({
         "azp": azp, "name": "Alice", "email": "a@x.org",
         "https://mia-platform.eu/app_metadata": {"groups": ["admin", "ops"]},
@@ -42,7 +42,7 @@ fn driver() -> Driver {
     d
 }
 
-fn token_json(access: &str, id: &str, refresh: &str) -> CalloutResult {
+pub(super) fn token_json(access: &str, id: &str, refresh: &str) -> CalloutResult {
     let body = serde_json::json!({"access_token": access, "id_token": id, "refresh_token": refresh, "expires_in": 60});
     CalloutResult::Answered {
         status: 200,

@@ -67,7 +67,8 @@ impl Flow for LogoutFlow {
             (State::LookingUp, StoreOutcome::Record(None)) => {
                 Ok(Action::Respond(self.reply.clone()))
             }
-            (State::Deleting(record), StoreOutcome::Done) => {
+            // Gone meanwhile (a concurrent logout or refresh): its refresh token is revoked anyway.
+            (State::Deleting(record), StoreOutcome::Deleted(_)) => {
                 let revoke = record.refresh_token.as_deref().and_then(|refresh| {
                     configured_client(ctx.config, &record.client)
                         .ok()

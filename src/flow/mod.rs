@@ -279,6 +279,8 @@ mod identity_tests;
 #[cfg(test)]
 mod management_tests;
 #[cfg(test)]
+mod race_tests;
+#[cfg(test)]
 mod redis_flow_tests;
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,13 @@ impl ProtectedFlow {
 impl Flow for ProtectedFlow {
     fn on_verified(&mut self, ctx: &mut Ctx<'_>, result: Result<Verified, VerifyError>) -> Step {
         match result {
+            // A Bearer token that carries its groups needs nothing more: no store call, so
+            // it keeps working at full speed while the session store is slow or down.
+            Ok(verified)
+                if !self.from_cookie && !groups(ctx.config, &verified.claims).is_empty() =>
+            {
+                self.forward(ctx, &verified, None)
+            }
             // Groups usually live in the ID token: look the session up for it.
             Ok(verified) => {
                 self.verified = Some(verified);

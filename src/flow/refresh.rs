@@ -164,9 +164,14 @@ impl Flow for RefreshFlow {
                     },
                 }
             }
-            (State::AwaitDelete { next, reply }, StoreOutcome::Done) => {
+            (State::AwaitDelete { next, reply }, StoreOutcome::Deleted(true)) => {
                 self.after_delete(next, reply)
             }
+            // Another request ended the session while Auth0 answered (a logout, or a refresh
+            // on another replica): saving the new one would bring a logged-out session back.
+            (State::AwaitDelete { .. }, StoreOutcome::Deleted(false)) => Err(
+                FilterError::unauthorized("the session ended while it was being refreshed"),
+            ),
             (State::AwaitSave { reply }, StoreOutcome::Done) => Ok(Action::Respond(reply)),
             _ => Err(super::unexpected("store outcome")),
         }

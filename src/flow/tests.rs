@@ -51,7 +51,7 @@ pub(super) struct Driver {
     pub(super) answers: VecDeque<CalloutResult>,
     pub(super) callouts: Vec<Callout>,
     pub(super) logs: Vec<LogLine>,
-    store_down: bool,
+    pub(super) store_down: bool,
     /// Puts and deletes fail, reads work.
     writes_down: bool,
     /// When a request waits for the Management API token, "another worker" saves this one.
@@ -63,6 +63,9 @@ pub(super) struct Driver {
     pub(super) forwarded: Option<Vec<(String, String)>>,
     /// With the Redis backend configured, Webdis calls are answered by this in-memory Redis.
     pub(super) redis: crate::redis_store::tests::FakeRedis,
+    /// The next Auth0 call first ends this token's session, like a logout on another replica
+    /// landing while Auth0 answers.
+    pub(super) end_session_during_auth0: Option<String>,
 }
 
 impl Driver {
@@ -85,6 +88,7 @@ impl Driver {
             verifier: Default::default(),
             forwarded: None,
             redis: Default::default(),
+            end_session_during_auth0: None,
         }
     }
 
@@ -175,6 +179,11 @@ impl Driver {
                         let answer = self.redis.answer(&callout);
                         action = exchange.on_callout(&self.config, NOW, answer);
                         continue;
+                    }
+                    if let Some(token) = self.end_session_during_auth0.take() {
+                        let key = SessionKey::for_token(&token);
+                        self.store().delete(&key).unwrap();
+                        self.redis.forget(&format!("s:{}", key.as_str()));
                     }
                     self.callouts.push(callout);
                     let answer = self.answers.pop_front().expect("a scripted Auth0 answer");

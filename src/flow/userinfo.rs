@@ -24,13 +24,13 @@ enum Stage {
     LookingUp,
     CheckingAccess(SessionRecord),
     Refreshing(SessionRecord),
-    /// The refreshed session, saved under its new key; `old` is dropped once it is.
-    SavingNew {
-        next: SessionRecord,
-        old: SessionKey,
+    /// The old session is dropped first: if another request ended it meanwhile (a logout on
+    /// another replica), the refreshed one is not saved, so a logout always wins.
+    DroppingOld {
+        next: (SessionKey, SessionRecord),
         cookie: Option<String>,
     },
-    DroppingOld {
+    SavingNew {
         next: SessionRecord,
         cookie: Option<String>,
     },
@@ -138,22 +138,33 @@ impl Flow for UserinfoFlow {
                 self.stage = stage;
                 Ok(Action::Wait { millis: 100 })
             }
-            // The new session is saved first: if that fails, the old one still works.
-            (Stage::SavingNew { next, old, cookie }, StoreOutcome::Done) => {
-                self.stage = Stage::DroppingOld { next, cookie };
-                Ok(Action::Store(StoreOp::Delete(old)))
+            (
+                Stage::DroppingOld {
+                    next: (key, next),
+                    cookie,
+                },
+                StoreOutcome::Deleted(true),
+            ) => {
+                self.stage = Stage::SavingNew {
+                    next: next.clone(),
+                    cookie,
+                };
+                Ok(Action::Store(StoreOp::Put(key, next)))
             }
-            (Stage::SavingNew { .. }, _) => {
-                Err(FilterError::unavailable("the session store is unavailable"))
+            (Stage::DroppingOld { .. }, StoreOutcome::Deleted(false)) => Err(
+                FilterError::unauthorized("the session ended while it was being refreshed"),
+            ),
+            (Stage::SavingNew { next, cookie }, StoreOutcome::Done) => {
+                self.check_id(ctx, next, cookie)
             }
-            (Stage::DroppingOld { next, cookie }, outcome) => {
+            (Stage::DroppingOld { .. } | Stage::SavingNew { .. }, outcome) => {
                 if let StoreOutcome::Unavailable(why) = outcome {
                     ctx.log(
                         LogLevel::Warn,
-                        format!("dropping the old session failed: {why}"),
+                        format!("replacing the refreshed session failed: {why}"),
                     );
                 }
-                self.check_id(ctx, next, cookie)
+                Err(FilterError::unavailable("the session store is unavailable"))
             }
             _ => Err(super::unexpected("store outcome")),
         }
@@ -227,11 +238,10 @@ impl Flow for UserinfoFlow {
         );
         let old = SessionKey::for_token(&self.token);
         self.token = tokens.access_token;
-        self.stage = Stage::SavingNew {
-            next: next.clone(),
-            old,
+        self.stage = Stage::DroppingOld {
+            next: (key, next),
             cookie,
         };
-        Ok(Action::Store(StoreOp::Put(key, next)))
+        Ok(Action::Store(StoreOp::Delete(old)))
     }
 }

@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod redis;
-pub use redis::Redis;
+#[allow(unused_imports)] // Only some test binaries use the credentials.
+pub use redis::{Redis, WEBDIS_PASSWORD, WEBDIS_USER};
 
 pub const APP_KEY: (&str, &str) = ("secret", "app-api-key");
 pub const WEB_KEY: (&str, &str) = ("secret", "website-api-key");

@@ -1,6 +1,7 @@
 //! redis-server and Webdis on free loopback ports for the Redis session-store backend, set up as
-//! the README recommends: Redis with `requirepass`, Webdis with an ACL that refuses every command
-//! to anonymous callers and allows only the filter's commands with basic auth.
+//! the README recommends: Redis's `default` user (the one Webdis authenticates as) with a
+//! password and only the filter's commands, Webdis with an ACL that refuses every command to
+//! anonymous callers and allows only the filter's commands with basic auth.
 
 use super::{free_port, repo, stop, wait_for_port};
 use std::path::PathBuf;
@@ -10,6 +11,19 @@ pub const WEBDIS_USER: &str = "gw";
 pub const WEBDIS_PASSWORD: &str = "webdis-secret";
 /// Redis AUTH between Webdis and redis-server.
 const REDIS_PASSWORD: &str = "redis-secret";
+/// Every command the filter sends (`auth0_filter::redis_store::COMMANDS`).
+pub const COMMANDS: [&str; 10] = [
+    "GET",
+    "SET",
+    "SETEX",
+    "GETDEL",
+    "DEL",
+    "EXPIRE",
+    "ZADD",
+    "ZREM",
+    "ZRANGEBYSCORE",
+    "ZREMRANGEBYSCORE",
+];
 
 /// Stopped when dropped; parts can be stopped, paused and restarted to test outages.
 pub struct Redis {
@@ -41,6 +55,11 @@ impl Redis {
     /// (Re)starts redis-server on its port.
     pub fn start_redis(&mut self) {
         let log = self.dir.join("redis.log");
+        let password = format!(">{REDIS_PASSWORD}");
+        let allowed: Vec<String> = COMMANDS
+            .iter()
+            .map(|c| format!("+{}", c.to_lowercase()))
+            .collect();
         let mut child = Command::new("redis-server")
             .args([
                 "--port",
@@ -51,9 +70,15 @@ impl Redis {
                 "",
                 "--appendonly",
                 "no",
-                "--requirepass",
-                REDIS_PASSWORD,
+                "--user",
+                "default",
+                "on",
+                &password,
+                "~*",
+                "resetchannels",
+                "-@all",
             ])
+            .args(&allowed)
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(Stdio::null())
             .spawn()
@@ -90,7 +115,7 @@ impl Redis {
             "acl": [
                 {"disabled": ["*"]},
                 {"http_basic_auth": format!("{WEBDIS_USER}:{WEBDIS_PASSWORD}"),
-                 "enabled": ["GET", "SET", "SETEX", "GETDEL", "DEL", "ZADD", "ZREM", "ZRANGEBYSCORE", "ZREMRANGEBYSCORE", "EVAL"]}
+                 "enabled": COMMANDS}
             ]
         });
         let config_path = self.dir.join("webdis.json");
