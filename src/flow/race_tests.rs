@@ -55,6 +55,17 @@ fn login(d: &mut Driver, access: &str) {
     );
 }
 
+/// A session whose access token has expired, and Auth0's refresh answer queued: returns the
+/// (stale, fresh) access tokens.
+fn expired_session(d: &mut Driver) -> (String, String) {
+    let stale = sign("k1", &AUDIENCES, "web-client-id", 1);
+    login(d, &stale);
+    let id = sign("k1", &["web-client-id"], "web-client-id", 600);
+    let fresh = sign("k1", &AUDIENCES, "web-client-id", 600);
+    d.answers.push_back(token_json(&fresh, &id, "rt-2"));
+    (stale, fresh)
+}
+
 fn userinfo_status(d: &mut Driver, token: &str) -> u16 {
     d.request(
         "GET",
@@ -94,11 +105,7 @@ fn a_logout_during_a_refresh_is_not_undone() {
 fn a_logout_during_a_transparent_refresh_is_not_undone() {
     for mut d in drivers() {
         // An expired access token: /userinfo refreshes it with Auth0.
-        let stale = sign("k1", &AUDIENCES, "web-client-id", 1);
-        login(&mut d, &stale);
-        let id = sign("k1", &["web-client-id"], "web-client-id", 600);
-        let fresh = sign("k1", &AUDIENCES, "web-client-id", 600);
-        d.answers.push_back(token_json(&fresh, &id, "rt-2"));
+        let (stale, fresh) = expired_session(&mut d);
         d.end_session_during_auth0 = Some(stale.clone());
         assert_eq!(
             userinfo_status(&mut d, &stale),
@@ -114,11 +121,7 @@ fn a_logout_during_a_transparent_refresh_is_not_undone() {
 #[test]
 fn without_a_concurrent_logout_the_transparent_refresh_saves_the_new_session() {
     for mut d in drivers() {
-        let stale = sign("k1", &AUDIENCES, "web-client-id", 1);
-        login(&mut d, &stale);
-        let id = sign("k1", &["web-client-id"], "web-client-id", 600);
-        let fresh = sign("k1", &AUDIENCES, "web-client-id", 600);
-        d.answers.push_back(token_json(&fresh, &id, "rt-2"));
+        let (stale, fresh) = expired_session(&mut d);
         assert_eq!(
             userinfo_status(&mut d, &stale),
             200,

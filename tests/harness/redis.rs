@@ -4,6 +4,8 @@
 //! anonymous callers and allows only the filter's commands with basic auth.
 
 use super::{free_port, repo, stop, wait_for_port};
+// Every command the filter sends: the only ones the Redis and Webdis ACLs allow.
+use auth0_filter::redis_store::COMMANDS;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -11,19 +13,6 @@ pub const WEBDIS_USER: &str = "gw";
 pub const WEBDIS_PASSWORD: &str = "webdis-secret";
 /// Redis AUTH between Webdis and redis-server.
 const REDIS_PASSWORD: &str = "redis-secret";
-/// Every command the filter sends (`auth0_filter::redis_store::COMMANDS`).
-pub const COMMANDS: [&str; 10] = [
-    "GET",
-    "SET",
-    "SETEX",
-    "GETDEL",
-    "DEL",
-    "EXPIRE",
-    "ZADD",
-    "ZREM",
-    "ZRANGEBYSCORE",
-    "ZREMRANGEBYSCORE",
-];
 
 /// Stopped when dropped; parts can be stopped, paused and restarted to test outages.
 pub struct Redis {
