@@ -15,7 +15,7 @@ ADMIN_PORT    ?= 9901
 AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
-.PHONY: setup build wasm emulator test unit lint integration run clean
+.PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
 
 setup: $(ENVOY)
 	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
@@ -46,6 +46,13 @@ lint: setup
 	cargo clippy --target wasm32-wasip1 -p auth0-filter -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# The shipped Envoy config (what `make run` renders) must pass Envoy's own validation, which
+# also loads the filter and runs its config check.
+validate-envoy: build
+	@mkdir -p $(RUN_DIR)
+	@python3 envoy/render.py $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
+	$(ENVOY) --mode validate -c $(RUN_DIR)/validate.yaml -l error
+
 IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
 
 # Every integration suite, then the behavioural suites again with sessions in Redis (Webdis).
@@ -54,7 +61,7 @@ integration: build
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
 		--test integration --test identity --test management --test edge_cases -- --test-threads 2
 
-test: build unit lint integration
+test: build unit lint validate-envoy integration
 
 # Starts the emulator, a sample upstream and Envoy with the filter; Ctrl-C stops them all.
 run: build
