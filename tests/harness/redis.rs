@@ -28,21 +28,44 @@ impl Redis {
         let dir = repo().join("target/it").join(format!("{name}-redis"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("redis dir");
-        let (redis_port, webdis_port) = (free_port(), free_port());
         let mut redis = Redis {
-            webdis_port,
-            redis_port,
+            webdis_port: 0,
+            redis_port: 0,
             dir,
             redis: None,
             webdis: None,
         };
-        redis.start_redis();
-        redis.start_webdis();
-        redis
+        // A free port can still be taken before the server binds it (e.g. as the local port of
+        // some outgoing connection): start again on new ports, a bounded number of times.
+        let mut failures = vec![];
+        for _ in 0..4 {
+            (redis.redis_port, redis.webdis_port) = (free_port(), free_port());
+            match redis
+                .try_start_redis()
+                .and_then(|()| redis.try_start_webdis())
+            {
+                Ok(()) => return redis,
+                Err(why) => {
+                    failures.push(why);
+                    redis.stop_webdis();
+                    redis.stop_redis();
+                }
+            }
+        }
+        panic!("redis-server/webdis did not start: {failures:?}");
     }
 
     /// (Re)starts redis-server on its port.
     pub fn start_redis(&mut self) {
+        self.try_start_redis().expect("redis listens");
+    }
+
+    /// (Re)starts Webdis on its port.
+    pub fn start_webdis(&mut self) {
+        self.try_start_webdis().expect("webdis listens");
+    }
+
+    fn try_start_redis(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
         let password = format!(">{REDIS_PASSWORD}");
         let allowed: Vec<String> = COMMANDS
@@ -72,8 +95,9 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server (apt-get install redis-server)");
-        wait_for_port(self.redis_port, "redis-server", &mut child, &log).expect("redis listens");
+        let listening = wait_for_port(self.redis_port, "redis-server", &mut child, &log);
         self.redis = Some(child);
+        listening
     }
 
     pub fn stop_redis(&mut self) {
@@ -94,8 +118,7 @@ impl Redis {
         }
     }
 
-    /// (Re)starts Webdis on its port.
-    pub fn start_webdis(&mut self) {
+    fn try_start_webdis(&mut self) -> Result<(), String> {
         let config = serde_json::json!({
             "redis_host": "127.0.0.1", "redis_port": self.redis_port, "redis_auth": REDIS_PASSWORD,
             "http_host": "127.0.0.1", "http_port": self.webdis_port,
@@ -116,8 +139,9 @@ impl Redis {
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("start webdis (apt-get install webdis)");
-        wait_for_port(self.webdis_port, "webdis", &mut child, &log).expect("webdis listens");
+        let listening = wait_for_port(self.webdis_port, "webdis", &mut child, &log);
         self.webdis = Some(child);
+        listening
     }
 
     pub fn stop_webdis(&mut self) {
