@@ -56,7 +56,8 @@ pub fn new_pkce(random: &[u8]) -> (String, String) {
     (verifier, challenge)
 }
 
-fn state_digest(state: &str) -> String {
+/// The hex SHA-256 a login state is stored under (never the state itself), in either backend.
+pub(crate) fn state_digest(state: &str) -> String {
     hmac_sha256::Hash::hash(state.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -11,6 +11,7 @@
 use serde_json::Value;
 
 use crate::http::{Callout, CalloutResult};
+use crate::login_state::state_digest;
 use crate::session::{SessionRecord, StoreOp, StoreOutcome, TokenGrant};
 use crate::timefmt::Timestamp;
 
@@ -109,13 +110,6 @@ fn reply(command: &str, result: &CalloutResult) -> Result<Value, String> {
         }
         CalloutResult::Answered { status, .. } => Err(format!("Webdis answered {status}")),
     }
-}
-
-fn state_digest(state: &str) -> String {
-    hmac_sha256::Hash::hash(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 pub struct RedisOp {

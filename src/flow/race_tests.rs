@@ -3,15 +3,13 @@
 //! carries its groups is decided without the store.
 
 use super::identity_tests::{sign, token_json, ISSUER};
-use super::tests::{Driver, NOW};
+use super::tests::{Driver, FORM, LOGIN, NOW};
 use crate::jwt::tests::jwks_json;
 
 const AUDIENCES: [&str; 2] = [
     "https://api.example.org",
     "https://tenant.eu.auth0.com/userinfo",
 ];
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const LOGIN: &[u8] = b"grant_type=password&username=alice&password=pw";
 
 /// The same setup on shared data and on Redis.
 fn drivers() -> [Driver; 2] {

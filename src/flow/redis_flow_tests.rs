@@ -1,11 +1,8 @@
 //! The flows with the Redis backend: the same behaviour as with shared data, with every store
 //! operation going through Webdis calls (answered by an in-memory Redis).
 
-use super::tests::{json, Driver};
+use super::tests::{json, jwt, token_answer, Driver, FORM, LOGIN};
 use super::*;
-
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const LOGIN: &[u8] = b"grant_type=password&username=alice&password=pw";
 
 fn redis_driver() -> Driver {
     Driver::new(serde_json::json!({
@@ -14,30 +11,11 @@ fn redis_driver() -> Driver {
     }))
 }
 
-fn jwt(sub: &str, salt: &str) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    format!(
-        "{}.{}.sig{salt}",
-        b64.encode("{}"),
-        b64.encode(format!(r#"{{"sub":"{sub}"}}"#))
-    )
-}
-
-fn tokens(access: &str, refresh: &str) -> CalloutResult {
-    let body = serde_json::json!({"access_token": access, "id_token": jwt("auth0|u1", "id"), "refresh_token": refresh, "expires_in": 60});
-    CalloutResult::Answered {
-        status: 200,
-        headers: vec![],
-        body: body.to_string().into_bytes(),
-    }
-}
-
 #[test]
 fn login_refresh_active_users_and_logout_live_in_redis() {
     let mut d = redis_driver();
     let (first, second) = (jwt("auth0|u1", "1"), jwt("auth0|u1", "2"));
-    d.answers.push_back(tokens(&first, "rt-1"));
+    d.answers.push_back(token_answer(&first, Some("rt-1")));
     let login = d
         .request(
             "POST",
@@ -58,7 +36,7 @@ fn login_refresh_active_users_and_logout_live_in_redis() {
         .request("GET", "/users/active", &[("secret", "admin-key")], b"")
         .unwrap();
     assert_eq!(json(&active), serde_json::json!([{"userId": "auth0|u1"}]));
-    d.answers.push_back(tokens(&second, "rt-2"));
+    d.answers.push_back(token_answer(&second, Some("rt-2")));
     let cookie = format!("sid={first}");
     let refreshed = d
         .request(
@@ -116,7 +94,8 @@ fn login_refresh_active_users_and_logout_live_in_redis() {
 fn an_unreachable_redis_is_503_on_session_routes_and_nothing_else() {
     let mut d = redis_driver();
     *d.redis.down.borrow_mut() = true;
-    d.answers.push_back(tokens(&jwt("auth0|u1", "x"), "rt"));
+    d.answers
+        .push_back(token_answer(&jwt("auth0|u1", "x"), Some("rt")));
     assert_eq!(
         d.request(
             "POST",
@@ -163,7 +142,8 @@ fn an_unreachable_redis_is_503_on_session_routes_and_nothing_else() {
     );
     // Redis back: recovered, no restart.
     *d.redis.down.borrow_mut() = false;
-    d.answers.push_back(tokens(&jwt("auth0|u1", "z"), "rt"));
+    d.answers
+        .push_back(token_answer(&jwt("auth0|u1", "z"), Some("rt")));
     assert_eq!(
         d.request(
             "POST",
@@ -189,7 +169,8 @@ fn login_states_and_the_management_token_live_in_redis() {
         .unwrap()
         .1
         .into_owned();
-    d.answers.push_back(tokens(&jwt("auth0|u1", "c"), "rt"));
+    d.answers
+        .push_back(token_answer(&jwt("auth0|u1", "c"), Some("rt")));
     let body = serde_json::json!({"code": "c", "state": state}).to_string();
     let json_type = ("content-type", "application/json");
     assert_eq!(

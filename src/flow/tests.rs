@@ -14,7 +14,7 @@ pub(super) const NOW: Timestamp = Timestamp {
     nanos: 0,
 };
 
-fn jwt(sub: &str, salt: &str) -> String {
+pub(super) fn jwt(sub: &str, salt: &str) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     format!(
         "{}.{}.sig{salt}",
@@ -23,7 +23,7 @@ fn jwt(sub: &str, salt: &str) -> String {
     )
 }
 
-fn token_answer(access: &str, refresh: Option<&str>) -> CalloutResult {
+pub(super) fn token_answer(access: &str, refresh: Option<&str>) -> CalloutResult {
     let mut body = serde_json::json!({"access_token": access, "id_token": jwt("auth0|u1", "id"), "expires_in": 3600, "token_type": "Bearer"});
     if let Some(r) = refresh {
         body["refresh_token"] = r.into();
@@ -217,8 +217,8 @@ pub(super) fn json(reply: &Reply) -> serde_json::Value {
     serde_json::from_slice(&reply.body).unwrap()
 }
 
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const LOGIN: &[u8] = b"grant_type=password&username=alice&password=s3cret-pw";
+pub(super) const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+pub(super) const LOGIN: &[u8] = b"grant_type=password&username=alice&password=s3cret-pw";
 
 #[test]
 fn password_login_answers_token_json_and_stores_a_session() {
