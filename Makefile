@@ -59,7 +59,8 @@ IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_
 integration: build
 	$(IT_ENV) cargo test -p auth0-filter --test '*' -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
-		--test integration --test identity --test management --test edge_cases -- --test-threads 2
+		--test integration --test identity --test management --test edge_cases \
+		--test observability -- --test-threads 2
 
 test: build unit lint validate-envoy integration
 

@@ -151,6 +151,25 @@ pub struct Callout {
     pub timeout_ms: u64,
 }
 
+/// The tag of a request's log lines: its `x-request-id` (as sent or as Envoy generated it,
+/// cut to 64 characters of `[A-Za-z0-9._:-]`, anything else shown as `_`, so a client cannot
+/// forge log lines) and the route's name.
+pub fn log_tag(request_id: &str, route: &str) -> String {
+    let id: String = request_id
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let id = if id.is_empty() { "-" } else { id.as_str() };
+    format!("[request_id={id} route={route}]")
+}
+
 /// What came back from a callout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CalloutResult {
@@ -178,6 +197,24 @@ impl CalloutResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_tags_carry_a_sanitised_request_id_and_the_route() {
+        assert_eq!(
+            log_tag("4f1c-9a0b", "token"),
+            "[request_id=4f1c-9a0b route=token]"
+        );
+        assert_eq!(log_tag("", "logout"), "[request_id=- route=logout]");
+        // A client cannot start a new log line or fake another field.
+        assert_eq!(
+            log_tag("x\r\nroute=admin ok", "token"),
+            "[request_id=x__route_admin_ok route=token]"
+        );
+        assert_eq!(
+            log_tag(&"a".repeat(500), "t").len(),
+            "[request_id= route=t]".len() + 64
+        );
+    }
 
     fn head(headers: &[(&str, &str)]) -> RequestHead {
         RequestHead::from_headers(

@@ -30,6 +30,7 @@ pub mod http;
 pub mod jwt;
 pub mod login_state;
 pub mod lucene;
+pub mod metrics;
 pub mod mgmt_token;
 pub mod multipart;
 pub mod redirect;

@@ -33,6 +33,40 @@ pub enum RouteKind {
 }
 
 impl RouteKind {
+    /// The route's name in stats and log lines.
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            RouteKind::Token => "token",
+            RouteKind::RefreshToken => "refresh_token",
+            RouteKind::Logout => "logout",
+            RouteKind::UsersSearch => "users_search",
+            RouteKind::UsersActive => "users_active",
+            RouteKind::UserCreate => "user_create",
+            RouteKind::UserUpdate => "user_update",
+            RouteKind::UserDelete => "user_delete",
+            RouteKind::UsersImport => "users_import",
+            RouteKind::ImportStatus => "import_status",
+            RouteKind::ImportErrors => "import_errors",
+            RouteKind::Authorize => "authorize",
+            RouteKind::Userinfo => "userinfo",
+        }
+    }
+
+    /// The user-management routes, which call Auth0's Management API.
+    pub fn is_management(self) -> bool {
+        matches!(
+            self,
+            RouteKind::UsersSearch
+                | RouteKind::UsersActive
+                | RouteKind::UserCreate
+                | RouteKind::UserUpdate
+                | RouteKind::UserDelete
+                | RouteKind::UsersImport
+                | RouteKind::ImportStatus
+                | RouteKind::ImportErrors
+        )
+    }
+
     fn method(self) -> &'static str {
         match self {
             RouteKind::Token

@@ -351,6 +351,34 @@ impl<K: CasKv> KvSessionStore<K> {
         Some(cursor..end)
     }
 
+    /// Adds the live records left in a swept range to the pass's running count; at the end of
+    /// a pass over every slot, returns the pass's total (the live sessions) and starts again.
+    pub fn record_sweep(&self, slots: &std::ops::Range<u32>, remaining: usize) -> Option<u64> {
+        let key = format!("{}sweep-live", self.scope);
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.kv.get(&key).ok()?;
+            let so_far = current
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            let total = so_far.saturating_add(remaining as u64);
+            let (keep, finished) = if slots.end >= SLOTS {
+                (0, Some(total))
+            } else {
+                (total, None)
+            };
+            match self
+                .kv
+                .set(&key, Some(keep.to_string().as_bytes()), cas.or(Some(0)))
+            {
+                Ok(()) => return finished,
+                Err(KvError::CasMismatch) => continue,
+                Err(KvError::Failed(_)) => return None,
+            }
+        }
+        None
+    }
+
     /// Removes the expired records of a range of slots.
     pub fn sweep(&self, slots: std::ops::Range<u32>, now: Timestamp) -> SweepStats {
         let mut stats = SweepStats::default();

@@ -254,3 +254,14 @@ fn debug_never_shows_tokens() {
     let r = record("auth0|1", 1);
     assert!(!format!("{r:?}").contains("refresh-secret"));
 }
+
+#[test]
+fn a_full_sweep_pass_reports_the_live_sessions() {
+    let kv = MemKv::default();
+    let store = KvSessionStore::new(&kv, "t/");
+    assert_eq!(store.record_sweep(&(0..100), 3), None);
+    assert_eq!(store.record_sweep(&(100..8_000), 4), None);
+    assert_eq!(store.record_sweep(&(8_000..SLOTS), 5), Some(12));
+    // The next pass counts from zero.
+    assert_eq!(store.record_sweep(&(0..SLOTS), 2), Some(2));
+}

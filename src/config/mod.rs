@@ -103,6 +103,8 @@ pub struct Config {
     /// Prefix of every shared-data key, so deployments sharing a store don't collide.
     pub session_scope: String,
     pub callout_timeout_ms: u64,
+    /// Prefix of the filter's Envoy stats (see `metrics`).
+    pub stat_prefix: String,
     pub api_keys: Vec<ApiKey>,
     pub trust_client_type_header: bool,
     /// Lower-case hosts allowed in logout `returnTo`; empty means any host.
@@ -486,6 +488,7 @@ impl Config {
             original_protocol_header,
             session_scope,
             callout_timeout_ms,
+            stat_prefix: parts::validate_stat_prefix(raw.stat_prefix)?,
             api_keys,
             trust_client_type_header: raw.trust_client_type_header,
             allowed_redirect_hosts,

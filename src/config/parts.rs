@@ -325,3 +325,22 @@ pub(super) fn validate_store(
         )),
     }
 }
+
+/// The stats prefix: a name Envoy's Prometheus output keeps as is.
+pub(super) fn validate_stat_prefix(prefix: Option<String>) -> Result<String, ConfigError> {
+    let prefix = prefix.unwrap_or_else(|| "auth0_filter".to_string());
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(prefix)
+    } else {
+        Err(ConfigError::new(
+            "statPrefix",
+            "must be 1-64 letters, digits or `_`, starting with a letter",
+        ))
+    }
+}

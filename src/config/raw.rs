@@ -32,6 +32,9 @@ pub(super) struct RawConfig {
     pub(super) auth0_clusters: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) callout_timeout_ms: Option<u64>,
+    /// Prefix of the filter's Envoy stats.
+    #[serde(default)]
+    pub(super) stat_prefix: Option<String>,
     #[serde(default)]
     pub(super) api_keys: Vec<RawApiKey>,
     #[serde(default)]

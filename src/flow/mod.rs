@@ -16,6 +16,7 @@ mod userinfo;
 use crate::config::Config;
 use crate::error::FilterError;
 use crate::http::{Callout, CalloutResult, Reply, RequestHead};
+use crate::metrics::{LoginGrant, MetricEvent};
 use crate::routes::RouteKind;
 use crate::session::{StoreOp, StoreOutcome};
 use crate::timefmt::Timestamp;
@@ -69,6 +70,7 @@ pub struct Ctx<'a> {
     /// Fresh random bytes from the host, for states and PKCE verifiers.
     pub entropy: [u8; ENTROPY_BYTES],
     logs: &'a mut Vec<LogLine>,
+    grant: &'a mut Option<LoginGrant>,
 }
 
 impl Ctx<'_> {
@@ -78,6 +80,11 @@ impl Ctx<'_> {
             level,
             message: message.into(),
         });
+    }
+
+    /// Names the grant of the login under way, counted if the request succeeds.
+    pub fn login_grant(&mut self, grant: LoginGrant) {
+        *self.grant = Some(grant);
     }
 }
 
@@ -106,6 +113,11 @@ trait Flow {
     }
 }
 
+/// The flow of a request answered at once: it expects nothing more.
+struct Answered;
+
+impl Flow for Answered {}
+
 fn unexpected(what: &str) -> FilterError {
     FilterError::internal(format!("unexpected {what} for this request"))
 }
@@ -117,12 +129,20 @@ pub struct Exchange {
     entropy: [u8; ENTROPY_BYTES],
     /// A store operation under way on Redis (through Webdis callouts).
     redis: Option<crate::redis_store::RedisOp>,
+    /// The route's stat name, and whether it is a user-management route.
+    route: &'static str,
+    management: bool,
+    grant: Option<LoginGrant>,
+    metrics: Vec<MetricEvent>,
+    /// When the Auth0 callout under way was made.
+    call_started: Option<Timestamp>,
 }
 
 /// How a request starts: passed through, answered at once, or an exchange under way.
 pub enum Start {
     PassThrough,
-    Respond(Reply),
+    /// Answered at once, with the lines logged and the stats counted on the way.
+    Respond(Reply, Vec<LogLine>, Vec<MetricEvent>),
     /// Boxed: an exchange is large, and a `Start` is moved around on every owned request.
     Exchange(Box<Exchange>, Action),
 }
@@ -146,39 +166,54 @@ impl Exchange {
             return Start::PassThrough;
         }
         let mut logs = Vec::new();
+        let mut grant = None;
         let mut ctx = Ctx {
             config,
             now,
             entropy,
             logs: &mut logs,
+            grant: &mut grant,
+        };
+        let (route_name, management) = match &route {
+            None => ("protected", false),
+            Some(route) => (route.kind.metric_name(), route.kind.is_management()),
         };
         let started = match route {
             None => protected::start(&mut ctx, head),
             Some(route) => match route.kind {
                 RouteKind::Token => token::start(&mut ctx, head),
-                RouteKind::RefreshToken => refresh::start(&mut ctx, head),
+                RouteKind::RefreshToken => {
+                    ctx.login_grant(LoginGrant::Refresh);
+                    refresh::start(&mut ctx, head)
+                }
                 RouteKind::Logout => logout::start(&mut ctx, head),
                 RouteKind::Authorize => authorize::start(&mut ctx, head),
                 RouteKind::Userinfo => userinfo::start(&mut ctx, head),
                 _ => management::start(&mut ctx, head, route),
             },
         };
-        match started {
-            Ok((flow, Action::Respond(reply))) => {
-                drop(flow);
-                Start::Respond(reply)
-            }
-            Ok((flow, action)) => {
-                let mut exchange = Exchange {
-                    flow,
-                    logs,
-                    entropy,
-                    redis: None,
-                };
+        let (flow, action): (Box<dyn Flow>, Action) = match started {
+            Ok(started) => started,
+            Err(error) => (Box::new(Answered), Action::Respond(error.to_reply())),
+        };
+        let mut exchange = Exchange {
+            flow,
+            logs,
+            entropy,
+            redis: None,
+            route: route_name,
+            management,
+            grant,
+            metrics: Vec::new(),
+            call_started: None,
+        };
+        exchange.count_action(config, now, &action);
+        match action {
+            Action::Respond(reply) => Start::Respond(reply, exchange.logs, exchange.metrics),
+            action => {
                 let action = exchange.route_store(config, now, action);
                 Start::Exchange(Box::new(exchange), action)
             }
-            Err(error) => Start::Respond(error.to_reply()),
         }
     }
 
@@ -201,7 +236,27 @@ impl Exchange {
                 }
             };
         }
-        self.step(config, now, |flow, ctx| flow.on_callout(ctx, result))
+        let elapsed_ms = match (&result, self.call_started.take()) {
+            (CalloutResult::Failed { elapsed_ms }, _) => *elapsed_ms,
+            (_, Some(started)) => now.millis().saturating_sub(started.millis()),
+            (_, None) => 0,
+        };
+        let prefix = config.stat_prefix.as_str();
+        self.metrics.extend(crate::metrics::callout_answered(
+            prefix,
+            &result,
+            elapsed_ms,
+            config.callout_timeout_ms,
+        ));
+        let usable_status = matches!(
+            &result,
+            CalloutResult::Answered { status, .. } if *status < 500 && *status != 429
+        );
+        let action = self.step(config, now, |flow, ctx| flow.on_callout(ctx, result));
+        if usable_status && matches!(&action, Action::Respond(reply) if reply.status == 502) {
+            self.metrics.push(crate::metrics::invalid_answer(prefix));
+        }
+        action
     }
 
     pub fn on_store(&mut self, config: &Config, now: Timestamp, outcome: StoreOutcome) -> Action {
@@ -226,6 +281,45 @@ impl Exchange {
         std::mem::take(&mut self.logs)
     }
 
+    /// Stat changes since the last call.
+    pub fn take_metrics(&mut self) -> Vec<MetricEvent> {
+        std::mem::take(&mut self.metrics)
+    }
+
+    /// The route's stat name (`token`, `users_search`, `protected`, ...), for log lines.
+    pub fn route(&self) -> &'static str {
+        self.route
+    }
+
+    /// Counts what an action of the flow means: an Auth0 callout made, or the request's end.
+    fn count_action(&mut self, config: &Config, now: Timestamp, action: &Action) {
+        let prefix = config.stat_prefix.as_str();
+        match action {
+            Action::Call(callout) => {
+                self.call_started = Some(now);
+                self.metrics.extend(crate::metrics::callout_made(
+                    prefix,
+                    self.route,
+                    callout,
+                    self.management,
+                ));
+            }
+            Action::Respond(reply) => self.metrics.extend(crate::metrics::request_end(
+                prefix,
+                self.route,
+                reply.status,
+                self.grant,
+            )),
+            Action::PassThrough | Action::Forward { .. } => self.metrics.extend(
+                crate::metrics::request_end(prefix, self.route, 200, self.grant),
+            ),
+            Action::ReadBody { .. }
+            | Action::Store(_)
+            | Action::Wait { .. }
+            | Action::Verify { .. } => {}
+        }
+    }
+
     fn step(
         &mut self,
         config: &Config,
@@ -237,6 +331,7 @@ impl Exchange {
             now,
             entropy: self.entropy,
             logs: &mut self.logs,
+            grant: &mut self.grant,
         };
         let action = match event(self.flow.as_mut(), &mut ctx) {
             Ok(action) => action,
@@ -247,6 +342,7 @@ impl Exchange {
                 Action::Respond(error.to_reply())
             }
         };
+        self.count_action(config, now, &action);
         self.route_store(config, now, action)
     }
 
@@ -282,5 +378,7 @@ mod management_tests;
 mod race_tests;
 #[cfg(test)]
 mod redis_flow_tests;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;

@@ -51,6 +51,8 @@ pub(super) struct Driver {
     pub(super) answers: VecDeque<CalloutResult>,
     pub(super) callouts: Vec<Callout>,
     pub(super) logs: Vec<LogLine>,
+    /// Every stat change the exchanges asked for.
+    pub(super) metrics: Vec<crate::metrics::MetricEvent>,
     pub(super) store_down: bool,
     /// Puts and deletes fail, reads work.
     writes_down: bool,
@@ -80,6 +82,7 @@ impl Driver {
             answers: VecDeque::new(),
             callouts: vec![],
             logs: vec![],
+            metrics: vec![],
             store_down: false,
             writes_down: false,
             token_from_elsewhere: None,
@@ -131,11 +134,16 @@ impl Driver {
         let entropy = self.next_entropy();
         let (mut exchange, mut action) = match Exchange::start(&self.config, &head, NOW, entropy) {
             Start::PassThrough => return None,
-            Start::Respond(reply) => return Some(reply),
+            Start::Respond(reply, logs, metrics) => {
+                self.logs.extend(logs);
+                self.metrics.extend(metrics);
+                return Some(reply);
+            }
             Start::Exchange(exchange, action) => (exchange, action),
         };
         for _ in 0..80 {
             self.logs.extend(exchange.take_logs());
+            self.metrics.extend(exchange.take_metrics());
             action = match action {
                 Action::Respond(reply) => return Some(reply),
                 Action::PassThrough => return None,

@@ -82,6 +82,7 @@ impl Flow for TokenFlow {
             realm: resolve_connection(client, fields.text("connection")?)?,
         };
         self.state = State::AwaitAuth0;
+        ctx.login_grant(crate::metrics::LoginGrant::Password);
         Ok(Action::Call(token_request(
             client,
             &grant,
@@ -147,6 +148,7 @@ impl Flow for TokenFlow {
             };
             self.redirect = login.redirect;
             self.state = State::AwaitAuth0;
+            ctx.login_grant(crate::metrics::LoginGrant::Code);
             return Ok(Action::Call(token_request(
                 client,
                 &grant,

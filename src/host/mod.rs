@@ -5,31 +5,24 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+mod root;
+mod stats;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{
-    Action as HostAction, BufferType, ContextType, LogLevel as HostLevel, MapType, Status,
-};
+use proxy_wasm::types::{Action as HostAction, BufferType, LogLevel as HostLevel, MapType, Status};
 
 use crate::config::Config;
 use crate::flow::{Action, Exchange, LogLevel, LogLine, Start};
 use crate::http::{CalloutResult, RequestHead};
-use crate::jwt::Jwks;
 use crate::session::{CasKv, KvError, KvSessionStore, SessionStore};
 use crate::timefmt::Timestamp;
 use crate::verifier::Verifier;
+use root::{Waiter, Waiters, WAIT_TICK};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(HostLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(FilterRoot {
-            config: None,
-            waiters: Rc::new(RefCell::new(Registry::default())),
-            verifier: Rc::new(RefCell::new(Verifier::default())),
-            jwks_calls: std::collections::HashMap::new(),
-            tick: WAIT_TICK,
-        })
-    });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::FilterRoot::new()) });
 }}
 
 fn log(level: LogLevel, message: &str) {
@@ -67,7 +60,7 @@ fn header_value(map: MapType, name: &str) -> Option<String> {
 }
 
 /// proxy-wasm shared data as a CAS key-value store, shared by every worker's VM.
-struct SharedData;
+pub(crate) struct SharedData;
 
 impl CasKv for SharedData {
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), KvError> {
@@ -84,264 +77,13 @@ impl CasKv for SharedData {
     }
 }
 
-/// What the root context knows of requests: those paused by `Action::Wait` (woken by its
-/// tick), and the callouts made while it woke them. The SDK files a callout under the context
-/// that was *running* when it was made, which during a wake-up is the root, so the root hands
-/// those answers on. Each worker's VM has its own root and requests: no thread is crossed.
-#[derive(Default)]
-struct Registry {
-    waiters: Vec<Waiter>,
-    callouts: std::collections::HashMap<u32, (u32, Weak<RefCell<HttpState>>)>,
-}
-
-type Waiters = Rc<RefCell<Registry>>;
-
-struct Waiter {
-    context_id: u32,
-    due_ms: u64,
-    state: Weak<RefCell<HttpState>>,
-}
-
-/// The root tick: once a second for the sweeper, every few ms while requests wait.
-const IDLE_TICK: Duration = Duration::from_secs(1);
-const WAIT_TICK: Duration = Duration::from_millis(10);
-
-struct FilterRoot {
-    config: Option<Rc<Config>>,
-    waiters: Waiters,
-    /// This worker's parsed keys and verification cache, shared with its requests.
-    verifier: Rc<RefCell<Verifier>>,
-    /// JWKS fetches under way: callout token → issuer.
-    jwks_calls: std::collections::HashMap<u32, String>,
-    tick: Duration,
-}
-
-impl FilterRoot {
-    fn store(&self) -> Option<KvSessionStore<SharedData>> {
-        self.config
-            .as_ref()
-            .map(|c| KvSessionStore::new(SharedData, &c.session_scope))
-    }
-
-    fn wake_due_requests(&self) {
-        let now_ms = now().millis();
-        let due: Vec<Waiter> = {
-            let mut registry = self.waiters.borrow_mut();
-            let (due, waiting): (Vec<Waiter>, Vec<Waiter>) =
-                registry.waiters.drain(..).partition(|w| w.due_ms <= now_ms);
-            registry.waiters = waiting;
-            due
-        };
-        for waiter in due {
-            // A request that ended meanwhile (client gone) has no state left to wake.
-            let Some(state) = waiter.state.upgrade() else {
-                continue;
-            };
-            if hostcalls::set_effective_context(waiter.context_id).is_err() {
-                continue;
-            }
-            let action = state.borrow_mut().wake();
-            state.borrow_mut().run_resumed(action);
-        }
-    }
-}
-
-impl FilterRoot {
-    /// Starts a JWKS fetch for each tenant whose keys are missing, stale or asked for, when
-    /// this worker wins the fetch lease.
-    fn fetch_due_jwks(
-        &mut self,
-        store: &KvSessionStore<SharedData>,
-        config: &Config,
-        now: Timestamp,
-    ) {
-        let lease_ms = config.callout_timeout_ms + 1_000;
-        for client in config.clients.values() {
-            let issuer = client.auth0.public_url("/");
-            if self.jwks_calls.values().any(|i| *i == issuer) {
-                continue;
-            }
-            if !store.claim_jwks_fetch(&issuer, now, config.jwks_refresh_seconds, lease_ms) {
-                continue;
-            }
-            let path = client.auth0.path("/.well-known/jwks.json");
-            let headers = vec![
-                (":method", "GET"),
-                (":path", path.as_str()),
-                (":authority", client.auth0.authority.as_str()),
-                ("accept", "application/json"),
-            ];
-            match hostcalls::dispatch_http_call(
-                &client.auth0.cluster,
-                headers,
-                None,
-                vec![],
-                Duration::from_millis(config.callout_timeout_ms),
-            ) {
-                Ok(token) => {
-                    self.jwks_calls.insert(token, issuer);
-                }
-                Err(status) => log(
-                    LogLevel::Warn,
-                    &format!("JWKS fetch for {issuer} refused: {status:?}"),
-                ),
-            }
-        }
-    }
-
-    fn store_jwks(&self, issuer: &str, num_headers: usize, body_size: usize) {
-        let status = header_value(MapType::HttpCallResponseHeaders, ":status");
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let usable =
-            num_headers > 0 && status.as_deref() == Some("200") && Jwks::parse(&body).is_ok();
-        if !usable {
-            log(
-                LogLevel::Warn,
-                &format!("JWKS fetch for {issuer} failed (status {status:?}); retrying later"),
-            );
-            return;
-        }
-        if let (Some(store), true) = (self.store(), usable) {
-            if let Err(e) = store.put_jwks(issuer, &body, now()) {
-                log(LogLevel::Warn, &format!("storing the JWKS failed: {}", e.0));
-            }
-        }
-    }
-}
-
-impl Context for FilterRoot {
-    /// Answers to callouts made while the root woke a request: handed on to that request.
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        num_headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        if let Some(issuer) = self.jwks_calls.remove(&token) {
-            self.store_jwks(&issuer, num_headers, body_size);
-            return;
-        }
-        let entry = self.waiters.borrow_mut().callouts.remove(&token);
-        let Some((context_id, state)) = entry else {
-            return;
-        };
-        let Some(state) = state.upgrade() else {
-            return;
-        };
-        if hostcalls::set_effective_context(context_id).is_ok() {
-            state
-                .borrow_mut()
-                .on_call_response(token, num_headers, body_size);
-        }
-    }
-}
-
-impl RootContext for FilterRoot {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        match Config::from_json(&bytes) {
-            Ok(config) => {
-                self.config = Some(Rc::new(config));
-                if let Some(store) = self.store() {
-                    let issuers = self
-                        .config
-                        .iter()
-                        .flat_map(|c| c.clients.values())
-                        .map(|c| c.auth0.public_url("/"));
-                    let prepared = store.ensure_slots().and_then(|_| {
-                        issuers
-                            .map(|i| store.ensure_jwks_keys(&i))
-                            .collect::<Result<Vec<_>, _>>()
-                    });
-                    if let Err(e) = prepared {
-                        log(
-                            LogLevel::Error,
-                            &format!("cannot prepare the session store: {}", e.0),
-                        );
-                        return false;
-                    }
-                }
-                // Tick at once for the first JWKS fetch; then once a second (sweeper, key
-                // refresh) unless requests wait.
-                let _ = hostcalls::set_tick_period(WAIT_TICK);
-                self.tick = WAIT_TICK;
-                true
-            }
-            Err(error) => {
-                log(LogLevel::Error, &error.to_string());
-                false
-            }
-        }
-    }
-
-    fn on_tick(&mut self) {
-        if !self.waiters.borrow().waiters.is_empty() {
-            self.wake_due_requests();
-        }
-        let (Some(store), Some(config)) = (self.store(), self.config.clone()) else {
-            return;
-        };
-        let now = now();
-        self.fetch_due_jwks(&store, &config, now);
-        if let Some(slots) = store.claim_sweep(now, config.sweep_interval_seconds) {
-            let stats = store.sweep(slots, now);
-            if stats.removed > 0 {
-                log(
-                    LogLevel::Debug,
-                    &format!(
-                        "swept {} expired sessions, {} live in the slots swept",
-                        stats.removed, stats.remaining
-                    ),
-                );
-            }
-        }
-        let wanted = if self.waiters.borrow().waiters.is_empty() {
-            IDLE_TICK
-        } else {
-            WAIT_TICK
-        };
-        if wanted != self.tick {
-            self.tick = wanted;
-            let _ = hostcalls::set_tick_period(wanted);
-        }
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let state = Rc::new_cyclic(|me| {
-            RefCell::new(HttpState {
-                config: self.config.clone(),
-                exchange: None,
-                reading_body: None,
-                undecided: false,
-                callout_started_ms: 0,
-                context_id,
-                me: me.clone(),
-                waiters: Rc::clone(&self.waiters),
-                verifier: Rc::clone(&self.verifier),
-            })
-        });
-        Some(Box::new(FilterHttp { state }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-}
-
 /// The proxy-wasm HTTP context: a thin handle on the request's state, which the root context
 /// can also reach to wake a waiting request.
-struct FilterHttp {
+pub(crate) struct FilterHttp {
     state: Rc<RefCell<HttpState>>,
 }
 
-struct HttpState {
+pub(crate) struct HttpState {
     config: Option<Rc<Config>>,
     exchange: Option<Exchange>,
     /// `Some(limit)` while the body is being buffered for the exchange.
@@ -350,6 +92,8 @@ struct HttpState {
     /// body or trailers, may go upstream until it has.
     undecided: bool,
     callout_started_ms: u64,
+    /// `x-request-id` and route, prefixed to the request's log lines.
+    log_tag: String,
     context_id: u32,
     me: Weak<RefCell<HttpState>>,
     waiters: Waiters,
@@ -359,10 +103,16 @@ struct HttpState {
 impl HttpState {
     fn flush_logs(&mut self) {
         if let Some(exchange) = self.exchange.as_mut() {
-            for LogLine { level, message } in exchange.take_logs() {
-                log(level, &message);
-            }
+            let (logs, metrics) = (exchange.take_logs(), exchange.take_metrics());
+            self.emit(logs, metrics);
         }
+    }
+
+    fn emit(&self, logs: Vec<LogLine>, metrics: Vec<crate::metrics::MetricEvent>) {
+        for LogLine { level, message } in logs {
+            log(level, &format!("{} {message}", self.log_tag));
+        }
+        stats::apply(metrics);
     }
 
     fn step(&mut self, event: impl FnOnce(&mut Exchange, &Config) -> Action) -> Action {
@@ -608,10 +358,18 @@ impl HttpContext for FilterHttp {
                 end_of_stream,
             );
         }
+        let request_id = head.header("x-request-id").unwrap_or_default();
         match Exchange::start(&config, &head, now(), entropy) {
             Start::PassThrough => HostAction::Continue,
-            Start::Respond(reply) => state.run(Action::Respond(reply), end_of_stream),
+            Start::Respond(reply, logs, metrics) => {
+                let route = config.routes.classify(&method, &path);
+                let route = route.map_or("protected", |r| r.kind.metric_name());
+                state.log_tag = crate::http::log_tag(request_id, route);
+                state.emit(logs, metrics);
+                state.run(Action::Respond(reply), end_of_stream)
+            }
             Start::Exchange(exchange, action) => {
+                state.log_tag = crate::http::log_tag(request_id, exchange.route());
                 state.exchange = Some(*exchange);
                 state.run(action, end_of_stream)
             }

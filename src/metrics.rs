@@ -1,0 +1,281 @@
+//! The filter's Envoy stats: what is counted and under which names. The core decides every
+//! name and value; the host only defines each name once per VM and applies the values.
+//!
+//! Names (all under the configured `statPrefix`, `auth0_filter` by default; Envoy shows them
+//! in `/stats/prometheus` as `envoy_<prefix>_...`, see README "Observability"):
+//! - `<prefix>.route.<route>.<outcome>`: answered requests per route and outcome;
+//! - `<prefix>.login.<password|code|refresh>`: successful logins by grant;
+//! - `<prefix>.logout`: successful logouts;
+//! - `<prefix>.management_call.<route>`: Management API calls made for a management route;
+//! - `<prefix>.management_token_fetch`, `<prefix>.jwks_fetch`: callouts for those;
+//! - `<prefix>.callout_failure.<kind>`: Auth0 callouts that failed, by kind;
+//! - `<prefix>.callout_latency_ms`: histogram of Auth0 callout latency;
+//! - `<prefix>.sessions_live`: gauge of live sessions, as of the last full sweep.
+
+use crate::http::{Callout, CalloutResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One stat change: a counter increment, a gauge value or a histogram sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricEvent {
+    pub kind: MetricKind,
+    pub name: String,
+    pub value: u64,
+}
+
+impl MetricEvent {
+    fn count(prefix: &str, name: &str) -> Self {
+        MetricEvent {
+            kind: MetricKind::Counter,
+            name: format!("{prefix}.{name}"),
+            value: 1,
+        }
+    }
+}
+
+/// How an answered request ended, from the status the filter gave it.
+pub fn outcome_of(status: u16) -> &'static str {
+    match status {
+        0..=399 => "success",
+        504 => "timeout",
+        429 | 502 | 503 => "auth0_error",
+        400..=499 => "client_error",
+        _ => "internal_error",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginGrant {
+    Password,
+    Code,
+    Refresh,
+}
+
+impl LoginGrant {
+    fn name(self) -> &'static str {
+        match self {
+            LoginGrant::Password => "password",
+            LoginGrant::Code => "code",
+            LoginGrant::Refresh => "refresh",
+        }
+    }
+}
+
+/// What a request's end adds: its route outcome, and a login or logout when it succeeded.
+pub fn request_end(
+    prefix: &str,
+    route: &str,
+    status: u16,
+    grant: Option<LoginGrant>,
+) -> Vec<MetricEvent> {
+    let outcome = outcome_of(status);
+    let mut events = vec![MetricEvent::count(
+        prefix,
+        &format!("route.{route}.{outcome}"),
+    )];
+    if outcome == "success" {
+        if let Some(grant) = grant {
+            events.push(MetricEvent::count(
+                prefix,
+                &format!("login.{}", grant.name()),
+            ));
+        }
+        if route == "logout" {
+            events.push(MetricEvent::count(prefix, "logout"));
+        }
+    }
+    events
+}
+
+/// What a callout adds when it is made: Management API calls and token fetches by purpose.
+pub fn callout_made(
+    prefix: &str,
+    route: &str,
+    callout: &Callout,
+    management: bool,
+) -> Vec<MetricEvent> {
+    if !management {
+        return Vec::new();
+    }
+    if callout.path.contains("/api/v2/") {
+        vec![MetricEvent::count(
+            prefix,
+            &format!("management_call.{route}"),
+        )]
+    } else if callout.path.ends_with("/oauth/token") {
+        vec![MetricEvent::count(prefix, "management_token_fetch")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// What an Auth0 callout's answer adds: its latency, and its failure kind if it failed.
+/// `timeout_ms` tells a timeout from a refused connection (see `auth0::callout_failure`).
+pub fn callout_answered(
+    prefix: &str,
+    result: &CalloutResult,
+    elapsed_ms: u64,
+    timeout_ms: u64,
+) -> Vec<MetricEvent> {
+    let mut events = vec![MetricEvent {
+        kind: MetricKind::Histogram,
+        name: format!("{prefix}.callout_latency_ms"),
+        value: elapsed_ms,
+    }];
+    let failure = match result {
+        CalloutResult::Failed { elapsed_ms } => {
+            if elapsed_ms.saturating_mul(10) >= timeout_ms.saturating_mul(9) {
+                Some("timeout")
+            } else {
+                Some("connect")
+            }
+        }
+        CalloutResult::Answered { status: 429, .. } => Some("rate_limited"),
+        CalloutResult::Answered { status: 504, .. }
+            if result.header("x-envoy-upstream-service-time").is_none() =>
+        {
+            Some("timeout")
+        }
+        CalloutResult::Answered { status, .. } if *status >= 500 => Some("status_5xx"),
+        CalloutResult::Answered { .. } => None,
+    };
+    if let Some(kind) = failure {
+        events.push(MetricEvent::count(
+            prefix,
+            &format!("callout_failure.{kind}"),
+        ));
+    }
+    events
+}
+
+/// An answered callout that the flow still turned into a 502: its body was unusable (not
+/// JSON, fields missing) or Auth0 refused the gateway's own credentials.
+pub fn invalid_answer(prefix: &str) -> MetricEvent {
+    MetricEvent::count(prefix, "callout_failure.invalid_answer")
+}
+
+pub fn jwks_fetch(prefix: &str) -> MetricEvent {
+    MetricEvent::count(prefix, "jwks_fetch")
+}
+
+pub fn sessions_live(prefix: &str, live: u64) -> MetricEvent {
+    MetricEvent {
+        kind: MetricKind::Gauge,
+        name: format!("{prefix}.sessions_live"),
+        value: live,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_follow_the_status() {
+        assert_eq!(outcome_of(200), "success");
+        assert_eq!(outcome_of(302), "success");
+        assert_eq!(outcome_of(400), "client_error");
+        assert_eq!(outcome_of(401), "client_error");
+        assert_eq!(outcome_of(413), "client_error");
+        assert_eq!(outcome_of(429), "auth0_error");
+        assert_eq!(outcome_of(502), "auth0_error");
+        assert_eq!(outcome_of(503), "auth0_error");
+        assert_eq!(outcome_of(504), "timeout");
+        assert_eq!(outcome_of(500), "internal_error");
+    }
+
+    #[test]
+    fn a_successful_login_counts_its_grant_and_a_failed_one_does_not() {
+        let names = |events: Vec<MetricEvent>| -> Vec<String> {
+            events.into_iter().map(|e| e.name).collect()
+        };
+        assert_eq!(
+            names(request_end("p", "token", 200, Some(LoginGrant::Password))),
+            ["p.route.token.success", "p.login.password"]
+        );
+        assert_eq!(
+            names(request_end("p", "token", 403, Some(LoginGrant::Password))),
+            ["p.route.token.client_error"]
+        );
+        assert_eq!(
+            names(request_end("p", "logout", 302, None)),
+            ["p.route.logout.success", "p.logout"]
+        );
+    }
+
+    #[test]
+    fn callout_failures_are_classified_by_kind() {
+        let answered = |status: u16, headers: Vec<(String, String)>| CalloutResult::Answered {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let kinds = |result: &CalloutResult| -> Vec<String> {
+            callout_answered("p", result, 5, 1000)
+                .into_iter()
+                .filter(|e| e.kind == MetricKind::Counter)
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(
+            kinds(&CalloutResult::Failed { elapsed_ms: 950 }),
+            ["p.callout_failure.timeout"]
+        );
+        assert_eq!(
+            kinds(&CalloutResult::Failed { elapsed_ms: 3 }),
+            ["p.callout_failure.connect"]
+        );
+        assert_eq!(
+            kinds(&answered(429, vec![])),
+            ["p.callout_failure.rate_limited"]
+        );
+        assert_eq!(kinds(&answered(504, vec![])), ["p.callout_failure.timeout"]);
+        let from_upstream = vec![("x-envoy-upstream-service-time".into(), "3".into())];
+        assert_eq!(
+            kinds(&answered(504, from_upstream)),
+            ["p.callout_failure.status_5xx"]
+        );
+        assert_eq!(
+            kinds(&answered(500, vec![])),
+            ["p.callout_failure.status_5xx"]
+        );
+        assert!(kinds(&answered(200, vec![])).is_empty());
+        let latency = callout_answered("p", &answered(200, vec![]), 42, 1000);
+        assert_eq!(latency[0].kind, MetricKind::Histogram);
+        assert_eq!(latency[0].value, 42);
+    }
+
+    #[test]
+    fn management_callouts_are_told_apart_by_path() {
+        let callout = |path: &str| Callout {
+            cluster: "auth0".into(),
+            method: "GET".into(),
+            path: path.into(),
+            authority: "tenant".into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: 1000,
+        };
+        let names = |c: &Callout, management: bool| -> Vec<String> {
+            callout_made("p", "users_search", c, management)
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(
+            names(&callout("/api/v2/users?q=x"), true),
+            ["p.management_call.users_search"]
+        );
+        assert_eq!(
+            names(&callout("/oauth/token"), true),
+            ["p.management_token_fetch"]
+        );
+        assert!(names(&callout("/oauth/token"), false).is_empty());
+    }
+}
