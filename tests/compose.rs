@@ -186,8 +186,8 @@ fn ports_and_addresses_agree_with_the_envoy_config() {
         assert_eq!(flag(&services[service], "--host"), "0.0.0.0");
     }
     // The filter's tenant URL is the emulator's issuer (tokens' `iss` must match it).
-    let filter = envoy_config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-        ["typed_config"]["http_filters"][0]["typed_config"]["config"];
+    let filter = &envoy_config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
+        [0]["typed_config"]["http_filters"][0]["typed_config"]["config"];
     let wasm_file = &filter["vm_config"]["code"]["local"]["filename"];
     assert_eq!(wasm_file, "/etc/envoy/auth0_filter.wasm");
     let plugin: Value = serde_json::from_str(
