@@ -22,6 +22,7 @@ setup: $(ENVOY)
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	@{ command -v redis-server && command -v webdis; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server webdis; }
+	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; }
 
 $(ENVOY):
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
@@ -52,6 +53,8 @@ validate-envoy: build
 	@mkdir -p $(RUN_DIR)
 	@python3 envoy/render.py $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate.yaml -l error
+	@python3 envoy/render.py --compose $(COMPOSE_PORTS) $(abspath $(WASM)) > $(RUN_DIR)/validate-compose.yaml
+	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-compose.yaml -l error
 
 IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
 
@@ -81,3 +84,17 @@ run: build
 clean:
 	cargo clean
 	rm -rf $(VENV)
+
+# Shipping. docker-compose.yml's Envoy config is the one template rendered with the compose
+# service names; validate-envoy validates the same rendering with this machine's wasm path
+# (the only difference from envoy/compose/envoy.yaml, whose path is inside the container).
+.PHONY: oci compose-config
+COMPOSE_PORTS := 8080 9901 8081 8082
+OCI_DIR       := target/oci
+
+compose-config:
+	python3 envoy/render.py --compose $(COMPOSE_PORTS) /etc/envoy/auth0_filter.wasm > envoy/compose/envoy.yaml
+
+# Istio's "compat" Wasm image (one tar+gzip layer holding plugin.wasm) as an OCI image layout.
+oci: wasm
+	python3 istio/oci_image.py $(WASM) $(OCI_DIR)

@@ -3,8 +3,8 @@
 
 use crate::server::{run as serve, Response};
 
-pub fn run(port: u16, threads: usize) -> Result<(), String> {
-    serve(port, threads, |request| {
+pub fn run(host: &str, port: u16, threads: usize) -> Result<(), String> {
+    serve(host, port, threads, |request| {
         Response::json(
             200,
             serde_json::json!({

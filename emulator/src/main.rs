@@ -15,8 +15,10 @@
 //! tiny upstream that reflects requests, for pass-through tests.
 //!
 //! Usage:
-//!   auth0-emulator serve --port N --tenant tenant.json --key-file key.pem [--issuer URL] [--threads N]
-//!   auth0-emulator echo --port N
+//!   auth0-emulator serve --port N --tenant tenant.json --key-file key.pem [--issuer URL] [--threads N] [--host ADDR]
+//!   auth0-emulator echo --port N [--host ADDR]
+//!
+//! `--host` is the listen address, 127.0.0.1 by default (0.0.0.0 in docker-compose.yml).
 
 mod authn;
 mod echo;
@@ -53,9 +55,13 @@ fn main() -> ExitCode {
         .get("threads")
         .and_then(|p| p.parse().ok())
         .unwrap_or(8);
+    let host = flags
+        .get("host")
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".to_string());
     let result = match mode.as_str() {
-        "serve" => serve(port, threads, &flags),
-        "echo" => echo::run(port, threads),
+        "serve" => serve(&host, port, threads, &flags),
+        "echo" => echo::run(&host, port, threads),
         _ => Err("usage: auth0-emulator serve|echo --port N [...]".to_string()),
     };
     match result {
@@ -67,7 +73,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(port: u16, threads: usize, flags: &HashMap<String, String>) -> Result<(), String> {
+fn serve(
+    host: &str,
+    port: u16,
+    threads: usize,
+    flags: &HashMap<String, String>,
+) -> Result<(), String> {
     let tenant_path = flags.get("tenant").ok_or("--tenant is required")?;
     let key_path = flags.get("key-file").ok_or("--key-file is required")?;
     let tenant = tenant::Tenant::load(tenant_path)?;
@@ -77,5 +88,5 @@ fn serve(port: u16, threads: usize, flags: &HashMap<String, String>) -> Result<(
         .unwrap_or_else(|| format!("http://127.0.0.1:{port}/"));
     let signer = tokens::Signer::load_or_create(key_path, &issuer)?;
     let app = authn::Emulator::new(tenant, signer);
-    server::run(port, threads, move |request| app.handle(request))
+    server::run(host, port, threads, move |request| app.handle(request))
 }

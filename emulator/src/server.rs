@@ -101,17 +101,18 @@ impl Response {
     }
 }
 
-/// Serves HTTP/1.1 on 127.0.0.1 with one thread per connection, so keep-alive connections
-/// (Envoy keeps its upstream connections open) never starve a new one. `_threads` is accepted
-/// for compatibility and ignored.
-pub fn run<F>(port: u16, _threads: usize, handler: F) -> Result<(), String>
+/// Serves HTTP/1.1 on `host` (127.0.0.1 unless `--host` says otherwise, e.g. 0.0.0.0 in a
+/// container) with one thread per connection, so keep-alive connections (Envoy keeps its
+/// upstream connections open) never starve a new one. `_threads` is accepted for
+/// compatibility and ignored.
+pub fn run<F>(host: &str, port: u16, _threads: usize, handler: F) -> Result<(), String>
 where
     F: Fn(&Request) -> Response + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .map_err(|e| format!("cannot listen on {port}: {e}"))?;
+    let listener = TcpListener::bind((host, port))
+        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
     let handler = Arc::new(handler);
-    eprintln!("auth0-emulator listening on 127.0.0.1:{port}");
+    eprintln!("auth0-emulator listening on {host}:{port}");
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let handler = Arc::clone(&handler);
