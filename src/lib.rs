@@ -32,6 +32,7 @@ pub mod login_state;
 pub mod lucene;
 pub mod mgmt_token;
 pub mod multipart;
+pub mod openapi;
 pub mod redirect;
 pub mod redis_store;
 pub mod routes;
