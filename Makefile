@@ -16,6 +16,11 @@ AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
 .PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
+.PHONY: api-check openapi-json
+
+# API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
+SCHEMATHESIS     := $(VENV)/bin/schemathesis
+SCHEMATHESIS_PKG := schemathesis==4.32.5 pyyaml==6.0.3
 
 setup: $(ENVOY)
 	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
@@ -59,13 +64,13 @@ validate-envoy: build
 IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
 
 # Every integration suite, then the behavioural suites again with sessions in Redis (Webdis).
-integration: build
+integration: build $(SCHEMATHESIS)
 	$(IT_ENV) cargo test -p auth0-filter --test '*' -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
 		--test integration --test identity --test management --test edge_cases \
 		--test observability -- --test-threads 2
 
-test: build unit lint validate-envoy integration
+test: build unit lint validate-envoy api-check integration
 
 # Starts the emulator, a sample upstream and Envoy with the filter; Ctrl-C stops them all.
 run: build
@@ -80,6 +85,18 @@ run: build
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
 	echo "Ctrl-C to stop."; \
 	wait
+
+$(SCHEMATHESIS): $(ENVOY)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(SCHEMATHESIS_PKG)
+
+# src/openapi.json (served at /documentation/json) from openapi.yaml; run after editing it.
+openapi-json: $(SCHEMATHESIS)
+	$(VENV)/bin/python tools/openapi_json.py
+
+# The filter in Envoy (shipped config) against openapi.yaml with schemathesis; see README
+# "API description". The wall-clock limit stops a hung run.
+api-check: build $(SCHEMATHESIS)
+	timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 clean:
 	cargo clean

@@ -33,6 +33,7 @@ pub mod lucene;
 pub mod metrics;
 pub mod mgmt_token;
 pub mod multipart;
+pub mod openapi;
 pub mod redirect;
 pub mod redis_store;
 pub mod routes;

@@ -30,6 +30,8 @@ pub enum RouteKind {
     Authorize,
     /// `GET /userinfo` and `GET /users/me`
     Userinfo,
+    /// `GET /documentation/json`: the OpenAPI description of these routes.
+    Documentation,
 }
 
 impl RouteKind {
@@ -78,6 +80,7 @@ impl RouteKind {
             RouteKind::Logout
             | RouteKind::Authorize
             | RouteKind::Userinfo
+            | RouteKind::Documentation
             | RouteKind::UsersSearch
             | RouteKind::UsersActive
             | RouteKind::ImportStatus

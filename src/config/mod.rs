@@ -11,14 +11,16 @@ use serde::Deserialize;
 
 mod parts;
 mod raw;
+mod routes_config;
 
 use parts::{
     validate_client, validate_clusters, validate_management, validate_management_access,
     validate_prefix, validate_store,
 };
 use raw::{RawConfig, RawProtectedRoutes};
+use routes_config::route_table;
 
-use crate::routes::{RouteKind, RouteTable};
+use crate::routes::RouteTable;
 
 pub const DEFAULT_SESSION_DURATION_SECONDS: u64 = 86_400;
 pub const DEFAULT_CALLOUT_TIMEOUT_MS: u64 = 5_000;
@@ -430,43 +432,11 @@ impl Config {
                 "must be between 10 and 86400",
             ));
         }
-        let routes = RouteTable::new(
+        let routes = route_table(
             &service_prefix,
-            &[
-                (
-                    RouteKind::Token,
-                    "paths.token",
-                    raw.paths.token,
-                    &["/oauth/token"],
-                ),
-                (
-                    RouteKind::RefreshToken,
-                    "paths.refreshToken",
-                    raw.paths.refresh_token,
-                    &["/refreshtoken"],
-                ),
-                (
-                    RouteKind::Logout,
-                    "paths.logout",
-                    raw.paths.logout,
-                    &["/logout"],
-                ),
-                (
-                    RouteKind::Authorize,
-                    "paths.authorize",
-                    raw.paths.authorize,
-                    &["/authorize"],
-                ),
-                (
-                    RouteKind::Userinfo,
-                    "paths.userinfo",
-                    raw.paths.userinfo,
-                    &["/userinfo", "/users/me"],
-                ),
-            ],
-            management_access
-                .is_some()
-                .then_some(("paths.users", raw.paths.users)),
+            raw.paths,
+            management_access.is_some(),
+            raw.serve_documentation.unwrap_or(true),
         )?;
 
         let session_scope = raw.session_scope.unwrap_or_default();

@@ -62,6 +62,9 @@ pub(super) struct RawConfig {
     pub(super) session_store: Option<RawSessionStore>,
     #[serde(default)]
     pub(super) token_leeway_seconds: Option<u64>,
+    /// Answers `GET <prefix>/documentation/json` with the OpenAPI description; on by default.
+    #[serde(default)]
+    pub(super) serve_documentation: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -203,4 +206,6 @@ pub(super) struct RawPaths {
     pub(super) authorize: Option<Vec<String>>,
     #[serde(default)]
     pub(super) userinfo: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) documentation: Option<Vec<String>>,
 }
