@@ -51,6 +51,7 @@ impl RouteKind {
             RouteKind::ImportErrors => "import_errors",
             RouteKind::Authorize => "authorize",
             RouteKind::Userinfo => "userinfo",
+            RouteKind::Documentation => "documentation",
         }
     }
 

@@ -190,9 +190,10 @@ impl Exchange {
                 RouteKind::Authorize => authorize::start(&mut ctx, head),
                 RouteKind::Userinfo => userinfo::start(&mut ctx, head),
                 // Public and static, as the original's: no client, no body, no store.
-                RouteKind::Documentation => {
-                    return Start::Respond(crate::openapi::documentation_reply())
-                }
+                RouteKind::Documentation => Ok((
+                    Box::new(Answered) as Box<dyn Flow>,
+                    Action::Respond(crate::openapi::documentation_reply()),
+                )),
                 _ => management::start(&mut ctx, head, route),
             },
         };
