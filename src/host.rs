@@ -14,7 +14,6 @@ use proxy_wasm::types::{
 use crate::config::Config;
 use crate::flow::{Action, Exchange, LogLevel, LogLine, Start};
 use crate::http::{CalloutResult, RequestHead};
-use crate::jwt::Jwks;
 use crate::session::{CasKv, KvError, KvSessionStore, SessionStore};
 use crate::timefmt::Timestamp;
 use crate::verifier::Verifier;
@@ -64,6 +63,30 @@ fn header_value(map: MapType, name: &str) -> Option<String> {
         .ok()
         .flatten()
         .map(|value| String::from_utf8_lossy(&value).into_owned())
+}
+
+/// A callout's answer. Without headers the call failed (refused, reset, torn body, timed out)
+/// and Envoy has no response maps: reading them then makes the SDK abort the VM, so they are
+/// only read when there are headers.
+fn call_result(num_headers: usize, body_size: usize, elapsed_ms: u64) -> CalloutResult {
+    if num_headers == 0 {
+        return CalloutResult::Failed { elapsed_ms };
+    }
+    let headers = header_map(MapType::HttpCallResponseHeaders);
+    let status = headers
+        .iter()
+        .find(|(n, _)| n == ":status")
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .unwrap_or(502);
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    CalloutResult::Answered {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// proxy-wasm shared data as a CAS key-value store, shared by every worker's VM.
@@ -190,22 +213,20 @@ impl FilterRoot {
     }
 
     fn store_jwks(&self, issuer: &str, num_headers: usize, body_size: usize) {
-        let status = header_value(MapType::HttpCallResponseHeaders, ":status");
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let usable =
-            num_headers > 0 && status.as_deref() == Some("200") && Jwks::parse(&body).is_ok();
-        if !usable {
+        let result = call_result(num_headers, body_size, 0);
+        let Some(document) = crate::jwt::fetched_jwks(&result) else {
+            let status = match &result {
+                CalloutResult::Answered { status, .. } => format!("status {status}"),
+                CalloutResult::Failed { .. } => "no answer".to_string(),
+            };
             log(
                 LogLevel::Warn,
-                &format!("JWKS fetch for {issuer} failed (status {status:?}); retrying later"),
+                &format!("JWKS fetch for {issuer} failed ({status}); retrying later"),
             );
             return;
-        }
-        if let (Some(store), true) = (self.store(), usable) {
-            if let Err(e) = store.put_jwks(issuer, &body, now()) {
+        };
+        if let Some(store) = self.store() {
+            if let Err(e) = store.put_jwks(issuer, document, now()) {
                 log(LogLevel::Warn, &format!("storing the JWKS failed: {}", e.0));
             }
         }
@@ -517,27 +538,8 @@ impl HttpState {
     fn on_call_response(&mut self, token: u32, num_headers: usize, body_size: usize) {
         self.waiters.borrow_mut().callouts.remove(&token);
         let at = now();
-        let result = if num_headers == 0 {
-            CalloutResult::Failed {
-                elapsed_ms: at.millis().saturating_sub(self.callout_started_ms),
-            }
-        } else {
-            let headers = header_map(MapType::HttpCallResponseHeaders);
-            let status = headers
-                .iter()
-                .find(|(n, _)| n == ":status")
-                .and_then(|(_, v)| v.parse::<u16>().ok())
-                .unwrap_or(502);
-            let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            CalloutResult::Answered {
-                status,
-                headers,
-                body,
-            }
-        };
+        let elapsed_ms = at.millis().saturating_sub(self.callout_started_ms);
+        let result = call_result(num_headers, body_size, elapsed_ms);
         let action = self.step(|ex, config| ex.on_callout(config, at, result));
         self.run_resumed(action);
     }
