@@ -181,13 +181,21 @@ pub struct ManagementRequest {
 }
 
 /// Auth0's answer to a management call, passed through as-is: status, content type and body.
-/// Failures, 429 and 5xx are translated like every other Auth0 call.
+/// Failures, 429 and 5xx are translated like every other Auth0 call. The Management API
+/// answers JSON or nothing: a body that is not JSON (an HTML page from a proxy, a torn
+/// answer) is a broken upstream, 502, rather than something to hand the caller as Auth0's.
 pub fn management_answer(
     result: &CalloutResult,
     timeout_ms: u64,
     now: Timestamp,
 ) -> Result<Reply, FilterError> {
     let (status, body) = answered(result, timeout_ms, now)?;
+    let blank = body.iter().all(u8::is_ascii_whitespace);
+    if !blank && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+        return Err(FilterError::bad_gateway(format!(
+            "the Management API answered {status} with a body that is not JSON"
+        )));
+    }
     let mut reply = Reply::new(status);
     reply.push_header(
         "content-type",

@@ -260,3 +260,40 @@ fn subject_comes_from_id_token_then_access_token() {
     assert_eq!(jwt_subject("opaque"), None);
     assert!(!format!("{set:?}").contains("auth0|a"));
 }
+
+#[test]
+fn management_answers_pass_through_json_and_refuse_other_bodies() {
+    let json = answer(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"user_id":"x"}"#,
+    );
+    let reply = management_answer(&json, 5_000, NOW).unwrap();
+    assert_eq!(
+        (reply.status, reply.body.as_slice()),
+        (200, &br#"{"user_id":"x"}"#[..])
+    );
+    // Any JSON shape passes: the filter does not own the Management API's schema.
+    let shapeless = answer(200, &[("content-type", "application/json")], "{}");
+    assert_eq!(
+        management_answer(&shapeless, 5_000, NOW).unwrap().status,
+        200
+    );
+    let empty = answer(204, &[], "");
+    assert_eq!(management_answer(&empty, 5_000, NOW).unwrap().status, 204);
+    for body in ["<html>maintenance</html>", "{\"users\": [", "\u{fffd}"] {
+        let broken = answer(200, &[("content-type", "text/html")], body);
+        let error = management_answer(&broken, 5_000, NOW).unwrap_err();
+        assert_eq!(error.status, 502, "{body}");
+        assert!(!error.message.contains("maintenance"), "{}", error.message);
+    }
+    let not_found = answer(
+        404,
+        &[("content-type", "application/json")],
+        r#"{"statusCode":404}"#,
+    );
+    assert_eq!(
+        management_answer(&not_found, 5_000, NOW).unwrap().status,
+        404
+    );
+}

@@ -38,6 +38,17 @@ pub struct Jwks {
     keys: Vec<(String, Vec<u8>, Vec<u8>)>,
 }
 
+/// The document of a JWKS fetch's answer when it can be used: a 200 whose body is a JWKS. A
+/// call that failed (refused, timed out, torn) or any other answer has none.
+pub fn fetched_jwks(result: &crate::http::CalloutResult) -> Option<&[u8]> {
+    match result {
+        crate::http::CalloutResult::Answered {
+            status: 200, body, ..
+        } if Jwks::parse(body).is_ok() => Some(body),
+        _ => None,
+    }
+}
+
 impl Jwks {
     pub fn parse(bytes: &[u8]) -> Result<Jwks, String> {
         #[derive(Deserialize)]

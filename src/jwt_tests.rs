@@ -204,3 +204,30 @@ fn the_cache_answers_until_expiry_and_per_expectation() {
     let after = Timestamp::from_secs(verified.expires_at + 61);
     assert_eq!(cache.get(&token, &expect("client-id"), after), None);
 }
+
+#[test]
+fn only_a_200_with_a_jwks_is_a_fetched_jwks() {
+    use crate::http::CalloutResult;
+    let answer = |status: u16, body: &str| CalloutResult::Answered {
+        status,
+        headers: vec![(":status".into(), status.to_string())],
+        body: body.as_bytes().to_vec(),
+    };
+    let document = jwks_json(&["k1"]);
+    assert_eq!(
+        fetched_jwks(&answer(200, &document)),
+        Some(document.as_bytes())
+    );
+    // A call that failed (refused, timed out, a torn body) has no answer to read.
+    assert_eq!(fetched_jwks(&CalloutResult::Failed { elapsed_ms: 3 }), None);
+    let torn = document.get(..document.len() / 2).unwrap();
+    for (status, body) in [
+        (200, torn),
+        (200, "<html>maintenance</html>"),
+        (200, r#"{"token_type":"Bearer"}"#),
+        (429, document.as_str()),
+        (503, document.as_str()),
+    ] {
+        assert_eq!(fetched_jwks(&answer(status, body)), None, "{status} {body}");
+    }
+}

@@ -3,7 +3,11 @@
 //!
 //! - `POST /__emulator/faults` `{"delayMs": 3000}` or
 //!   `{"fail": {"path": "/oauth/token", "status": 429, "count": 1, "headers": {...}, "body": {...}}}`
-//!   (failures and delays apply to the Management API's `/api/v2/...` paths too);
+//!   (failures and delays apply to the Management API's `/api/v2/...` paths too). Instead of
+//!   the JSON `body`, `"raw": "<html>…"` answers that text as is, with `"contentType"` (default
+//!   `text/html; charset=utf-8`). `"truncate": N` announces the whole body's `Content-Length`
+//!   but sends only its first N bytes, then closes the connection (a torn answer). A failure
+//!   with `"count": 0` is never used; each matching call uses one of `count`;
 //!   `{"clientCredentialsLifetimeSeconds": 2}`: later client_credentials tokens live 2 s
 //!   (`expires_in: 2`); `{"revokeManagementTokens": true}`: every Management API token issued
 //!   so far is answered 401 from now on (tokens issued later work). Keys combine.
@@ -26,6 +30,10 @@ struct Failure {
     count: u64,
     headers: BTreeMap<String, String>,
     body: serde_json::Value,
+    /// A non-JSON body and its content type, sent instead of `body`.
+    raw: Option<(String, String)>,
+    /// Bytes of the body actually sent (the rest is announced, never sent).
+    truncate: Option<usize>,
 }
 
 #[derive(Default)]
@@ -122,6 +130,17 @@ impl Faults {
                     .and_then(|h| serde_json::from_value(h.clone()).ok())
                     .unwrap_or_default(),
                 body: fail.get("body").cloned().unwrap_or(serde_json::json!({})),
+                raw: fail.get("raw").and_then(|r| r.as_str()).map(|raw| {
+                    let content_type = fail
+                        .get("contentType")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("text/html; charset=utf-8");
+                    (raw.to_string(), content_type.to_string())
+                }),
+                truncate: fail
+                    .get("truncate")
+                    .and_then(|t| t.as_u64())
+                    .and_then(|t| usize::try_from(t).ok()),
             };
             if let Ok(mut failures) = self.failures.lock() {
                 failures.push(failure);
@@ -183,10 +202,113 @@ impl Faults {
             .position(|f| f.path == request.path && f.count > 0)?;
         let failure = failures.get_mut(index)?;
         failure.count -= 1;
-        let mut response = Response::json(failure.status, failure.body.clone());
+        let mut response = match &failure.raw {
+            Some((raw, content_type)) => Response::text(failure.status, content_type, raw),
+            None => Response::json(failure.status, failure.body.clone()),
+        };
+        response.truncate_to = failure.truncate;
         for (name, value) in &failure.headers {
             response = response.with_header(name, value);
         }
         Some(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, body: &str) -> Request {
+        Request {
+            method: method.into(),
+            url: path.into(),
+            path: path.into(),
+            query: BTreeMap::new(),
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn arm(faults: &Faults, spec: serde_json::Value) {
+        let answer = faults
+            .control(&request("POST", "/__emulator/faults", &spec.to_string()))
+            .unwrap();
+        assert_eq!(answer.status, 200);
+    }
+
+    #[test]
+    fn a_json_failure_is_used_count_times_on_its_path_only() {
+        let faults = Faults::default();
+        arm(
+            &faults,
+            serde_json::json!({"fail": {"path": "/oauth/token", "status": 429, "count": 2,
+                "headers": {"x-ratelimit-reset": "123"}, "body": {"error": "too_many_requests"}}}),
+        );
+        assert!(faults.before(&request("GET", "/userinfo", "")).is_none());
+        for _ in 0..2 {
+            let answer = faults.before(&request("POST", "/oauth/token", "")).unwrap();
+            assert_eq!(answer.status, 429);
+            assert_eq!(answer.body, br#"{"error":"too_many_requests"}"#);
+            assert!(answer
+                .headers
+                .contains(&("x-ratelimit-reset".into(), "123".into())));
+            assert_eq!(answer.truncate_to, None);
+        }
+        assert!(faults
+            .before(&request("POST", "/oauth/token", ""))
+            .is_none());
+    }
+
+    #[test]
+    fn a_raw_failure_answers_its_text_with_its_content_type() {
+        let faults = Faults::default();
+        arm(
+            &faults,
+            serde_json::json!({"fail": {"path": "/oauth/token", "status": 200, "raw": "<html>oops"}}),
+        );
+        let answer = faults.before(&request("POST", "/oauth/token", "")).unwrap();
+        assert_eq!(
+            (answer.status, answer.body.as_slice()),
+            (200, &b"<html>oops"[..])
+        );
+        assert!(answer
+            .headers
+            .contains(&("content-type".into(), "text/html; charset=utf-8".into())));
+        arm(
+            &faults,
+            serde_json::json!({"fail": {"path": "/x", "status": 200, "raw": "{not json",
+                "contentType": "application/json"}}),
+        );
+        let answer = faults.before(&request("GET", "/x", "")).unwrap();
+        assert!(answer
+            .headers
+            .contains(&("content-type".into(), "application/json".into())));
+    }
+
+    #[test]
+    fn a_truncating_failure_keeps_the_whole_body_and_marks_what_is_sent() {
+        let faults = Faults::default();
+        arm(
+            &faults,
+            serde_json::json!({"fail": {"path": "/oauth/token", "status": 200,
+                "body": {"access_token": "abc"}, "truncate": 5}}),
+        );
+        let answer = faults.before(&request("POST", "/oauth/token", "")).unwrap();
+        assert_eq!(answer.body, br#"{"access_token":"abc"}"#);
+        assert_eq!(answer.truncate_to, Some(5));
+    }
+
+    #[test]
+    fn clearing_drops_armed_failures() {
+        let faults = Faults::default();
+        arm(
+            &faults,
+            serde_json::json!({"fail": {"path": "/oauth/token", "status": 500, "count": 5}}),
+        );
+        let cleared = faults.control(&request("DELETE", "/__emulator/faults", ""));
+        assert_eq!(cleared.map(|c| c.status), Some(200));
+        assert!(faults
+            .before(&request("POST", "/oauth/token", ""))
+            .is_none());
     }
 }

@@ -171,6 +171,7 @@ impl Emulator {
                 status: 204,
                 headers: Vec::new(),
                 body: Vec::new(),
+                truncate_to: None,
             },
             Some(errors) => Response::json(200, Value::Array(errors.clone())),
         })

@@ -34,6 +34,7 @@ pub fn no_content() -> Response {
         status: 204,
         headers: Vec::new(),
         body: Vec::new(),
+        truncate_to: None,
     }
 }
 

@@ -57,6 +57,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A fault: announce the whole body's length but send only this many bytes of it, then
+    /// close the connection (a truncated answer).
+    pub truncate_to: Option<usize>,
 }
 
 impl Response {
@@ -68,6 +71,7 @@ impl Response {
                 "application/json; charset=utf-8".into(),
             )],
             body: value.to_string().into_bytes(),
+            truncate_to: None,
         }
     }
 
@@ -76,6 +80,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body: body.as_bytes().to_vec(),
+            truncate_to: None,
         }
     }
 
@@ -84,6 +89,7 @@ impl Response {
             status: 302,
             headers: vec![("location".into(), location.into())],
             body: Vec::new(),
+            truncate_to: None,
         }
     }
 
@@ -211,7 +217,8 @@ where
         };
         let response = handler(&request);
         write_response(&mut writer, &response, close, request.method == "HEAD")?;
-        if close {
+        // A truncated answer can only end by closing the connection.
+        if close || response.truncate_to.is_some() {
             return Ok(());
         }
     }
@@ -267,7 +274,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn write_response(
-    writer: &mut TcpStream,
+    writer: &mut impl Write,
     response: &Response,
     close: bool,
     head_only: bool,
@@ -292,17 +299,47 @@ fn write_response(
     }
     out.extend_from_slice(b"\r\n");
     if !head_only && response.status != 204 && response.status != 304 {
-        out.extend_from_slice(&response.body);
+        let sent = response
+            .truncate_to
+            .map_or(response.body.len(), |n| n.min(response.body.len()));
+        out.extend_from_slice(response.body.get(..sent).unwrap_or_default());
     }
     writer.write_all(&out)?;
     writer.flush()
 }
 
-fn write_simple(writer: &mut TcpStream, status: u16) -> std::io::Result<()> {
+fn write_simple(writer: &mut impl Write, status: u16) -> std::io::Result<()> {
     write_response(
         writer,
         &Response::text(status, "text/plain", reason(status)),
         true,
         false,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(response: &Response) -> String {
+        let mut out = Vec::new();
+        write_response(&mut out, response, false, false).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_whole_answer_announces_its_length() {
+        let text = written(&Response::text(200, "text/plain", "hello"));
+        assert!(text.contains("content-length: 5\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nhello"), "{text}");
+    }
+
+    #[test]
+    fn a_truncated_answer_announces_more_than_it_sends() {
+        let mut response = Response::json(200, serde_json::json!({"access_token": "x"}));
+        response.truncate_to = Some(4);
+        let text = written(&response);
+        assert!(text.contains("content-length: 20\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n{\"ac"), "{text}");
+    }
 }

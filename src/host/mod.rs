@@ -59,6 +59,30 @@ fn header_value(map: MapType, name: &str) -> Option<String> {
         .map(|value| String::from_utf8_lossy(&value).into_owned())
 }
 
+/// A callout's answer. Without headers the call failed (refused, reset, torn body, timed out)
+/// and Envoy has no response maps: reading them then makes the SDK abort the VM, so they are
+/// only read when there are headers.
+fn call_result(num_headers: usize, body_size: usize, elapsed_ms: u64) -> CalloutResult {
+    if num_headers == 0 {
+        return CalloutResult::Failed { elapsed_ms };
+    }
+    let headers = header_map(MapType::HttpCallResponseHeaders);
+    let status = headers
+        .iter()
+        .find(|(n, _)| n == ":status")
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .unwrap_or(502);
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    CalloutResult::Answered {
+        status,
+        headers,
+        body,
+    }
+}
+
 /// proxy-wasm shared data as a CAS key-value store, shared by every worker's VM.
 pub(crate) struct SharedData;
 
@@ -267,27 +291,8 @@ impl HttpState {
     fn on_call_response(&mut self, token: u32, num_headers: usize, body_size: usize) {
         self.waiters.borrow_mut().callouts.remove(&token);
         let at = now();
-        let result = if num_headers == 0 {
-            CalloutResult::Failed {
-                elapsed_ms: at.millis().saturating_sub(self.callout_started_ms),
-            }
-        } else {
-            let headers = header_map(MapType::HttpCallResponseHeaders);
-            let status = headers
-                .iter()
-                .find(|(n, _)| n == ":status")
-                .and_then(|(_, v)| v.parse::<u16>().ok())
-                .unwrap_or(502);
-            let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            CalloutResult::Answered {
-                status,
-                headers,
-                body,
-            }
-        };
+        let elapsed_ms = at.millis().saturating_sub(self.callout_started_ms);
+        let result = call_result(num_headers, body_size, elapsed_ms);
         let action = self.step(|ex, config| ex.on_callout(config, at, result));
         self.run_resumed(action);
     }

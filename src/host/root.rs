@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
+use proxy_wasm::types::{BufferType, ContextType};
 
-use super::{header_map, header_value, log, now, stats, FilterHttp, HttpState, SharedData};
+use super::{call_result, log, now, stats, FilterHttp, HttpState, SharedData};
 use crate::config::Config;
 use crate::flow::LogLevel;
 use crate::http::CalloutResult;
-use crate::jwt::Jwks;
 use crate::session::KvSessionStore;
 use crate::timefmt::Timestamp;
 use crate::verifier::Verifier;
@@ -135,27 +134,10 @@ impl FilterRoot {
     }
 
     fn store_jwks(&self, issuer: &str, started_ms: u64, num_headers: usize, body_size: usize) {
-        let status = header_value(MapType::HttpCallResponseHeaders, ":status");
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let usable =
-            num_headers > 0 && status.as_deref() == Some("200") && Jwks::parse(&body).is_ok();
+        let elapsed_ms = now().millis().saturating_sub(started_ms);
+        let result = call_result(num_headers, body_size, elapsed_ms);
+        let document = crate::jwt::fetched_jwks(&result);
         if let Some(config) = &self.config {
-            let elapsed_ms = now().millis().saturating_sub(started_ms);
-            let result = if num_headers == 0 {
-                CalloutResult::Failed { elapsed_ms }
-            } else {
-                CalloutResult::Answered {
-                    status: status
-                        .as_deref()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(502),
-                    headers: header_map(MapType::HttpCallResponseHeaders),
-                    body: Vec::new(),
-                }
-            };
             let prefix = config.stat_prefix.as_str();
             let mut events = crate::metrics::callout_answered(
                 prefix,
@@ -163,20 +145,24 @@ impl FilterRoot {
                 elapsed_ms,
                 config.callout_timeout_ms,
             );
-            if status.as_deref() == Some("200") && !usable {
+            if matches!(result, CalloutResult::Answered { status: 200, .. }) && document.is_none() {
                 events.push(crate::metrics::invalid_answer(prefix));
             }
             stats::apply(events);
         }
-        if !usable {
+        let Some(document) = document else {
+            let status = match &result {
+                CalloutResult::Answered { status, .. } => format!("status {status}"),
+                CalloutResult::Failed { .. } => "no answer".to_string(),
+            };
             log(
                 LogLevel::Warn,
-                &format!("JWKS fetch for {issuer} failed (status {status:?}); retrying later"),
+                &format!("JWKS fetch for {issuer} failed ({status}); retrying later"),
             );
             return;
-        }
-        if let (Some(store), true) = (self.store(), usable) {
-            if let Err(e) = store.put_jwks(issuer, &body, now()) {
+        };
+        if let Some(store) = self.store() {
+            if let Err(e) = store.put_jwks(issuer, document, now()) {
                 log(LogLevel::Warn, &format!("storing the JWKS failed: {}", e.0));
             }
         }
