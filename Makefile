@@ -80,3 +80,15 @@ run: build
 clean:
 	cargo clean
 	rm -rf $(VENV)
+
+# Fuzzing (not part of `make test`): every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each,
+# with a summary in target/fuzz-summary.txt. FUZZ_SANITIZER=none skips ASan (faster).
+FUZZ_SECONDS   ?= 30
+FUZZ_SANITIZER ?= address
+.PHONY: fuzz fuzz-setup
+
+fuzz-setup:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+fuzz: fuzz-setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SANITIZER=$(FUZZ_SANITIZER) fuzz/run.sh
