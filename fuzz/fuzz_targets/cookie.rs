@@ -27,14 +27,17 @@ fuzz_target!(|data: &[u8]| {
             .collect(),
         ..Default::default()
     };
-    let name = if name.is_empty() { SESSION_COOKIE } else { name };
+    let name = if name.is_empty() {
+        SESSION_COOKIE
+    } else {
+        name
+    };
     let Some(value) = find_cookie(&head, name) else {
         return;
     };
-    assert!(!value.is_empty());
+    // Only RFC 6265 cookie octets: no `;`, `,`, `"`, spaces or control characters.
+    assert!(is_cookie_value(value), "{value:?}");
     assert!(!value.contains(';'), "{value:?}");
-    assert_eq!(value, value.trim(), "{value:?}");
-    assert!(!value.starts_with('"') && !value.ends_with('"'), "{value:?}");
     // It came from one of the headers, whole.
     assert!(headers.iter().any(|h| h.contains(value)));
 
@@ -46,7 +49,6 @@ fuzz_target!(|data: &[u8]| {
     };
     match session_cookie(value, 86_400, same_site) {
         Some(cookie) => {
-            assert!(is_cookie_value(value));
             let (first, attributes) = cookie.split_once("; ").expect("attributes");
             assert_eq!(first, format!("{SESSION_COOKIE}={value}"));
             assert!(!cookie.contains(['\r', '\n', ',']));
@@ -55,6 +57,6 @@ fuzz_target!(|data: &[u8]| {
                 ["Path=/", "HttpOnly", "Secure", "Max-Age=86400"]
             );
         }
-        None => assert!(!is_cookie_value(value)),
+        None => panic!("a found value could not be set again: {value:?}"),
     }
 });

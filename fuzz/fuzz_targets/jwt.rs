@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
     if let (Some(subject), Some(claims)) = (&subject, &claims) {
         // Both read the same payload; `jwt_subject` also accepts `=` padding.
         if !input.token.contains('=') {
-            assert_eq!(claims.get("sub").and_then(|s| s.as_str()), Some(subject.as_str()));
+            assert_eq!(
+                claims.get("sub").and_then(|s| s.as_str()),
+                Some(subject.as_str())
+            );
         }
     }
 
@@ -78,7 +81,11 @@ fuzz_target!(|data: &[u8]| {
         0 => vec![],
         1 => vec!["RS256".to_string(), "PS256".to_string()],
         2 => vec!["HS256".to_string(), "none".to_string()],
-        _ => vec!["RS256".to_string(), "RS384".to_string(), "RS512".to_string()],
+        _ => vec![
+            "RS256".to_string(),
+            "RS384".to_string(),
+            "RS512".to_string(),
+        ],
     };
     let only_non_rsa = input.algorithms % 4 == 2;
     let expect = Expectation {
@@ -93,7 +100,10 @@ fuzz_target!(|data: &[u8]| {
     };
     match verify(input.token, &jwks, &expect, now) {
         Ok(verified) => {
-            assert!(!only_non_rsa, "a token verified with no RSA algorithm allowed");
+            assert!(
+                !only_non_rsa,
+                "a token verified with no RSA algorithm allowed"
+            );
             assert!(!verified.subject.is_empty() || !fixed_key);
             assert!(verified.expires_at + expect.leeway_secs >= now.secs);
             if fixed_key {

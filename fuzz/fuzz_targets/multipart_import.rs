@@ -19,6 +19,7 @@ fn config() -> &'static Config {
                 "clientId": "web-client-id",
                 "clientSecret": "web-client-secret",
                 "redirectUrl": "https://app.example.org/callback",
+                "scopes": ["openid", "offline_access"],
                 "supportedConnections": ["db-a"]
             }},
             "managementClient": {
@@ -44,7 +45,10 @@ fn rebuilt(part: &Part) -> Part {
     Part {
         name: quoted(&part.name),
         filename: part.filename.as_deref().map(quoted),
-        content_type: part.content_type.as_deref().map(|v| quoted(v).trim().to_string()),
+        content_type: part
+            .content_type
+            .as_deref()
+            .map(|v| quoted(v).trim().to_string()),
         data: part.data.clone(),
     }
 }
@@ -66,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
             // The builder's body parses back to the same parts, whatever their data.
             let (body, new_boundary) = build(&parts, body);
             let content_type = format!("multipart/form-data; boundary={new_boundary}");
-            assert_eq!(boundary_of(Some(&content_type)).ok(), Some(new_boundary.clone()));
+            assert_eq!(
+                boundary_of(Some(&content_type)).ok(),
+                Some(new_boundary.clone())
+            );
             let expected: Vec<Part> = parts.iter().map(rebuilt).collect();
             let reparsed = parse(&body, &new_boundary).expect("built bodies parse");
             assert_eq!(reparsed, expected);
@@ -80,15 +87,23 @@ fuzz_target!(|data: &[u8]| {
             let boundary = boundary_of(Some(&content_type)).expect("a valid boundary");
             let parts = parse(&body, &boundary).expect("the rewritten body parses");
             assert_eq!(parts.first().map(|p| p.name.as_str()), Some("users"));
-            let connection = parts.iter().find(|p| p.name == "connection_id").expect("connection_id");
+            let connection = parts
+                .iter()
+                .find(|p| p.name == "connection_id")
+                .expect("connection_id");
             assert!(
-                connection.data == b"con_0000000000000001" || connection.data == b"con_0000000000000002"
+                connection.data == b"con_0000000000000001"
+                    || connection.data == b"con_0000000000000002"
             );
             assert!(parts.iter().all(|p| p.name != "connection"));
         }
         Err(error) => {
             assert!(matches!(error.status, 400 | 413 | 415), "{}", error.status);
-            assert!(!error.message.chars().any(char::is_control), "{:?}", error.message);
+            assert!(
+                !error.message.chars().any(char::is_control),
+                "{:?}",
+                error.message
+            );
         }
     }
 });

@@ -54,8 +54,15 @@ fn config(allow_list: bool) -> &'static Config {
                 "clientId": "web-client-id",
                 "clientSecret": "web-client-secret",
                 "redirectUrl": "https://app.example.org/callback",
+                "scopes": ["openid", "offline_access"],
                 "supportedConnections": ["db-a"]
             }},
+            "managementClient": {
+                "auth0Url": "https://tenant.eu.auth0.com/",
+                "clientId": "mgmt-id",
+                "clientSecret": "mgmt-secret",
+                "supportedConnections": ["db-a"]
+            },
             "auth0Clusters": {"tenant.eu.auth0.com": "auth0"},
             "logoutClientIdEnabled": true
         });
@@ -150,6 +157,9 @@ fuzz_target!(|data: &[u8]| {
         }
     } else {
         // Only a host the URL parser itself refuses (e.g. `a:b:c`) may make it unparsable.
-        assert!(url::Url::parse(&format!("http://{host}/")).is_err(), "{return_to:?}");
+        assert!(
+            url::Url::parse(&format!("http://{host}/")).is_err(),
+            "{return_to:?}"
+        );
     }
 });
