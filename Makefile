@@ -115,3 +115,15 @@ compose-config:
 # Istio's "compat" Wasm image (one tar+gzip layer holding plugin.wasm) as an OCI image layout.
 oci: wasm
 	python3 istio/oci_image.py $(WASM) $(OCI_DIR)
+
+# Fuzzing (not part of `make test`): every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each,
+# with a summary in target/fuzz-summary.txt. FUZZ_SANITIZER=none skips ASan (faster).
+FUZZ_SECONDS   ?= 30
+FUZZ_SANITIZER ?= address
+.PHONY: fuzz fuzz-setup
+
+fuzz-setup:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+fuzz: fuzz-setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SANITIZER=$(FUZZ_SANITIZER) fuzz/run.sh

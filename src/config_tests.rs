@@ -66,6 +66,20 @@ fn unknown_keys_are_refused_with_their_path() {
 }
 
 #[test]
+fn an_error_under_an_empty_top_level_key_still_names_a_field() {
+    // Found by fuzzing: serde_path_to_error shows the path of the key `""` as an empty string.
+    for bytes in [&br#"{"" {"#[..], br#"{"": 1}"#, br#"{"":"#] {
+        let error = Config::from_json(bytes).unwrap_err();
+        assert_eq!(
+            error.field,
+            "(root)",
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+#[test]
 fn default_connection_must_be_supported() {
     let err = with(|j| j["clients"]["web"]["defaultConnection"] = "other".into()).unwrap_err();
     assert_eq!(err.field, "clients.web.defaultConnection");

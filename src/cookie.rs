@@ -5,14 +5,21 @@ use crate::http::RequestHead;
 
 pub const SESSION_COOKIE: &str = "sid";
 
-/// The value of a cookie by exact name, from every `Cookie` header of the request.
+/// The value of a cookie by exact name, from every `Cookie` header of the request. A value
+/// that is not RFC 6265 `cookie-value` (octets, optionally in one pair of quotes) counts as
+/// absent: the filter never sets one, and `sid=" a b "` must not give ` a b `.
 pub fn find_cookie<'a>(head: &'a RequestHead, name: &str) -> Option<&'a str> {
     head.header_values("cookie")
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(n, _)| n.trim() == name)
-        .map(|(_, v)| v.trim().trim_matches('"'))
-        .filter(|v| !v.is_empty())
+        .map(|(_, v)| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
+        .filter(|v| is_cookie_value(v))
 }
 
 /// RFC 6265 `cookie-octet`: what may stand in a cookie value unquoted.
@@ -73,6 +80,21 @@ mod tests {
         assert_eq!(find_cookie(&head(&["a=1", "sid=two"]), "sid"), Some("two"));
         assert_eq!(find_cookie(&head(&["sidx=1"]), "sid"), None);
         assert_eq!(find_cookie(&head(&["sid="]), "sid"), None);
+        assert_eq!(find_cookie(&head(&["sid=\"q.1\""]), "sid"), Some("q.1"));
+    }
+
+    #[test]
+    fn values_that_are_not_cookie_octets_count_as_absent() {
+        // Found by fuzzing: `sid=" = = "` gave ` = = ` (quotes and spaces trimmed in turn).
+        for bad in [
+            "sid=\" = = \"",
+            "sid=\"\"abc\"\"",
+            "sid=\"abc",
+            "sid=a b",
+            "sid=\"\"",
+        ] {
+            assert_eq!(find_cookie(&head(&[bad]), "sid"), None, "{bad:?}");
+        }
     }
 
     #[test]

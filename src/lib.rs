@@ -26,6 +26,9 @@ pub mod config;
 pub mod cookie;
 pub mod error;
 pub mod flow;
+// Only for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod http;
 pub mod jwt;
 pub mod login_state;

@@ -104,9 +104,10 @@ fn check_value(name: &str, value: &str) -> Result<(), FilterError> {
     Ok(())
 }
 
-/// A field path of letters, digits, `_` and `-` segments joined by dots.
+/// A field path of letters, digits, `_` and `-` segments joined by dots. It must not start
+/// with `-` (or `+`): at the start of a clause that is Lucene's NOT (MUST) operator.
 fn valid_field(name: &str) -> bool {
-    !name.is_empty()
+    name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         && name.len() <= 128
         && name.split('.').count() <= MAX_ACL_DEPTH + 1
         && name.split('.').all(|s| {

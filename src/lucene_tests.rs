@@ -203,3 +203,15 @@ fn injection_attempts_stay_literal() {
         );
     }
 }
+
+#[test]
+fn acl_fields_cannot_start_with_a_lucene_operator() {
+    // `{"-x":"1"}` became `(-x:"1")`, Lucene's NOT: an ACL that widened the search to every
+    // user without x=1. Found with the fuzz target's query-shape check.
+    for acl in [r#"{"-x":"1"}"#, r#"{"+x":"1"}"#, r#"{"$or":[{"-x":"1"}]}"#] {
+        let err = user_search(None, Some(acl), &conns()).unwrap_err();
+        assert_eq!(err.status, 400, "{acl}");
+    }
+    let ok = user_search(None, Some(r#"{"_x.a-b":"1"}"#), &conns()).unwrap();
+    assert!(ok.q.starts_with(r#"(_x.a-b:"1")"#), "{}", ok.q);
+}

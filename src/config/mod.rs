@@ -277,7 +277,7 @@ impl Config {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." {
+            let field = if path == "." || path.is_empty() {
                 "(root)".to_string()
             } else {
                 path

@@ -8,6 +8,7 @@ use super::management_call::{ManagementCall, Progress};
 use super::{Action, Ctx, Flow, Step};
 use crate::auth0::ManagementRequest;
 use crate::clients::check_management_access;
+use crate::config::ManagementClient;
 use crate::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::lucene::user_search;
@@ -208,8 +209,9 @@ fn create_user(
 }
 
 /// `POST /users/import`: the `users` file unchanged, `connection` turned into `connection_id`.
-fn import_users(
-    ctx: &Ctx<'_>,
+/// Public (with the config part it reads) for the fuzz target, through `crate::fuzz_entry`.
+pub(crate) fn import_users(
+    management: &ManagementClient,
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<ManagementRequest, FilterError> {
@@ -249,7 +251,6 @@ fn import_users(
     if users.data.len() > IMPORT_FILE_LIMIT {
         return Err(FilterError::payload_too_large(IMPORT_FILE_LIMIT));
     }
-    let management = &ctx.config.management;
     let connection = match text("connection")? {
         Some(c) => c,
         None => management
@@ -352,7 +353,7 @@ impl Flow for ManagementFlow {
                     body: Some(body.to_vec()),
                 }
             }
-            RouteKind::UsersImport => import_users(ctx, content_type, body)?,
+            RouteKind::UsersImport => import_users(&ctx.config.management, content_type, body)?,
             _ => return Err(super::unexpected("body")),
         };
         let (call, action) = ManagementCall::start(ctx, request);

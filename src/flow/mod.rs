@@ -5,9 +5,9 @@
 mod authorize;
 mod identity;
 mod logout;
-mod management;
+pub(crate) mod management;
 mod management_call;
-mod protected;
+pub(crate) mod protected;
 mod refresh;
 mod shared;
 mod token;
