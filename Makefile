@@ -16,6 +16,7 @@ AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
 .PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
+.PHONY: bench bench-smoke bench-tools soak
 
 setup: $(ENVOY)
 	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
@@ -61,7 +62,7 @@ integration: build
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
 		--test integration --test identity --test management --test edge_cases -- --test-threads 2
 
-test: build unit lint validate-envoy integration
+test: build unit lint validate-envoy integration bench-smoke
 
 # Starts the emulator, a sample upstream and Envoy with the filter; Ctrl-C stops them all.
 run: build
@@ -76,6 +77,22 @@ run: build
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
 	echo "Ctrl-C to stop."; \
 	wait
+
+# Performance (README "Performance"): `make bench` (ratios, not in `make test`; BENCH_SMOKE=1
+# runs the same code paths in seconds and judges no target), `make soak` (not in `make test`).
+bench-tools: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	@command -v taskset >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux; }
+	@command -v twiggy >/dev/null || test -x $$HOME/.cargo/bin/twiggy || cargo install --locked twiggy
+
+bench: build bench-tools
+	python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
+
+bench-smoke: build bench-tools
+	python3 bench/bench.py --smoke
+
+soak: build bench-tools
+	python3 bench/soak.py
 
 clean:
 	cargo clean
