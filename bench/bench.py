@@ -69,6 +69,7 @@ def ratio_figure(name, runs, target, higher_is_better=True):
               "non2xx": sum(a["non2xx"] + b["non2xx"] for a, b in runs),
               "errors": [e for a, b in runs for e in (a["errors"], b["errors"]) if e]}
     figure["met"] = figure["median"] >= target if higher_is_better else figure["median"] <= target
+    print(f"  {name}: {figure['median']:.3f} {figure['raw_rps']}", flush=True)
     return figure
 
 
@@ -119,6 +120,7 @@ def measure_throughput(stack, args):
                     "raw_rps": [[a["rps"], b["rps"]] for a, b in runs],
                     "non2xx": sum(a["non2xx"] + b["non2xx"] for a, b in runs),
                     "errors": [e for a, b in runs for e in (a["errors"], b["errors"]) if e]})
+    print(f"  P5: {statistics.median(added):.1f} us {figures[-1]['raw_rps']}", flush=True)
     login_rps = statistics.median(b for _, b in figures[2]["raw_rps"])
     return figures, login_rps
 
@@ -132,15 +134,21 @@ def fill_sessions(port, sessions, seconds_limit):
             str(script), f"http://127.0.0.1:{port}/oauth/token", "--",
             str(-(-sessions // threads))]
     start = time.monotonic()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    finished = 0
-    for line in child.stderr:
-        if "THREAD_DONE" in line:
-            finished += 1
-            if finished == threads:
-                child.send_signal(signal.SIGINT)
-                break
-    out, _ = child.communicate(timeout=seconds_limit + 60)
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             restore_signals=True)
+    try:
+        finished = 0
+        for line in child.stderr:
+            if "THREAD_DONE" in line:
+                finished += 1
+                if finished == threads:
+                    child.send_signal(signal.SIGINT)  # wrk then prints its summary
+                    break
+        out, _ = child.communicate(timeout=seconds_limit + 60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
     elapsed = time.monotonic() - start
     line = next((l for l in out.splitlines() if l.startswith("FILL ")), "FILL ok=0 bad=0")
     counts = dict(part.split("=") for part in line.split()[1:])
@@ -150,7 +158,9 @@ def fill_sessions(port, sessions, seconds_limit):
 def measure_memory(stack, sessions, login_rps):
     """P4: Envoy RSS with `sessions` live sessions vs none, and after they expire."""
     fill_estimate = sessions / max(login_rps, 1.0)
-    lifetime = int(fill_estimate * 1.5) + 15
+    lifetime = int(fill_estimate * 1.5) + 20
+    print(f"  P4: filling {sessions} sessions (estimate {fill_estimate:.0f} s, session lifetime "
+          f"{lifetime} s)", flush=True)
     child, port, _ = stack.envoy("memory", overrides={"sessionDurationSeconds": lifetime,
                                                       "sweepIntervalSeconds": 1})
     for _ in range(20):  # warm-up: the same paths, so the baseline includes their allocations
@@ -203,12 +213,21 @@ def fmt_row(f):
     return f"{f['name']:<62} {value:>9} {spread:>20} {target:>9} {'OK' if f['met'] else 'MISS':>4}  {raw}"
 
 
+def stop_on_signal(signum, _frame):
+    raise SystemExit(f"bench: stopped by signal {signum}")
+
+
 def main():
+    # Stopped (Ctrl-C, kill, a time limit) or not, the `finally` below stops what was started;
+    # SIGINT is also re-armed, as shells start background jobs with it ignored.
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--sessions", type=int, help="P4's live sessions (default 100k)")
     args = parser.parse_args()
-    args.pairs, args.seconds = (1, 1) if args.smoke else (5, 5)
-    sessions = 1_000 if args.smoke else 100_000
+    args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
+    sessions = args.sessions or (1_000 if args.smoke else 100_000)
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack("bench")
     try:
@@ -222,7 +241,8 @@ def main():
     figures.append(size)
     produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
     if args.smoke:
-        produced = produced and figures[3]["sessions"] >= sessions and bool(size["crates"])
+        memory = next(f for f in figures if f["kind"] == "mb_added")
+        produced = produced and memory["sessions"] >= sessions and bool(size["crates"])
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "smoke": args.smoke, "pairs": args.pairs, "seconds_per_run": args.seconds,
               "envoy_workers": 1, "figures": figures}

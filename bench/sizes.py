@@ -29,14 +29,21 @@ def build_named():
 
 
 def crate_of(name):
-    if re.fullmatch(r"(code|data|elem|table|type|import|export|global|func)\[\d+\].*", name):
+    if name.startswith("data segment") or re.fullmatch(r"data\[\d+\]", name):
+        return "(data segments: constants, strings)"
+    if re.fullmatch(r"(code|elem|table|type|import|export|global|func)\[\d+\].*", name):
         return "(unnamed: " + name.split("[")[0] + ")"
+    # `<u64 as itoa::Unsigned>::fmt`: a primitive's impl counts for the trait's crate;
+    # `<str>::to_uppercase` (an inherent primitive method) for core.
+    primitive = re.match(r"<&?(?:mut )?\[?([a-z0-9]+)\]?(?: as ([^>]+))?>", name)
+    if primitive and "::" not in primitive.group(1):
+        name = primitive.group(2) or "core::"
     path = name.lstrip("<&*[( ")
     for prefix in ("mut ", "dyn ", "const ", "unsafe ", "impl "):
         path = path.removeprefix(prefix).lstrip("<&*[( ")
     if "::" not in path:
         return "(runtime: libc, allocator, wasm glue)"
-    crate = path.split("::", 1)[0]
+    crate = re.sub(r"\[[0-9a-f]+\]$", "", path.split("::", 1)[0])  # core[9f8d…] -> core
     return crate if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", crate) else "(other)"
 
 
@@ -51,7 +58,7 @@ def module_size(wasm):
     per_crate = collections.Counter()
     for item in json.loads(out):
         name = item["name"]
-        if name.startswith("custom section"):
+        if name.startswith("custom section") or name.endswith("subsection"):
             continue
         per_crate[crate_of(name)] += item["shallow_size"]
     figure["named_build_bytes"] = os.path.getsize(NAMED)

@@ -17,6 +17,7 @@ import collections
 import datetime
 import http.client
 import json
+import signal
 import threading
 import time
 import urllib.parse
@@ -121,7 +122,13 @@ def sid_of(response):
     return ""
 
 
+def stop_on_signal(signum, _frame):
+    raise SystemExit(f"soak: stopped by signal {signum}")
+
+
 def main():
+    signal.signal(signal.SIGTERM, stop_on_signal)  # so `finally` stops what was started
+    signal.signal(signal.SIGINT, stop_on_signal)
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=64)
@@ -171,7 +178,7 @@ def main():
         "requests": total, "users": args.users, "seconds": round(elapsed, 1),
         "rps": round(total / elapsed, 1), "by_kind_and_status": by_kind,
         "unexpected": unexpected, "driver_errors": errors, "wasm_failure_stats": failures,
-        "wasm_vms_created_before_after": created,
+        "wasm_vms_created_before_after": created, "wasm_stats_after": stats_after,
         "rss_mb": {"after_warmup": warm_rss, "end": round(end_rss, 1), "samples": rss},
     }
     result["ok"] = not unexpected and not errors and not failures and all(
