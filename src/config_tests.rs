@@ -279,7 +279,10 @@ fn identity_headers_list_each_spelling_once() {
         v["protectedRoutes"] = serde_json::json!({"prefixes": ["/api/"]});
     })
     .expect("valid config");
-    let names = config.protected.expect("protected routes").identity_headers();
+    let names = config
+        .protected
+        .expect("protected routes")
+        .identity_headers();
     assert_eq!(
         names,
         [
