@@ -155,10 +155,10 @@ def fill_sessions(port, sessions, seconds_limit):
     return int(counts["ok"]), int(counts["bad"]), elapsed
 
 
-def measure_memory(stack, sessions, login_rps):
+def measure_memory(stack, sessions, login_rps, margin_secs):
     """P4: Envoy RSS with `sessions` live sessions vs none, and after they expire."""
     fill_estimate = sessions / max(login_rps, 1.0)
-    lifetime = int(fill_estimate * 1.5) + 20
+    lifetime = int(fill_estimate * 1.5) + margin_secs
     print(f"  P4: filling {sessions} sessions (estimate {fill_estimate:.0f} s, session lifetime "
           f"{lifetime} s)", flush=True)
     child, port, _ = stack.envoy("memory", overrides={"sessionDurationSeconds": lifetime,
@@ -239,7 +239,7 @@ def main():
         stack.emulator()
         stack.echo()
         figures, login_rps = measure_throughput(stack, args)
-        figures.append(measure_memory(stack, sessions, login_rps))
+        figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20))
     finally:
         stack.stop()
     size = sizes.module_size(WASM)
