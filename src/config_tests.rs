@@ -286,3 +286,26 @@ fn type_errors_on_secrets_do_not_quote_the_value() {
     assert_eq!(err.field, "apiKeys[0].key");
     assert!(!err.to_string().contains("123456789"), "{err}");
 }
+
+#[test]
+fn identity_headers_list_each_spelling_once() {
+    let config = with(|v| {
+        v["protectedRoutes"] = serde_json::json!({"prefixes": ["/api/"]});
+    })
+    .expect("valid config");
+    let names = config
+        .protected
+        .expect("protected routes")
+        .identity_headers();
+    assert_eq!(
+        names,
+        [
+            "x-auth0-user-id",
+            "x_auth0_user_id",
+            "x-auth0-user-groups",
+            "x_auth0_user_groups",
+            "x-auth0-client-type",
+            "x_auth0_client_type",
+        ]
+    );
+}

@@ -155,7 +155,14 @@ impl ProtectedRoutes {
         ]
         .iter()
         .flat_map(|h| [h.to_string(), h.replace('-', "_"), h.replace('_', "-")])
-        .collect()
+        .fold(Vec::with_capacity(6), |mut names, name| {
+            // A name already in one spelling repeats itself; each removal is a host call
+            // on every request the filter sees, owned or not.
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            names
+        })
     }
 }
 

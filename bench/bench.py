@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""`make bench`: the filter's cost as ratios measured side by side in one run (real Envoy 1.40
+with one worker, the release .wasm, the Auth0 emulator and an echo upstream on loopback, load
+from wrk). Pairs alternate A B A B; each figure is the median of the per-pair ratios, with the
+min/max as its spread and the raw requests/s. Prints one table and writes
+target/bench/latest.json. README "Performance" describes the figures.
+
+Usage: bench.py [--smoke]   (--smoke: same code paths in seconds, no target is judged)
+"""
+import argparse
+import datetime
+import json
+import signal
+import statistics
+import subprocess
+import time
+
+import sizes
+from stack import APP_LOGIN, OUT, WASM, Stack, http, lua_script, rss_mb, wrk
+
+# The direct baseline of P2: the form the filter itself sends Auth0 for the `app` client's
+# password login (README "POST /oauth/token"), so the emulator does the same work for both.
+AUTH0_LOGIN = (
+    "grant_type=http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fpassword-realm&username=alice"
+    "&password=Alice-Passw0rd%21&realm=Username-Password-Authentication&client_id=app-client-id"
+    "&client_secret=app-client-secret-0123456789&audience=https%3A%2F%2Fapi.example.org"
+    "&scope=openid+offline_access+profile+email"
+)
+FORM = "application/x-www-form-urlencoded"
+
+# A website login per response until each wrk thread has `limit` successes; each thread then
+# says so on stderr so bench.py can end wrk (which otherwise runs its whole duration).
+FILL_LUA = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad = 0; limit = tonumber(args[1]); said = false end
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 else bad = bad + 1 end
+  if ok >= limit and not said then
+    said = true
+    io.stderr:write("THREAD_DONE\\n"); io.stderr:flush()
+    wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); b = b + t:get("bad") end
+  io.write(string.format("FILL ok=%d bad=%d\\n", o, b))
+end
+"""
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def alternate(pairs, run_a, run_b):
+    """Runs A then B `pairs` times; returns the raw runs."""
+    runs = []
+    for _ in range(pairs):
+        runs.append((run_a(), run_b()))
+    return runs
+
+
+def ratio_figure(name, runs, target, higher_is_better=True):
+    ratios = [b["rps"] / a["rps"] for a, b in runs]
+    figure = {"name": name, "kind": "ratio", **summary(ratios), "target": target,
+              "raw_rps": [[a["rps"], b["rps"]] for a, b in runs],
+              "non2xx": sum(a["non2xx"] + b["non2xx"] for a, b in runs),
+              "errors": [e for a, b in runs for e in (a["errors"], b["errors"]) if e]}
+    figure["met"] = figure["median"] >= target if higher_is_better else figure["median"] <= target
+    print(f"  {name}: {figure['median']:.3f} {figure['raw_rps']}", flush=True)
+    return figure
+
+
+def measure_throughput(stack, args):
+    seconds, pairs, conns = args.seconds, args.pairs, 16
+    _, shipped, _ = stack.envoy("shipped")
+    _, bare, _ = stack.envoy("bare", bare=True)
+    get = lambda port, path, script=None: lambda: wrk(  # noqa: E731
+        f"http://127.0.0.1:{port}{path}", seconds, conns, script)
+    figures = []
+
+    # P1: a route the filter does not own, to the echo upstream.
+    runs = alternate(pairs, get(bare, "/app/resource"), get(shipped, "/app/resource"))
+    figures.append(ratio_figure("P1a pass-through, filter off per route / no filter", runs, 0.97))
+    runs = alternate(pairs, get(bare, "/through-filter/x"), get(shipped, "/through-filter/x"))
+    figures.append(ratio_figure("P1b pass-through, filter on the chain / no filter", runs, 0.90))
+
+    # P2: password login through the filter vs the same login proxied straight to the emulator.
+    via_filter = lua_script(OUT / "login-filter.lua", "POST", APP_LOGIN,
+                            {"Content-Type": FORM, "secret": "app-api-key"})
+    direct = lua_script(OUT / "login-direct.lua", "POST", AUTH0_LOGIN, {"Content-Type": FORM})
+    login_conns = 8
+    runs = alternate(pairs,
+                     lambda: wrk(f"http://127.0.0.1:{bare}/oauth/token", seconds, login_conns,
+                                 direct),
+                     lambda: wrk(f"http://127.0.0.1:{shipped}/oauth/token", seconds,
+                                 login_conns, via_filter))
+    figures.append(ratio_figure("P2 token exchange, through filter / Envoy->emulator", runs, 0.85))
+    ceiling = [wrk(f"http://127.0.0.1:{stack.auth0_port}/oauth/token", seconds, login_conns,
+                   direct)["rps"] for _ in range(pairs)]
+    figures[-1]["emulator_ceiling_rps"] = summary(ceiling)
+
+    # P5: repeat verification of one Bearer token on a protected route vs the same request on
+    # a route where the filter is on the chain but verifies nothing.
+    status, _, body = http("POST", f"http://127.0.0.1:{shipped}/oauth/token",
+                           {"Content-Type": FORM, "secret": "app-api-key"}, APP_LOGIN.encode())
+    if status != 200:
+        raise RuntimeError(f"login for P5 failed: {status} {body[:200]!r}")
+    token = json.loads(body)["accessToken"]
+    bearer = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    plain = lua_script(OUT / "bearer.lua", headers=bearer)
+    runs = alternate(pairs, get(shipped, "/through-filter/x", plain),
+                     get(shipped, "/protected/x", plain))
+    added = [(1 / b["rps"] - 1 / a["rps"]) * 1e6 for a, b in runs]
+    figures.append({"name": "P5 verification, protected route - pass-through (us/request)",
+                    "kind": "us_added", **summary(added), "target": 20.0,
+                    "met": statistics.median(added) <= 20.0,
+                    "raw_rps": [[a["rps"], b["rps"]] for a, b in runs],
+                    "non2xx": sum(a["non2xx"] + b["non2xx"] for a, b in runs),
+                    "errors": [e for a, b in runs for e in (a["errors"], b["errors"]) if e]})
+    print(f"  P5: {statistics.median(added):.1f} us {figures[-1]['raw_rps']}", flush=True)
+    login_rps = statistics.median(b for _, b in figures[2]["raw_rps"])
+    return figures, login_rps
+
+
+def fill_sessions(port, sessions, seconds_limit):
+    """`sessions` website logins through the filter with wrk; returns (ok, bad, seconds)."""
+    script = lua_script(OUT / "fill.lua", "POST", APP_LOGIN,
+                        {"Content-Type": FORM, "secret": "website-api-key"}, FILL_LUA)
+    threads = 2
+    argv = ["wrk", f"-t{threads}", "-c16", f"-d{seconds_limit}s", "--timeout", "10s", "-s",
+            str(script), f"http://127.0.0.1:{port}/oauth/token", "--",
+            str(-(-sessions // threads))]
+    start = time.monotonic()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             restore_signals=True)
+    try:
+        finished = 0
+        for line in child.stderr:
+            if "THREAD_DONE" in line:
+                finished += 1
+                if finished == threads:
+                    child.send_signal(signal.SIGINT)  # wrk then prints its summary
+                    break
+        out, _ = child.communicate(timeout=seconds_limit + 60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    elapsed = time.monotonic() - start
+    line = next((l for l in out.splitlines() if l.startswith("FILL ")), "FILL ok=0 bad=0")
+    counts = dict(part.split("=") for part in line.split()[1:])
+    return int(counts["ok"]), int(counts["bad"]), elapsed
+
+
+def measure_memory(stack, sessions, login_rps, margin_secs):
+    """P4: Envoy RSS with `sessions` live sessions vs none, and after they expire."""
+    fill_estimate = sessions / max(login_rps, 1.0)
+    lifetime = int(fill_estimate * 1.5) + margin_secs
+    print(f"  P4: filling {sessions} sessions (estimate {fill_estimate:.0f} s, session lifetime "
+          f"{lifetime} s)", flush=True)
+    child, port, _ = stack.envoy("memory", overrides={"sessionDurationSeconds": lifetime,
+                                                      "sweepIntervalSeconds": 1})
+    for _ in range(20):  # warm-up: the same paths, so the baseline includes their allocations
+        http("POST", f"http://127.0.0.1:{port}/oauth/token",
+             {"Content-Type": FORM, "secret": "website-api-key"}, APP_LOGIN.encode())
+    time.sleep(1)
+    baseline = rss_mb(child.pid)
+    fill_start = time.monotonic()
+    ok, bad, elapsed = fill_sessions(port, sessions, int(fill_estimate * 4) + 120)
+    live = rss_mb(child.pid)
+    expire_at = fill_start + lifetime + 3
+    while time.monotonic() < expire_at:
+        time.sleep(1)
+    samples = []
+    for _ in range(5):  # the sweep passes over every slot each second
+        time.sleep(1)
+        samples.append(rss_mb(child.pid))
+    after = samples[-1]
+    return {"name": "P4 memory, Envoy RSS with sessions - without (MB)", "kind": "mb_added",
+            "sessions": ok, "failed_logins": bad, "fill_seconds": round(elapsed, 1),
+            "session_lifetime_seconds": lifetime, "all_live_at_sample": elapsed < lifetime,
+            "baseline_rss_mb": round(baseline, 1), "live_rss_mb": round(live, 1),
+            "after_expiry_rss_mb": round(after, 1), "median": round(live - baseline, 1),
+            "after_expiry_added_mb": round(after - baseline, 1), "target": 80.0,
+            "added_per_100k_mb": round((live - baseline) * 100_000 / max(ok, 1), 1),
+            # Met: at most +80 MB scaled to 100k sessions, and back near the baseline (within
+            # a quarter of what the sessions added) once they expired and were swept.
+            "met": (live - baseline) * 100_000 / max(ok, 1) <= 80.0
+            and after - baseline <= max((live - baseline) / 4, 1.0)}
+
+
+def fmt_row(f):
+    if f["kind"] == "ratio":
+        value = f"{f['median']:.3f}"
+        spread = f"{f['min']:.3f}..{f['max']:.3f}"
+        target = f">= {f['target']}"
+        raw = " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["raw_rps"])
+    elif f["kind"] == "us_added":
+        value = f"{f['median']:.1f}"
+        spread = f"{f['min']:.1f}..{f['max']:.1f}"
+        target = f"<= {f['target']}"
+        raw = " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["raw_rps"])
+    elif f["kind"] == "mb_added":
+        value = f"{f['median']:+.1f}"
+        spread = f"after expiry {f['after_expiry_added_mb']:+.1f}"
+        target = f"<= +{f['target']:.0f}"
+        raw = (f"RSS {f['baseline_rss_mb']}/{f['live_rss_mb']}/{f['after_expiry_rss_mb']} MB "
+               f"(none/live/expired), {f['sessions']} sessions, "
+               f"{f['added_per_100k_mb']:+.0f} MB per 100k")
+    else:  # bytes
+        value = f"{f['bytes']}"
+        spread = ""
+        target = f"<= {f['target']}"
+        raw = ""
+    return f"{f['name']:<62} {value:>9} {spread:>20} {target:>9} {'OK' if f['met'] else 'MISS':>4}  {raw}"
+
+
+def stop_on_signal(signum, _frame):
+    raise SystemExit(f"bench: stopped by signal {signum}")
+
+
+def main():
+    # Stopped (Ctrl-C, kill, a time limit) or not, the `finally` below stops what was started;
+    # SIGINT is also re-armed, as shells start background jobs with it ignored.
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--sessions", type=int, help="P4's live sessions (default 100k)")
+    args = parser.parse_args()
+    args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
+    sessions = args.sessions or (1_000 if args.smoke else 100_000)
+    OUT.mkdir(parents=True, exist_ok=True)
+    stack = Stack("bench")
+    try:
+        stack.emulator()
+        stack.echo()
+        figures, login_rps = measure_throughput(stack, args)
+        figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20))
+    finally:
+        stack.stop()
+    size = sizes.module_size(WASM)
+    figures.append(size)
+    produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
+    if args.smoke:
+        memory = next(f for f in figures if f["kind"] == "mb_added")
+        produced = produced and memory["sessions"] >= sessions and bool(size["crates"])
+    result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "smoke": args.smoke, "pairs": args.pairs, "seconds_per_run": args.seconds,
+              "envoy_workers": 1, "figures": figures}
+    name = "smoke.json" if args.smoke else "latest.json"
+    (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'figure':<62} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
+          "raw rps per pair (A/B)")
+    for f in figures:
+        print(fmt_row(f))
+    print(sizes.crate_table(size))
+    print(f"written: {OUT / name}" + ("  (smoke: targets not judged)" if args.smoke else ""))
+    if not produced:
+        raise SystemExit("bench: a figure was not produced")
+
+
+if __name__ == "__main__":
+    main()
