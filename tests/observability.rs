@@ -1,4 +1,4 @@
-//! Stats and logs through a real Envoy: every route driven once, then the filter's counters,
+//! Stats and logs through a real Envoy: every route the filter has driven once, then the filter's counters,
 //! histogram and gauge read back from `/stats/prometheus`, and Envoy's log searched for every
 //! secret and token the run used. Run through `make test`.
 
@@ -96,6 +96,67 @@ fn every_route_is_counted_and_no_secret_reaches_the_log() {
     );
     assert_eq!(created.status, 201, "{}", created.body);
     used_secrets.push("Obs-Passw0rd-42!".into());
+    let user_id = created.json()["user_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let user_path = format!(
+        "/users/{}",
+        url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect::<String>()
+    );
+    let patched = gw.call(
+        "PATCH",
+        &user_path,
+        &[ADMIN, ("content-type", "application/json")],
+        Some(br#"{"user_metadata": {"team": "obs"}}"#),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let deleted = gw.call("DELETE", &user_path, &[ADMIN], None);
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let active = gw.call("GET", "/users/active", &[ADMIN], None);
+    assert_eq!(active.status, 200, "{}", active.body);
+    let import = gw.call(
+        "POST",
+        "/users/import",
+        &[ADMIN, ("content-type", "multipart/form-data; boundary=B0uNd")],
+        Some(
+            b"--B0uNd\r\nContent-Disposition: form-data; name=\"users\"; filename=\"u.json\"\r\n\
+              Content-Type: application/json\r\n\r\n[{\"email\": \"imp.obs@example.org\"}]\r\n--B0uNd--\r\n",
+        ),
+    );
+    assert!(
+        import.status == 201 || import.status == 202,
+        "{}",
+        import.body
+    );
+    let job = import.json()["id"].as_str().unwrap_or_default().to_string();
+    let status = gw.call(
+        "GET",
+        &format!("/users/import/status/{job}"),
+        &[ADMIN],
+        None,
+    );
+    assert_eq!(status.status, 200, "{}", status.body);
+    let errors = gw.call(
+        "GET",
+        &format!("/users/import/status/{job}/errors"),
+        &[ADMIN],
+        None,
+    );
+    assert!(errors.status < 300, "{} {}", errors.status, errors.body);
+    let documentation = gw.call("GET", "/documentation/json", &[], None);
+    assert_eq!(documentation.status, 200);
+    let bearer = format!(
+        "Bearer {}",
+        tokens["accessToken"].as_str().unwrap_or_default()
+    );
+    let protected = gw.call(
+        "GET",
+        "/protected/orders",
+        &[("authorization", &bearer)],
+        None,
+    );
+    assert_eq!(protected.status, 200, "{}", protected.body);
 
     // Failures: a client error, and an Auth0 500 with a request id to find in the log.
     let bad = gw.post_form("/oauth/token", &[APP_KEY], &[("grant_type", "password")]);
@@ -137,6 +198,19 @@ fn every_route_is_counted_and_no_secret_reaches_the_log() {
         ("auth0_filter_route_logout_success", 1.0),
         ("auth0_filter_route_users_search_success", 1.0),
         ("auth0_filter_route_user_create_success", 1.0),
+        ("auth0_filter_route_user_update_success", 1.0),
+        ("auth0_filter_route_user_delete_success", 1.0),
+        ("auth0_filter_route_users_active_success", 1.0),
+        ("auth0_filter_route_users_import_success", 1.0),
+        ("auth0_filter_route_import_status_success", 1.0),
+        ("auth0_filter_route_import_errors_success", 1.0),
+        ("auth0_filter_route_documentation_success", 1.0),
+        ("auth0_filter_route_protected_success", 1.0),
+        ("auth0_filter_management_call_user_update", 1.0),
+        ("auth0_filter_management_call_user_delete", 1.0),
+        ("auth0_filter_management_call_users_import", 1.0),
+        ("auth0_filter_management_call_import_status", 1.0),
+        ("auth0_filter_management_call_import_errors", 1.0),
         ("auth0_filter_login_password", 2.0),
         ("auth0_filter_login_refresh", 1.0),
         ("auth0_filter_logout", 1.0),
