@@ -63,7 +63,15 @@ impl<K: CasKv> KvSessionStore<K> {
             .raw_kv()
             .set(&key, Some(claim.as_bytes()), cas.or(Some(0)))
         {
-            Ok(()) => Ok(TokenGrant::FetchIt),
+            // The previous holder may have saved its token and released the lease after our
+            // first look: look again before fetching a second one.
+            Ok(()) => match self.cached_token(now)? {
+                Some(token) => {
+                    self.release_lease()?;
+                    Ok(TokenGrant::Ready(token))
+                }
+                None => Ok(TokenGrant::FetchIt),
+            },
             // Another worker claimed it between our read and write.
             Err(KvError::CasMismatch) => Ok(TokenGrant::Wait),
             Err(e) => Err(kv_error(e)),

@@ -119,9 +119,19 @@ pub struct RedisOp {
     sent: &'static str,
     /// A `Delete` found the session (the `GETDEL` answer), reported once the index is updated.
     deleted: bool,
+    /// The Management API token an `AcquireManagementToken` found after winning the lease,
+    /// handed back once the lease is released.
+    found_token: Option<String>,
     /// When the operation started (unix ms): all its calls share one `timeout_ms`, so a slow
     /// Redis costs a request one callout timeout, not one per command.
     started_ms: u64,
+}
+
+/// The token of a `<until> <token>` value that is still fresh at `now`.
+fn fresh_token(value: Option<String>, now: Timestamp) -> Option<String> {
+    let value = value?;
+    let (until, token) = value.split_once(' ')?;
+    (until.parse::<u64>().ok()? > now.secs && !token.is_empty()).then(|| token.to_string())
 }
 
 impl RedisOp {
@@ -131,6 +141,7 @@ impl RedisOp {
             stage: 0,
             sent: "",
             deleted: false,
+            found_token: None,
             started_ms: now.millis(),
         };
         let step = redis.next(config, None, now);
@@ -270,12 +281,7 @@ impl RedisOp {
                 call(&["GET", &self.key(config, "mgmt:token")])
             }
             (StoreOp::AcquireManagementToken { lease_ms }, 1) => {
-                let fresh = text(&last).and_then(|v| {
-                    let (until, token) = v.split_once(' ')?;
-                    (until.parse::<u64>().ok()? > now.secs && !token.is_empty())
-                        .then(|| token.to_string())
-                });
-                match fresh {
+                match fresh_token(text(&last), now) {
                     Some(token) => done(StoreOutcome::ManagementToken(TokenGrant::Ready(token))),
                     None => call(&[
                         "SET",
@@ -287,11 +293,26 @@ impl RedisOp {
                     ]),
                 }
             }
-            (StoreOp::AcquireManagementToken { .. }, _) => done(StoreOutcome::ManagementToken(
+            // The lease is ours. The previous holder may have saved its token and released the
+            // lease between our GET and our SET: look again before fetching a second one.
+            (StoreOp::AcquireManagementToken { .. }, 2) => {
                 if last.is_some_and(|v| !v.is_null()) {
-                    TokenGrant::FetchIt
+                    call(&["GET", &self.key(config, "mgmt:token")])
                 } else {
-                    TokenGrant::Wait
+                    done(StoreOutcome::ManagementToken(TokenGrant::Wait))
+                }
+            }
+            (StoreOp::AcquireManagementToken { .. }, 3) => match fresh_token(text(&last), now) {
+                Some(token) => {
+                    self.found_token = Some(token);
+                    call(&["DEL", &self.key(config, "mgmt:lease")])
+                }
+                None => done(StoreOutcome::ManagementToken(TokenGrant::FetchIt)),
+            },
+            (StoreOp::AcquireManagementToken { .. }, _) => done(StoreOutcome::ManagementToken(
+                match self.found_token.take() {
+                    Some(token) => TokenGrant::Ready(token),
+                    None => TokenGrant::Wait,
                 },
             )),
             (StoreOp::SaveManagementToken { token, use_until }, 0) => {

@@ -331,6 +331,68 @@ fn management_token_lease_and_drop() {
 }
 
 #[test]
+fn a_lease_won_just_after_the_holder_saved_its_token_uses_that_token() {
+    let redis = FakeRedis::default();
+    let config = config();
+    let now = Timestamp::from_secs(1_000);
+    // Request B reads no token...
+    let (mut late, step) = RedisOp::start(
+        &config,
+        StoreOp::AcquireManagementToken { lease_ms: 5_000 },
+        now,
+    );
+    let RedisStep::Call(get) = step else {
+        panic!("a GET first")
+    };
+    *redis.now.borrow_mut() = 1_000;
+    let answer = redis.answer(&get);
+    // ...meanwhile the lease holder saves its token and releases the lease...
+    execute(
+        &redis,
+        StoreOp::SaveManagementToken {
+            token: "t1".into(),
+            use_until: 2_000,
+        },
+        1_000,
+    );
+    // ...then B wins the lease it asks for: it must take t1, not fetch a second token.
+    let mut step = late.on_answer(&config, &answer, now);
+    for _ in 0..6 {
+        match step {
+            RedisStep::Done(outcome) => {
+                assert_eq!(
+                    outcome,
+                    StoreOutcome::ManagementToken(TokenGrant::Ready("t1".into()))
+                );
+                // And the lease it won is released again.
+                assert_eq!(
+                    execute(
+                        &redis,
+                        StoreOp::DropManagementToken { token: "t1".into() },
+                        1_001
+                    ),
+                    StoreOutcome::Done
+                );
+                assert_eq!(
+                    execute(
+                        &redis,
+                        StoreOp::AcquireManagementToken { lease_ms: 5_000 },
+                        1_001
+                    ),
+                    StoreOutcome::ManagementToken(TokenGrant::FetchIt)
+                );
+                return;
+            }
+            RedisStep::Call(callout) => {
+                let answer = redis.answer(&callout);
+                step = late.on_answer(&config, &answer, now);
+            }
+        }
+    }
+    panic!("too many calls");
+}
+
+#[test]
 fn login_states_are_put_once_and_taken_once_by_their_client() {
     let redis = FakeRedis::default();
     let state = crate::login_state::LoginState {
