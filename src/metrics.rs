@@ -2,7 +2,7 @@
 //! name and value; the host only defines each name once per VM and applies the values.
 //!
 //! Names (all under the configured `statPrefix`, `auth0_filter` by default; Envoy shows them
-//! in `/stats/prometheus` as `envoy_<prefix>_...`, see README "Observability"):
+//! in `/stats/prometheus` as `<prefix>_...`, see README "Observability"):
 //! - `<prefix>.route.<route>.<outcome>`: answered requests per route and outcome;
 //! - `<prefix>.login.<password|code|refresh>`: successful logins by grant;
 //! - `<prefix>.logout`: successful logouts;
@@ -44,7 +44,10 @@ pub fn outcome_of(status: u16) -> &'static str {
     match status {
         0..=399 => "success",
         504 => "timeout",
-        429 | 502 | 503 => "auth0_error",
+        429 | 502 => "auth0_error",
+        // The filter's own 503s: the session store is unavailable, or the signing keys are
+        // not fetched yet.
+        503 => "unavailable",
         400..=499 => "client_error",
         _ => "internal_error",
     }
@@ -185,7 +188,7 @@ mod tests {
         assert_eq!(outcome_of(413), "client_error");
         assert_eq!(outcome_of(429), "auth0_error");
         assert_eq!(outcome_of(502), "auth0_error");
-        assert_eq!(outcome_of(503), "auth0_error");
+        assert_eq!(outcome_of(503), "unavailable");
         assert_eq!(outcome_of(504), "timeout");
         assert_eq!(outcome_of(500), "internal_error");
     }

@@ -67,7 +67,8 @@ impl<K: CasKv> KvSessionStore<K> {
             // first look: look again before fetching a second one.
             Ok(()) => match self.cached_token(now)? {
                 Some(token) => {
-                    self.release_lease()?;
+                    // A lease left behind only delays a later refetch until it ends.
+                    let _ = self.release_lease();
                     Ok(TokenGrant::Ready(token))
                 }
                 None => Ok(TokenGrant::FetchIt),

@@ -162,7 +162,12 @@ impl RedisOp {
                 self.remember(&step);
                 step
             }
-            Err(why) => RedisStep::Done(StoreOutcome::Unavailable(why)),
+            // When only the release of a lease failed, the token found is good (the lease
+            // ends by itself).
+            Err(why) => RedisStep::Done(match self.found_token.take() {
+                Some(token) => StoreOutcome::ManagementToken(TokenGrant::Ready(token)),
+                None => StoreOutcome::Unavailable(why),
+            }),
         }
     }
 

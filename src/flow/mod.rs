@@ -227,8 +227,10 @@ impl Exchange {
     }
 
     /// The body went past the `max_bytes` of the `ReadBody` that asked for it.
-    pub fn on_body_too_large(&mut self, limit: usize) -> Action {
-        Action::Respond(FilterError::payload_too_large(limit).to_reply())
+    pub fn on_body_too_large(&mut self, config: &Config, now: Timestamp, limit: usize) -> Action {
+        let action = Action::Respond(FilterError::payload_too_large(limit).to_reply());
+        self.count_action(config, now, &action);
+        action
     }
 
     pub fn on_callout(&mut self, config: &Config, now: Timestamp, result: CalloutResult) -> Action {

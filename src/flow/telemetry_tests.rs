@@ -190,6 +190,21 @@ fn management_calls_count_the_token_fetch_and_the_api_call_by_route() {
 }
 
 #[test]
+fn an_oversized_body_is_counted_as_a_client_error() {
+    let mut d = Driver::new(serde_json::json!({"maxBodyBytes": 256}));
+    let reply = d
+        .request(
+            "POST",
+            "/oauth/token",
+            &[("secret", "app-key"), FORM],
+            &[b'a'; 1024],
+        )
+        .unwrap();
+    assert_eq!(reply.status, 413);
+    assert_eq!(counters(&d), ["auth0_filter.route.token.client_error"]);
+}
+
+#[test]
 fn requests_the_filter_does_not_own_count_nothing() {
     let mut d = Driver::new(serde_json::json!({}));
     assert!(d.request("GET", "/api/orders", &[], b"").is_none());

@@ -169,7 +169,7 @@ impl Driver {
                     exchange.on_wake(&self.config, NOW)
                 }
                 Action::ReadBody { max_bytes } if body.len() > max_bytes => {
-                    exchange.on_body_too_large(max_bytes)
+                    exchange.on_body_too_large(&self.config, NOW, max_bytes)
                 }
                 Action::ReadBody { .. } => exchange.on_body(&self.config, NOW, body),
                 Action::Store(op) => {

@@ -393,7 +393,7 @@ impl HttpContext for FilterHttp {
         };
         if body_size > limit {
             state.reading_body = None;
-            let action = state.step(|ex, _| ex.on_body_too_large(limit));
+            let action = state.step(|ex, config| ex.on_body_too_large(config, now(), limit));
             return state.run(action, true);
         }
         if !end_of_stream {
