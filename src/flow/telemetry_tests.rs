@@ -1,6 +1,6 @@
 //! The stats each flow asks the host to count, driven with the flow tests' driver.
 
-use super::tests::{jwt, token_answer, Driver, FORM, LOGIN};
+use super::tests::{jwt, logged_in, token_answer, Driver, FORM, LOGIN};
 use super::*;
 use crate::metrics::MetricKind;
 
@@ -95,67 +95,23 @@ fn auth0_failures_count_by_kind_and_outcome() {
 fn refresh_and_logout_count_as_such() {
     let mut d = Driver::new(serde_json::json!({}));
     let (old, new) = (jwt("auth0|u1", "old"), jwt("auth0|u1", "new"));
-    d.answers.push_back(token_answer(&old, Some("rt-old")));
-    d.request(
-        "POST",
-        "/oauth/token",
-        &[("secret", "web-key"), FORM],
-        LOGIN,
-    )
-    .unwrap();
-    d.answers.push_back(token_answer(&new, Some("rt-new")));
-    let cookie = format!("sid={old}");
-    let reply = d
-        .request(
-            "POST",
-            "/refreshtoken",
-            &[("secret", "web-key"), ("cookie", &cookie)],
-            b"",
-        )
-        .unwrap();
-    assert_eq!(reply.status, 200);
+    logged_in(&mut d, "web-key", &old, "rt-old");
     d.metrics.clear();
-    d.answers.push_back(answered(200, "{}"));
-    let cookie = format!("sid={new}");
-    let reply = d
-        .request(
-            "GET",
-            "/logout",
+    d.answers.push_back(token_answer(&new, Some("rt-new")));
+    let session_request = |d: &mut Driver, method: &str, path: &str, sid: &str| {
+        let cookie = format!("sid={sid}");
+        d.request(
+            method,
+            path,
             &[("secret", "web-key"), ("cookie", &cookie)],
             b"",
         )
-        .unwrap();
-    assert_eq!(reply.status, 302);
-    let counted = counters(&d);
-    assert!(
-        counted.contains(&"auth0_filter.logout".to_string()),
-        "{counted:?}"
+        .unwrap()
+    };
+    assert_eq!(
+        session_request(&mut d, "POST", "/refreshtoken", &old).status,
+        200
     );
-    assert!(counted.contains(&"auth0_filter.route.logout.success".to_string()));
-}
-
-#[test]
-fn a_refresh_counts_the_refresh_grant() {
-    let mut d = Driver::new(serde_json::json!({}));
-    let (old, new) = (jwt("auth0|u1", "old"), jwt("auth0|u1", "new"));
-    d.answers.push_back(token_answer(&old, Some("rt-old")));
-    d.request(
-        "POST",
-        "/oauth/token",
-        &[("secret", "web-key"), FORM],
-        LOGIN,
-    )
-    .unwrap();
-    d.metrics.clear();
-    d.answers.push_back(token_answer(&new, Some("rt-new")));
-    let cookie = format!("sid={old}");
-    d.request(
-        "POST",
-        "/refreshtoken",
-        &[("secret", "web-key"), ("cookie", &cookie)],
-        b"",
-    )
-    .unwrap();
     assert_eq!(
         counters(&d),
         [
@@ -163,6 +119,15 @@ fn a_refresh_counts_the_refresh_grant() {
             "auth0_filter.login.refresh"
         ]
     );
+    d.metrics.clear();
+    d.answers.push_back(answered(200, "{}"));
+    assert_eq!(session_request(&mut d, "GET", "/logout", &new).status, 302);
+    let counted = counters(&d);
+    assert!(
+        counted.contains(&"auth0_filter.logout".to_string()),
+        "{counted:?}"
+    );
+    assert!(counted.contains(&"auth0_filter.route.logout.success".to_string()));
 }
 
 #[test]

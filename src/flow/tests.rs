@@ -377,7 +377,7 @@ fn website_login_needs_the_store() {
     assert_eq!(reply.status, 503);
 }
 
-fn logged_in(d: &mut Driver, key: &str, access: &str, refresh: &str) {
+pub(super) fn logged_in(d: &mut Driver, key: &str, access: &str, refresh: &str) {
     d.answers.push_back(token_answer(access, Some(refresh)));
     let reply = d
         .request("POST", "/oauth/token", &[("secret", key), FORM], LOGIN)
