@@ -42,10 +42,9 @@ fn host_of(url: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn the_manifest_has_the_three_resources_with_their_api_versions() {
-    let documents = wasm_plugin_file_documents();
-    let kinds: Vec<(&str, &str)> = documents
+/// Each document's `kind` and `apiVersion`, in file order.
+fn kinds_and_versions(documents: &[Value]) -> Vec<(&str, &str)> {
+    documents
         .iter()
         .map(|d| {
             (
@@ -53,7 +52,13 @@ fn the_manifest_has_the_three_resources_with_their_api_versions() {
                 d["apiVersion"].as_str().unwrap_or_default(),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_manifest_has_the_three_resources_with_their_api_versions() {
+    let documents = wasm_plugin_file_documents();
+    let kinds = kinds_and_versions(&documents);
     assert_eq!(
         kinds,
         [
@@ -237,15 +242,7 @@ fn local_plugin_config() -> Value {
 #[test]
 fn the_envoy_filter_manifest_carries_the_same_egress_resources_as_the_wasm_plugin_one() {
     let documents = envoy_filter_file_documents();
-    let kinds: Vec<(&str, &str)> = documents
-        .iter()
-        .map(|d| {
-            (
-                d["kind"].as_str().unwrap_or_default(),
-                d["apiVersion"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let kinds = kinds_and_versions(&documents);
     assert_eq!(
         kinds,
         [
