@@ -7,33 +7,18 @@ use std::sync::OnceLock;
 use auth0_filter::config::Config;
 use auth0_filter::fuzz_entry::import_users;
 use auth0_filter::multipart::{boundary_of, build, parse, Part};
-use auth0_filter_fuzz::{fields, optional};
+use auth0_filter_fuzz::{fields, optional, tenant_config};
 use libfuzzer_sys::fuzz_target;
 
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
-        let json = serde_json::json!({
-            "clients": {"web": {
-                "auth0Url": "https://tenant.eu.auth0.com/",
-                "clientId": "web-client-id",
-                "clientSecret": "web-client-secret",
-                "redirectUrl": "https://app.example.org/callback",
-                "scopes": ["openid", "offline_access"],
-                "supportedConnections": ["db-a"]
-            }},
-            "managementClient": {
-                "auth0Url": "https://tenant.eu.auth0.com/",
-                "clientId": "mgmt-id",
-                "clientSecret": "mgmt-secret",
-                "supportedConnectionsMap": {
-                    "db-a": {"connectionId": "con_0000000000000001"},
-                    "db-b": {"connectionId": "con_0000000000000002"}
-                },
-                "defaultManagementConnectionName": "db-a"
-            },
-            "auth0Clusters": {"tenant.eu.auth0.com": "auth0"}
+        let mut json = tenant_config();
+        json["managementClient"]["supportedConnectionsMap"] = serde_json::json!({
+            "db-a": {"connectionId": "con_0000000000000001"},
+            "db-b": {"connectionId": "con_0000000000000002"}
         });
+        json["managementClient"]["defaultManagementConnectionName"] = "db-a".into();
         Config::from_json(json.to_string().as_bytes()).expect("the fuzz config is valid")
     })
 }

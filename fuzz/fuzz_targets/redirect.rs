@@ -13,7 +13,7 @@ use auth0_filter::http::RequestHead;
 use auth0_filter::redirect::{
     is_valid_host, logout_location, redirect_param, validate_relative_path,
 };
-use auth0_filter_fuzz::{fields, optional, text};
+use auth0_filter_fuzz::{fields, optional, tenant_config, text};
 use libfuzzer_sys::fuzz_target;
 
 struct Input<'a> {
@@ -48,24 +48,9 @@ fn config(allow_list: bool) -> &'static Config {
     static LISTED: OnceLock<Config> = OnceLock::new();
     let cell = if allow_list { &LISTED } else { &OPEN };
     cell.get_or_init(|| {
-        let mut json = serde_json::json!({
-            "clients": {"web": {
-                "auth0Url": "https://tenant.eu.auth0.com/",
-                "clientId": "web-client-id",
-                "clientSecret": "web-client-secret",
-                "redirectUrl": "https://app.example.org/callback",
-                "scopes": ["openid", "offline_access"],
-                "supportedConnections": ["db-a"]
-            }},
-            "managementClient": {
-                "auth0Url": "https://tenant.eu.auth0.com/",
-                "clientId": "mgmt-id",
-                "clientSecret": "mgmt-secret",
-                "supportedConnections": ["db-a"]
-            },
-            "auth0Clusters": {"tenant.eu.auth0.com": "auth0"},
-            "logoutClientIdEnabled": true
-        });
+        let mut json = tenant_config();
+        json["managementClient"]["supportedConnections"] = serde_json::json!(["db-a"]);
+        json["logoutClientIdEnabled"] = true.into();
         if allow_list {
             json["allowedRedirectHosts"] = serde_json::json!([ALLOWED_HOST]);
         }

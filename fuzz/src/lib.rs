@@ -30,3 +30,24 @@ pub fn text(field: &[u8]) -> Option<&str> {
 pub fn optional(field: &[u8]) -> Option<Option<&str>> {
     text(field).map(|t| (!t.is_empty()).then_some(t))
 }
+
+/// The plugin configuration the targets share: a `web` client and a management client on one
+/// tenant. Targets add the management connections and whatever else they fuzz against.
+pub fn tenant_config() -> serde_json::Value {
+    serde_json::json!({
+        "clients": {"web": {
+            "auth0Url": "https://tenant.eu.auth0.com/",
+            "clientId": "web-client-id",
+            "clientSecret": "web-client-secret",
+            "redirectUrl": "https://app.example.org/callback",
+            "scopes": ["openid", "offline_access"],
+            "supportedConnections": ["db-a"]
+        }},
+        "managementClient": {
+            "auth0Url": "https://tenant.eu.auth0.com/",
+            "clientId": "mgmt-id",
+            "clientSecret": "mgmt-secret"
+        },
+        "auth0Clusters": {"tenant.eu.auth0.com": "auth0"}
+    })
+}
