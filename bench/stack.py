@@ -7,12 +7,9 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "target" / "bench"
@@ -26,47 +23,10 @@ TWO_CORES = (os.cpu_count() or 1) >= 2
 ENVOY_CPU = ["taskset", "-c", "0"] if TWO_CORES else []
 WRK_CPU = ["taskset", "-c", "1"] if TWO_CORES else []
 
+sys.path.insert(0, str(REPO / "tools"))
+from loopback import free_port, http, port_open, wait_until  # noqa: E402  (re-exported)
+
 APP_LOGIN = "grant_type=password&username=alice&password=Alice-Passw0rd%21"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what}: not ready within {seconds}s")
-
-
-def port_open(port):
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def http(method, url, headers=None, body=None, timeout=10):
-    """One request; returns (status, headers dict lower-cased, body bytes). No redirects."""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=timeout) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def filter_config_line(text, overrides):

@@ -20,14 +20,15 @@ import os
 import pathlib
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 import yaml
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
+from loopback import free_port, http, port_open, wait_until  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / "target" / "api-check"
@@ -44,46 +45,13 @@ CHECKS = ",".join([
 ])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(what, ready, proc, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def running(proc, what, ready):
+    """`ready`, failing at once when `proc` has exited."""
+    def check():
         if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}; see {RUN_DIR}")
-        try:
-            if ready():
-                return
-        except OSError:  # not listening yet (URLError is an OSError)
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{what} not ready within {seconds}s; see {RUN_DIR}")
-
-
-def port_open(port):
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def http(method, url, headers=None, body=None):
-    """(status, headers, body) of one request; no redirects followed, errors returned."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        return ready()
+    return check
 
 
 def login(base):
@@ -100,7 +68,7 @@ def login(base):
 
 def check_served_documentation(base):
     status, headers, body = http("GET", f"{base}/documentation/json")
-    content_type = {k.lower(): v for k, v in headers.items()}.get("content-type")
+    content_type = headers.get("content-type")
     expected = yaml.safe_load((ROOT / "openapi.yaml").read_text())
     if status != 200 or content_type != "application/json" or json.loads(body) != expected:
         raise SystemExit(f"/documentation/json does not serve openapi.yaml ({status}, {content_type})")
@@ -219,10 +187,15 @@ def main():
         echo = start("echo", [emulator_bin, "echo", "--port", str(upstream)])
         envoy = start("envoy", [envoy_bin, "-c", str(RUN_DIR / "envoy.yaml"), "--concurrency", "2",
                                 "--disable-hot-restart", "-l", "warning"])
-        wait_until("emulator", lambda: port_open(auth0), emulator)
-        wait_until("echo upstream", lambda: port_open(upstream), echo)
-        wait_until("envoy", lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200,
-                   envoy, seconds=60)
+        try:
+            wait_until(running(emulator, "emulator", lambda: port_open(auth0)), 30, "emulator")
+            wait_until(running(echo, "echo upstream", lambda: port_open(upstream)), 30,
+                       "echo upstream")
+            wait_until(running(envoy, "envoy",
+                               lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200),
+                       60, "envoy")
+        except RuntimeError as error:
+            raise SystemExit(f"{error}; see {RUN_DIR}")
         base = f"http://127.0.0.1:{listen}"
         check_served_documentation(base)
         (RUN_DIR / "schemathesis.toml").write_text(schemathesis_config([login(base) for _ in range(4)]))
