@@ -171,7 +171,9 @@ def measure_memory(stack, sessions, login_rps, margin_secs):
     fill_start = time.monotonic()
     ok, bad, elapsed = fill_sessions(port, sessions, int(fill_estimate * 4) + 120)
     live = rss_mb(child.pid)
-    expire_at = fill_start + lifetime + 3
+    # Each session lives `lifetime` from its own login: the last ones logged in as the fill
+    # ended. The sweep passes over every slot each second.
+    expire_at = fill_start + elapsed + lifetime + 3
     while time.monotonic() < expire_at:
         time.sleep(1)
     samples = []

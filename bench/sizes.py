@@ -18,14 +18,20 @@ from stack import REPO
 
 TARGET_BYTES = 400_000
 PROFILE = "wasm-names"
-NAMED = REPO / "target" / "wasm32-wasip1" / PROFILE / "auth0_filter.wasm"
+# The same build as the Makefile's `wasm` target (its own core/std, panic=immediate-abort).
+TARGET_DIR = REPO / "target" / "wasm-std"
+NAMED = TARGET_DIR / "wasm32-wasip1" / PROFILE / "auth0_filter.wasm"
 
 
 def build_named():
+    env = dict(os.environ, RUSTC_BOOTSTRAP="1", CARGO_TARGET_DIR=str(TARGET_DIR),
+               RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort")
     subprocess.run(["nice", "-n", "10", "cargo", "build", "--quiet", "--profile", PROFILE,
+                    "-Zbuild-std=std,panic_abort",
                     "--target", "wasm32-wasip1", "-p", "auth0-filter",
                     "--config", f'profile.{PROFILE}.inherits="release"',
-                    "--config", f"profile.{PROFILE}.strip=false"], check=True, cwd=REPO)
+                    "--config", f"profile.{PROFILE}.strip=false"], check=True, cwd=REPO,
+                   env=env)
 
 
 def crate_of(name):

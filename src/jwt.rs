@@ -120,7 +120,11 @@ pub struct Verified {
     pub subject: String,
     /// Unix seconds.
     pub expires_at: u64,
-    pub claims: Claims,
+    /// Shared: a cache hit hands out the same claims without copying them.
+    pub claims: std::rc::Rc<Claims>,
+    /// The session key of this token, hashed once per worker with the verification rather
+    /// than on every request that looks its session up.
+    pub session_key: crate::session::SessionKey,
 }
 
 /// The `kid` of a token's header, if it has one.
@@ -186,57 +190,58 @@ pub fn verify(
     Ok(Verified {
         subject,
         expires_at,
-        claims: claims.custom,
+        claims: std::rc::Rc::new(claims.custom),
+        session_key: crate::session::SessionKey::for_token(token),
     })
 }
 
-/// Verification results by token hash, until the token expires: a repeat check costs a hash
-/// and a lookup instead of an RSA verification (~2 ms in wasm). Bounded; per worker.
+/// Verification results by token, until the token expires: a repeat check costs a lookup by
+/// the token (SipHash, no digest) instead of an RSA verification (~2 ms in wasm). Each token
+/// keeps what it was checked against, so a token verified for one audience is never taken as
+/// verified for another. Bounded; per worker.
 #[derive(Default)]
 pub struct VerifiedCache {
-    entries: std::collections::HashMap<[u8; 32], Verified>,
+    entries: std::collections::HashMap<String, Vec<(Expectation, Verified)>>,
+    len: usize,
 }
 
 const CACHE_LIMIT: usize = 10_000;
 
-/// The cache key: the token and what it was checked against, so a token verified for one
-/// audience is never taken as verified for another.
-fn cache_key(token: &str, expect: &Expectation) -> [u8; 32] {
-    let mut hash = hmac_sha256::Hash::new();
-    hash.update(token.as_bytes());
-    hash.update([0u8]);
-    hash.update(expect.issuer.as_bytes());
-    hash.update(expect.leeway_secs.to_le_bytes());
-    for part in expect.audiences.iter().chain(expect.algorithms.iter()) {
-        hash.update([0u8]);
-        hash.update(part.as_bytes());
-    }
-    hash.finalize()
-}
-
 impl VerifiedCache {
     pub fn get(&mut self, token: &str, expect: &Expectation, now: Timestamp) -> Option<Verified> {
-        let key = cache_key(token, expect);
-        match self.entries.get(&key) {
-            Some(v) if v.expires_at + expect.leeway_secs > now.secs => Some(v.clone()),
-            Some(_) => {
-                self.entries.remove(&key);
+        let checks = self.entries.get_mut(token)?;
+        let position = checks.iter().position(|(e, _)| e == expect)?;
+        match checks.get(position) {
+            Some((_, v)) if v.expires_at + expect.leeway_secs > now.secs => Some(v.clone()),
+            _ => {
+                checks.swap_remove(position);
+                self.len = self.len.saturating_sub(1);
+                if checks.is_empty() {
+                    self.entries.remove(token);
+                }
                 None
             }
-            None => None,
         }
     }
 
     pub fn put(&mut self, token: &str, expect: &Expectation, verified: &Verified, now: Timestamp) {
-        if self.entries.len() >= CACHE_LIMIT {
-            self.entries
-                .retain(|_, v| v.expires_at + expect.leeway_secs > now.secs);
-            if self.entries.len() >= CACHE_LIMIT {
+        if self.len >= CACHE_LIMIT {
+            self.entries.retain(|_, checks| {
+                checks.retain(|(e, v)| v.expires_at + e.leeway_secs > now.secs);
+                !checks.is_empty()
+            });
+            self.len = self.entries.values().map(Vec::len).sum();
+            if self.len >= CACHE_LIMIT {
                 self.entries.clear();
+                self.len = 0;
             }
         }
-        self.entries
-            .insert(cache_key(token, expect), verified.clone());
+        let checks = self.entries.entry(token.to_string()).or_default();
+        let before = checks.len();
+        checks.retain(|(e, _)| e != expect);
+        let replaced = before - checks.len();
+        checks.push((expect.clone(), verified.clone()));
+        self.len = self.len.saturating_sub(replaced) + 1;
     }
 }
 

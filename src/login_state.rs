@@ -58,10 +58,7 @@ pub fn new_pkce(random: &[u8]) -> (String, String) {
 
 /// The hex SHA-256 a login state is stored under (never the state itself), in either backend.
 pub(crate) fn state_digest(state: &str) -> String {
-    hmac_sha256::Hash::hash(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::session::hex(&hmac_sha256::Hash::hash(state.as_bytes()))
 }
 
 type Slot = std::collections::BTreeMap<String, LoginState>;

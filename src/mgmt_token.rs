@@ -215,7 +215,7 @@ mod tests {
             user_id: user.into(),
             client: "web".into(),
             refresh_token: None,
-            id_token: None,
+            profile: None,
             expires_at,
         };
         s.put(&SessionKey::for_token("a"), &record("auth0|1", 2_000))

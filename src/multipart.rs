@@ -147,7 +147,7 @@ fn quoted(value: &str) -> String {
 pub fn build(parts: &[Part], seed: &[u8]) -> (Vec<u8>, String) {
     let digest = hmac_sha256::Hash::hash(seed);
     // 13 + 32 characters: well under RFC 2046's 70, with 128 bits of the body's digest.
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::session::hex(digest.get(..16).unwrap_or_default());
     let mut boundary = format!("auth0-filter-{hex}");
     while boundary.len() < 70
         && parts

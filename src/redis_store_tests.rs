@@ -210,7 +210,7 @@ fn record(user: &str, expires_at: u64) -> SessionRecord {
         user_id: user.into(),
         client: "web".into(),
         refresh_token: Some("rt".into()),
-        id_token: None,
+        profile: None,
         expires_at,
     }
 }

@@ -19,8 +19,13 @@ pub struct SessionRecord {
     pub client: String,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    /// The ID token's profile: its standard profile claims and `customClaimsNamespaces`
+    /// members, as Auth0's token endpoint gave them at login over the filter's own callout
+    /// (OIDC Core 3.1.3.7 lets such a token be trusted without its signature). `/userinfo`
+    /// answers from it and protected routes take the groups from it; the token itself, three
+    /// times larger with its header and signature, is not kept.
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::jwt::Claims>,
     /// Unix seconds after which the session is gone.
     #[serde(rename = "e")]
     pub expires_at: u64,
@@ -36,6 +41,15 @@ impl std::fmt::Debug for SessionRecord {
     }
 }
 
+/// Lowercase hex of `bytes`, in one allocation (this runs on every session lookup).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for nibble in bytes.iter().flat_map(|b| [b >> 4, b & 0x0f]) {
+        out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+    }
+    out
+}
+
 /// Hex SHA-256 of the token a session is found by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey(String);
@@ -43,7 +57,7 @@ pub struct SessionKey(String);
 impl SessionKey {
     pub fn for_token(token: &str) -> SessionKey {
         let digest = hmac_sha256::Hash::hash(token.as_bytes());
-        SessionKey(digest.iter().map(|b| format!("{b:02x}")).collect())
+        SessionKey(hex(&digest))
     }
 
     pub fn as_str(&self) -> &str {
@@ -243,6 +257,39 @@ enum Change {
     Write(Vec<u8>),
 }
 
+/// The record under `key` in a slot's JSON, skipping the slot's other records without building
+/// them: a lookup is on the path of every protected request. Unreadable JSON reads as no
+/// record, as in `parse_slot`.
+pub(crate) fn record_in_slot(value: &[u8], key: &str) -> Option<SessionRecord> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    struct Find<'k>(&'k str);
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = Option<SessionRecord>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a slot of session records")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(name) = map.next_key::<String>()? {
+                if found.is_none() && name == self.0 {
+                    found = Some(map.next_value::<SessionRecord>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Find<'_> {
+        type Value = Option<SessionRecord>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    let mut json = serde_json::Deserializer::from_slice(value);
+    Find(key).deserialize(&mut json).ok().flatten()
+}
+
 fn parse_slot(value: Option<&[u8]>) -> Slot {
     value
         .filter(|v| !v.is_empty())
@@ -412,7 +459,7 @@ pub(crate) fn kv_error(e: KvError) -> StoreError {
 impl<K: CasKv> SessionStore for KvSessionStore<K> {
     fn get(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
         let (value, _) = self.kv.get(&self.slot_key(key.slot())).map_err(kv_error)?;
-        let record = parse_slot(value.as_deref()).remove(key.as_str());
+        let record = value.and_then(|v| record_in_slot(&v, key.as_str()));
         Ok(record.filter(|r| r.expires_at > now.secs))
     }
 

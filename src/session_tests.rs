@@ -50,7 +50,7 @@ fn record(user: &str, expires_at: u64) -> SessionRecord {
         user_id: user.into(),
         client: "web".into(),
         refresh_token: Some("refresh-secret".into()),
-        id_token: None,
+        profile: None,
         expires_at,
     }
 }
@@ -264,4 +264,28 @@ fn a_full_sweep_pass_reports_the_live_sessions() {
     assert_eq!(store.record_sweep(&(8_000..SLOTS), 5), Some(12));
     // The next pass counts from zero.
     assert_eq!(store.record_sweep(&(0..SLOTS), 2), Some(2));
+}
+
+#[test]
+fn a_lookup_reads_its_record_out_of_a_shared_slot() {
+    let profile: crate::jwt::Claims =
+        serde_json::from_str(r#"{"name":"Alice","https://x/app_metadata":{"groups":["a"]}}"#)
+            .unwrap();
+    let mut alice = record("auth0|alice", 2_000);
+    alice.profile = Some(profile);
+    let mut slot = Slot::new();
+    slot.insert("k1".into(), record("auth0|bob", 2_000));
+    slot.insert("k2".into(), alice.clone());
+    slot.insert("k3".into(), record("auth0|carol", 2_000));
+    let json = serde_json::to_vec(&slot).unwrap();
+    assert_eq!(record_in_slot(&json, "k2"), Some(alice));
+    assert_eq!(
+        record_in_slot(&json, "k3").map(|r| r.user_id),
+        Some("auth0|carol".into())
+    );
+    assert_eq!(record_in_slot(&json, "k4"), None);
+    assert_eq!(record_in_slot(b"{}", "k1"), None);
+    for unreadable in [&b""[..], b"[1]", b"{\"k1\":", b"{\"k1\":{\"u\":1}}"] {
+        assert_eq!(record_in_slot(unreadable, "k1"), None);
+    }
 }

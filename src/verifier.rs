@@ -40,11 +40,8 @@ fn number(value: Option<Vec<u8>>) -> Option<u64> {
 
 impl<K: CasKv> KvSessionStore<K> {
     fn jwks_key(&self, what: &str, issuer: &str) -> String {
-        let digest: String = hmac_sha256::Hash::hash(issuer.as_bytes())
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hmac_sha256::Hash::hash(issuer.as_bytes());
+        let digest = crate::session::hex(digest.get(..8).unwrap_or_default());
         format!("{}jwks/{what}/{digest}", self.scope())
     }
 

@@ -145,24 +145,21 @@ impl ProtectedRoutes {
         self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
     }
 
-    /// The identity header names, and their `_` spellings (`x_auth0_user_id`), which CGI, WSGI
-    /// and PHP upstreams read as the same header: a client must not be able to send either.
-    pub fn identity_headers(&self) -> Vec<String> {
+    /// Whether a request header is one of the identity headers, in either spelling: with `_`
+    /// for `-` (`x_auth0_user_id`), which CGI, WSGI and PHP upstreams read as the same header,
+    /// so a client must not be able to send either. Runs over every header of every request
+    /// the filter sees: no allocation.
+    pub fn is_identity_header(&self, name: &str) -> bool {
+        let same = |a: u8, b: u8| {
+            a.eq_ignore_ascii_case(&b) || (matches!(a, b'-' | b'_') && matches!(b, b'-' | b'_'))
+        };
         [
             &self.user_id_header,
             &self.groups_header,
             &self.client_type_header,
         ]
         .iter()
-        .flat_map(|h| [h.to_string(), h.replace('-', "_"), h.replace('_', "-")])
-        .fold(Vec::with_capacity(6), |mut names, name| {
-            // A name already in one spelling repeats itself; each removal is a host call
-            // on every request the filter sees, owned or not.
-            if !names.contains(&name) {
-                names.push(name);
-            }
-            names
-        })
+        .any(|h| h.len() == name.len() && h.bytes().zip(name.bytes()).all(|(a, b)| same(a, b)))
     }
 }
 

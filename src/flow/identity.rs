@@ -39,15 +39,6 @@ pub fn issuer(client: &Client) -> String {
     client.auth0.public_url("/")
 }
 
-pub fn id_token_expectation(config: &Config, client: &Client) -> Expectation {
-    Expectation {
-        issuer: issuer(client),
-        audiences: vec![client.client_id.clone()],
-        algorithms: client.supported_signing_algs.clone(),
-        leeway_secs: config.token_leeway_seconds,
-    }
-}
-
 /// Access tokens must carry the client's API `audience`; a token the same client got for
 /// another API (which also carries Auth0's `/userinfo` audience) does not pass. Without an
 /// audience, only Auth0's `/userinfo` audience is accepted.
@@ -73,9 +64,23 @@ pub fn client_of_token<'a>(config: &'a Config, token: &str) -> Option<&'a Client
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let azp = claims.get("azp")?.as_str()?;
-    config.clients.values().find(|c| c.client_id == azp)
+    // Only `azp` is read: the other claims are skipped, not built into a JSON tree.
+    #[derive(serde::Deserialize)]
+    struct AuthorizedParty {
+        azp: String,
+    }
+    let claims: AuthorizedParty = serde_json::from_slice(&bytes).ok()?;
+    config.clients.values().find(|c| c.client_id == claims.azp)
+}
+
+/// What a session keeps of its ID token's claims: the ones `/userinfo` shows.
+pub fn profile_claims(config: &Config, mut claims: Claims) -> Claims {
+    claims.retain(|name, _| {
+        name != "sub"
+            && (PROFILE_CLAIMS.contains(&name.as_str())
+                || config.custom_claims_namespaces.contains(name))
+    });
+    claims
 }
 
 /// `/userinfo`: `sub` and the standard profile claims of the ID token, plus the members of

@@ -135,7 +135,7 @@ fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
 }
 
 #[test]
-fn userinfo_answers_from_the_verified_id_token_and_refreshes_an_expired_session() {
+fn userinfo_answers_from_the_session_profile_and_refreshes_an_expired_session() {
     let mut d = driver();
     let audiences = [
         "https://api.example.org",
@@ -151,7 +151,8 @@ fn userinfo_answers_from_the_verified_id_token_and_refreshes_an_expired_session(
                 user_id: "auth0|u1".into(),
                 client: "web".into(),
                 refresh_token: Some("rt-1".into()),
-                id_token: Some(id.clone()),
+                profile: protected::unverified_claims(&id)
+                    .map(|claims| identity::profile_claims(&d.config, claims)),
                 expires_at: NOW.secs + 100,
             },
         )
@@ -276,4 +277,61 @@ fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
     )
     .unwrap();
     assert!(super::identity::groups(&config, &only_user).is_empty());
+}
+
+/// Auth0 puts custom claims in the ID token only (unless an Action adds them to the access
+/// token): a Bearer token without groups gets them from its session's profile, taken from the
+/// ID token at login.
+#[test]
+fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
+    let mut d = driver();
+    let custom = serde_json::json!({"azp": "web-client-id", "scope": "openid profile"});
+    let mut claims =
+        jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(600))
+            .with_issuer(ISSUER)
+            .with_subject("auth0|u1")
+            .with_audience("https://api.example.org");
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+    claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
+    let access = key("k1").sign(claims).unwrap();
+    let bearer = format!("Bearer {access}");
+    let api = [("authorization", bearer.as_str())];
+    assert!(d.request("GET", "/api/orders", &api, b"").is_none());
+    let headers = d.forwarded.take().unwrap();
+    assert_eq!(headers[1], ("x-auth0-user-groups".into(), String::new()));
+
+    let id = sign("k1", &["web-client-id"], "web-client-id", 600);
+    d.answers.push_back(token_json(&access, &id, "rt-1"));
+    let login = d
+        .request(
+            "POST",
+            "/oauth/token",
+            &[("secret", "web-key"), JSON_TYPE],
+            br#"{"grant_type":"password","username":"alice","password":"s3cret-pw"}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        login.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&login.body)
+    );
+    // The session keeps the profile claims, not the ID token with its signature.
+    let profile = d.session(&access).unwrap().profile.unwrap();
+    let mut names: Vec<&str> = profile.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["email", "https://mia-platform.eu/app_metadata", "name"]
+    );
+    // Twice: the second check is answered from the verification cache.
+    for _ in 0..2 {
+        assert!(d.request("GET", "/api/orders", &api, b"").is_none());
+        let headers = d.forwarded.take().unwrap();
+        assert_eq!(
+            headers[1],
+            ("x-auth0-user-groups".into(), "admin,ops".into())
+        );
+    }
 }

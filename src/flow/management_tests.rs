@@ -447,7 +447,7 @@ fn active_users_come_from_live_sessions() {
                     user_id: user.to_string(),
                     client: "web".into(),
                     refresh_token: None,
-                    id_token: None,
+                    profile: None,
                     expires_at: NOW.secs + 10,
                 },
             )

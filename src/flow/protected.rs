@@ -10,7 +10,7 @@ use crate::error::FilterError;
 use crate::http::{Reply, RequestHead};
 use crate::jwt::{Claims, Verified, VerifyError};
 use crate::routes::RouteKind;
-use crate::session::{SessionKey, StoreOp, StoreOutcome};
+use crate::session::{StoreOp, StoreOutcome};
 
 struct ProtectedFlow {
     token: String,
@@ -129,10 +129,9 @@ impl Flow for ProtectedFlow {
             }
             // Groups usually live in the ID token: look the session up for it.
             Ok(verified) => {
+                let key = verified.session_key.clone();
                 self.verified = Some(verified);
-                Ok(Action::Store(StoreOp::Get(SessionKey::for_token(
-                    &self.token,
-                ))))
+                Ok(Action::Store(StoreOp::Get(key)))
             }
             Err(error) => {
                 let client = super::shared::configured_client(ctx.config, &self.client)?;
@@ -159,9 +158,7 @@ impl Flow for ProtectedFlow {
             return Ok(Action::Wait { millis: 100 });
         };
         let id_claims = match outcome {
-            StoreOutcome::Record(Some(session)) => {
-                session.id_token.as_deref().and_then(unverified_claims)
-            }
+            StoreOutcome::Record(Some(session)) => session.profile,
             StoreOutcome::Record(None) if self.from_cookie => {
                 return deny(
                     ctx,

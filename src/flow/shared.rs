@@ -61,7 +61,11 @@ pub fn session_for(
         user_id,
         client: client.name.clone(),
         refresh_token: refresh_token.map(str::to_string),
-        id_token: tokens.id_token.clone(),
+        profile: tokens
+            .id_token
+            .as_deref()
+            .and_then(super::protected::unverified_claims)
+            .map(|claims| super::identity::profile_claims(config, claims)),
         expires_at: now.secs.saturating_add(config.session_duration_seconds),
     };
     Some((SessionKey::for_token(&tokens.access_token), record))

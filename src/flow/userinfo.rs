@@ -1,12 +1,11 @@
-//! `GET /userinfo` and `GET /users/me`: the profile of the session's verified ID token, without
-//! calling Auth0's rate-limited `/userinfo`. An expired access token in the `sid` cookie is
+//! `GET /userinfo` and `GET /users/me`: the profile the session keeps from its ID token (see
+//! `SessionRecord::profile`), once the access token verifies, without calling Auth0's
+//! rate-limited `/userinfo`. An expired access token in the `sid` cookie is
 //! refreshed transparently when the session holds a refresh token: the session rotates and the
 //! answer sets the new cookie. A Bearer caller holds its own refresh token and gets 401, to
 //! refresh at `/refreshtoken` (a rotation here would leave it with a token it never sees).
 
-use super::identity::{
-    access_token_expectation, id_token_expectation, unauthorized, userinfo_body, KeyWaits,
-};
+use super::identity::{access_token_expectation, unauthorized, userinfo_body, KeyWaits};
 use super::shared::{configured_client, presented_token, session_for};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
@@ -15,10 +14,6 @@ use crate::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
 use crate::session::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
-
-/// Ten years: an ID token's `exp` does not end a session whose access token is valid (Auth0
-/// issues ID tokens for less time than access tokens); it only has to be genuine.
-const ID_TOKEN_LEEWAY_SECS: u64 = 10 * 365 * 86_400;
 
 enum Stage {
     LookingUp,
@@ -32,10 +27,6 @@ enum Stage {
     },
     SavingNew {
         next: SessionRecord,
-        cookie: Option<String>,
-    },
-    CheckingId {
-        record: SessionRecord,
         cookie: Option<String>,
     },
     Done,
@@ -70,27 +61,14 @@ pub(super) fn start(
 impl UserinfoFlow {
     /// The verification the current stage needs (asked again after a wait for keys).
     fn verification(&self, ctx: &Ctx<'_>) -> Step {
-        let (token, expect) = match &self.stage {
-            Stage::CheckingAccess(session) => {
-                let client = configured_client(ctx.config, &session.client)?;
-                (
-                    self.token.clone(),
-                    access_token_expectation(ctx.config, client),
-                )
-            }
-            Stage::CheckingId { record, .. } => {
-                let client = configured_client(ctx.config, &record.client)?;
-                let id = record
-                    .id_token
-                    .clone()
-                    .ok_or_else(|| FilterError::unauthorized("the session has no ID token"))?;
-                let mut expect = id_token_expectation(ctx.config, client);
-                expect.leeway_secs = ID_TOKEN_LEEWAY_SECS;
-                (id, expect)
-            }
-            _ => return Err(super::unexpected("verification")),
+        let Stage::CheckingAccess(session) = &self.stage else {
+            return Err(super::unexpected("verification"));
         };
-        Ok(Action::Verify { token, expect })
+        let client = configured_client(ctx.config, &session.client)?;
+        Ok(Action::Verify {
+            token: self.token.clone(),
+            expect: access_token_expectation(ctx.config, client),
+        })
     }
 
     fn refresh(&mut self, ctx: &Ctx<'_>, session: SessionRecord) -> Step {
@@ -114,9 +92,19 @@ impl UserinfoFlow {
         )))
     }
 
-    fn check_id(&mut self, ctx: &Ctx<'_>, record: SessionRecord, cookie: Option<String>) -> Step {
-        self.stage = Stage::CheckingId { record, cookie };
-        self.verification(ctx)
+    /// The profile of a session whose access token is good (or was just refreshed).
+    fn answer(ctx: &Ctx<'_>, record: &SessionRecord, cookie: Option<String>) -> Step {
+        let profile = record
+            .profile
+            .as_ref()
+            .ok_or_else(|| FilterError::unauthorized("the session has no ID token"))?;
+        let body = userinfo_body(ctx.config, profile, &record.user_id);
+        let mut reply = Reply::json(200, &body);
+        reply.push_header("cache-control", "no-store");
+        if let Some(cookie) = cookie {
+            reply.push_header("set-cookie", &cookie);
+        }
+        Ok(Action::Respond(reply))
     }
 }
 
@@ -134,7 +122,7 @@ impl Flow for UserinfoFlow {
                 Err(FilterError::unavailable("the session store is unavailable"))
             }
             // The JWKS refetch was asked for: wait for it, then verify again.
-            (stage @ (Stage::CheckingAccess(_) | Stage::CheckingId { .. }), _) => {
+            (stage @ Stage::CheckingAccess(_), _) => {
                 self.stage = stage;
                 Ok(Action::Wait { millis: 100 })
             }
@@ -155,7 +143,7 @@ impl Flow for UserinfoFlow {
                 FilterError::unauthorized("the session ended while it was being refreshed"),
             ),
             (Stage::SavingNew { next, cookie }, StoreOutcome::Done) => {
-                self.check_id(ctx, next, cookie)
+                Self::answer(ctx, &next, cookie)
             }
             (Stage::DroppingOld { .. } | Stage::SavingNew { .. }, outcome) => {
                 if let StoreOutcome::Unavailable(why) = outcome {
@@ -179,29 +167,15 @@ impl Flow for UserinfoFlow {
             // An opaque access token (no audience configured) cannot be checked locally: the
             // live session vouches for it.
             (Stage::CheckingAccess(session), Ok(_) | Err(VerifyError::Malformed)) => {
-                self.check_id(ctx, session, None)
+                Self::answer(ctx, &session, None)
             }
             (Stage::CheckingAccess(session), Err(VerifyError::Expired)) => {
                 self.refresh(ctx, session)
             }
-            (Stage::CheckingId { cookie, .. }, Ok(verified)) => {
-                let body = userinfo_body(ctx.config, &verified.claims, &verified.subject);
-                let mut reply = Reply::json(200, &body);
-                reply.push_header("cache-control", "no-store");
-                if let Some(cookie) = cookie {
-                    reply.push_header("set-cookie", &cookie);
-                }
-                Ok(Action::Respond(reply))
-            }
-            (stage @ (Stage::CheckingAccess(_) | Stage::CheckingId { .. }), Err(error)) => {
-                let client = match &stage {
-                    Stage::CheckingAccess(s) | Stage::CheckingId { record: s, .. } => {
-                        configured_client(ctx.config, &s.client)?
-                    }
-                    _ => return Err(super::unexpected("verification")),
-                };
-                let issuer = super::identity::issuer(client);
-                self.stage = stage;
+            (Stage::CheckingAccess(session), Err(error)) => {
+                let issuer =
+                    super::identity::issuer(configured_client(ctx.config, &session.client)?);
+                self.stage = Stage::CheckingAccess(session);
                 self.waits
                     .on_error(ctx, &issuer, &error)
                     .ok_or_else(|| unauthorized(&error))
@@ -227,9 +201,9 @@ impl Flow for UserinfoFlow {
             .or(session.refresh_token.clone());
         let (key, mut next) = session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now)
             .ok_or_else(|| FilterError::bad_gateway("Auth0's answer names no user"))?;
-        // Auth0 may leave the ID token out of a refresh answer: keep the session's.
-        if next.id_token.is_none() {
-            next.id_token = session.id_token.clone();
+        // Auth0 may leave the ID token out of a refresh answer: keep the session's profile.
+        if next.profile.is_none() {
+            next.profile = session.profile.clone();
         }
         let cookie = session_cookie(
             &tokens.access_token,

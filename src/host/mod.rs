@@ -48,15 +48,13 @@ fn header_map(map: MapType) -> Vec<(String, String)> {
     hostcalls::get_map_bytes(map)
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .map(|(name, value)| {
+            // Valid UTF-8 (nearly always) keeps its buffer: no second copy of each header.
+            let value = String::from_utf8(value)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            (name, value)
+        })
         .collect()
-}
-
-fn header_value(map: MapType, name: &str) -> Option<String> {
-    hostcalls::get_map_value_bytes(map, name)
-        .ok()
-        .flatten()
-        .map(|value| String::from_utf8_lossy(&value).into_owned())
 }
 
 /// A callout's answer. Without headers the call failed (refused, reset, torn body, timed out)
@@ -334,29 +332,45 @@ impl HttpContext for FilterHttp {
         let Some(config) = state.config.clone() else {
             return HostAction::Continue;
         };
-        // Only the method and path are read for requests the filter does not own.
-        let method = header_value(MapType::HttpRequestHeaders, ":method");
-        let path = header_value(MapType::HttpRequestHeaders, ":path");
-        let (Some(method), Some(path)) = (method, path) else {
-            return HostAction::Continue;
-        };
+        // One host call reads every header: each call into the host costs more than scanning a
+        // request's few headers, and this runs for every request the filter sees.
+        let mut headers = header_map(MapType::HttpRequestHeaders);
         // Identity headers are the filter's to set: a client's copies never go upstream.
         if let Some(protected) = &config.protected {
-            for name in protected.identity_headers() {
-                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name);
-            }
+            headers.retain(|(name, _)| {
+                let forged = protected.is_identity_header(name);
+                if forged {
+                    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+                }
+                !forged
+            });
         }
-        let owned = config.routes.classify(&method, &path).is_some();
-        if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(&path)) {
+        let pseudo = |wanted: &str| {
+            headers
+                .iter()
+                .find(|(name, _)| name == wanted)
+                .map(|(_, value)| value.as_str())
+        };
+        let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) else {
+            return HostAction::Continue;
+        };
+        let owned = config.routes.classify(method, path).is_some();
+        if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(path)) {
             return HostAction::Continue;
         }
-        let mut head = RequestHead::from_headers(header_map(MapType::HttpRequestHeaders));
-        head.client_ip = hostcalls::get_property(vec!["source", "address"])
-            .ok()
-            .flatten()
-            .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
+        let (method, path) = (method.to_string(), path.to_string());
+        let mut head = RequestHead::from_headers(headers);
         let mut entropy = [0u8; crate::flow::ENTROPY_BYTES];
-        if getrandom::fill(&mut entropy).is_err() {
+        // The client address and random bytes serve the routes the filter answers (logins,
+        // states, boundaries); a protected route only verifies a token, so it skips these two
+        // host calls on what is the hot path of an API behind the gateway.
+        if owned {
+            head.client_ip = hostcalls::get_property(vec!["source", "address"])
+                .ok()
+                .flatten()
+                .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
+        }
+        if owned && getrandom::fill(&mut entropy).is_err() {
             log(LogLevel::Error, "the host gave no random bytes");
             return state.run(
                 Action::Respond(crate::error::FilterError::internal("no randomness").to_reply()),
