@@ -32,7 +32,7 @@ UPSTREAM_PORT ?= 8082
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
 SCHEMATHESIS_PKG := schemathesis==4.32.5 pyyaml==6.0.3
 
-.PHONY: bench bench-smoke bench-tools soak
+.PHONY: bench bench-smoke bench-tools noop-wasm soak
 
 setup: $(ENVOY)
 	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
@@ -125,11 +125,15 @@ bench-tools: setup
 	@command -v taskset >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux; }
 	@command -v twiggy >/dev/null || test -x $$HOME/.cargo/bin/twiggy || cargo install --locked twiggy
 
-bench: build bench-tools
+bench: build bench-tools noop-wasm
 	python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
 
-bench-smoke: build bench-tools
+bench-smoke: build bench-tools noop-wasm
 	python3 bench/bench.py --smoke
+
+# P1b's floor: a proxy-wasm filter that does nothing (bench/noop-filter).
+noop-wasm: setup
+	cargo build --release --target wasm32-wasip1 -p noop-filter
 
 soak: build bench-tools
 	python3 bench/soak.py

@@ -16,6 +16,8 @@ OUT = REPO / "target" / "bench"
 ENVOY = REPO / ".venv" / "bin" / "envoy"
 EMULATOR = REPO / "target" / "release" / "auth0-emulator"
 WASM = REPO / "target" / "wasm" / "auth0_filter.wasm"  # the shipped module (after wasm-opt)
+# P1b's floor: a filter that does nothing (bench/noop-filter, `make noop-wasm`).
+NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
 
 # Envoy gets core 0 and wrk core 1 when the machine has two, so wrk's own CPU use does not
 # eat into the worker being measured.
@@ -76,8 +78,9 @@ class Stack:
         self.upstream_port = port
         return port
 
-    def envoy(self, name, bare=False, overrides=None, concurrency=1):
-        """Starts an Envoy; returns (child, listen port, admin port)."""
+    def envoy(self, name, bare=False, overrides=None, concurrency=1, wasm=WASM):
+        """Starts an Envoy (the shipped config, with `wasm` as its module); returns (child,
+        listen port, admin port)."""
         listen, admin = free_port(), free_port()
         ports = [str(listen), str(admin), str(self.auth0_port), str(self.upstream_port)]
         if bare:
@@ -87,7 +90,7 @@ class Stack:
                 text = text.replace("{{" + key + "}}", value)
         else:
             text = subprocess.run([sys.executable, str(REPO / "envoy" / "render.py"), *ports,
-                                   str(WASM)], check=True, capture_output=True, text=True).stdout
+                                   str(wasm)], check=True, capture_output=True, text=True).stdout
             if overrides:
                 text = filter_config_line(text, overrides)
         config = self.dir / f"envoy-{name}.yaml"
