@@ -16,7 +16,7 @@ pub fn import_users(
         .map(|request| (request.content_type, request.body.unwrap_or_default()))
 }
 
-/// The claims of a stored ID token, read without verification (protected routes).
+/// The claims of an ID token, read without verification (a session's profile at login).
 pub fn unverified_claims(token: &str) -> Option<Claims> {
-    crate::flow::protected::unverified_claims(token)
+    crate::flow::identity::unverified_claims(token)
 }

@@ -151,7 +151,7 @@ fn userinfo_answers_from_the_session_profile_and_refreshes_an_expired_session() 
                 user_id: "auth0|u1".into(),
                 client: "web".into(),
                 refresh_token: Some("rt-1".into()),
-                profile: protected::unverified_claims(&id)
+                profile: identity::unverified_claims(&id)
                     .map(|claims| identity::profile_claims(&d.config, claims)),
                 expires_at: NOW.secs + 100,
             },

@@ -3,7 +3,7 @@
 //! A new route is a new `Flow` plus a route-table entry; the host does not change.
 
 mod authorize;
-mod identity;
+pub(crate) mod identity;
 mod logout;
 pub(crate) mod management;
 mod management_call;

@@ -179,14 +179,3 @@ impl Flow for ProtectedFlow {
         self.verify(ctx)
     }
 }
-
-/// Claims of the session's ID token: it came from Auth0 over the filter's own callout at login
-/// and was stored server-side, so its payload is trusted as stored.
-pub(crate) fn unverified_claims(token: &str) -> Option<Claims> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}

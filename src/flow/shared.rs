@@ -64,7 +64,7 @@ pub fn session_for(
         profile: tokens
             .id_token
             .as_deref()
-            .and_then(super::protected::unverified_claims)
+            .and_then(super::identity::unverified_claims)
             .map(|claims| super::identity::profile_claims(config, claims)),
         expires_at: now.secs.saturating_add(config.session_duration_seconds),
     };

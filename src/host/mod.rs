@@ -354,11 +354,16 @@ impl HttpContext for FilterHttp {
         let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) else {
             return HostAction::Continue;
         };
-        let owned = config.routes.classify(method, path).is_some();
+        // The route's stat name, or `None` for a protected prefix (a path the filter guards
+        // but does not answer).
+        let owned_route = config
+            .routes
+            .classify(method, path)
+            .map(|r| r.kind.metric_name());
+        let owned = owned_route.is_some();
         if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(path)) {
             return HostAction::Continue;
         }
-        let (method, path) = (method.to_string(), path.to_string());
         let mut head = RequestHead::from_headers(headers);
         let mut entropy = [0u8; crate::flow::ENTROPY_BYTES];
         // The client address and random bytes serve the routes the filter answers (logins,
@@ -381,8 +386,7 @@ impl HttpContext for FilterHttp {
         match Exchange::start(&config, &head, now(), entropy) {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply, logs, metrics) => {
-                let route = config.routes.classify(&method, &path);
-                let route = route.map_or("protected", |r| r.kind.metric_name());
+                let route = owned_route.unwrap_or("protected");
                 state.log_tag = crate::http::log_tag(request_id, route);
                 state.emit(logs, metrics);
                 state.run(Action::Respond(reply), end_of_stream)
