@@ -19,8 +19,8 @@ impl RequestHead {
     /// Builds a head from Envoy's header list, pseudo-headers included.
     pub fn from_headers(headers: Vec<(String, String)>) -> Self {
         let mut head = RequestHead::default();
-        for (name, value) in headers {
-            let name = name.to_ascii_lowercase();
+        for (mut name, value) in headers {
+            name.make_ascii_lowercase();
             match name.as_str() {
                 ":method" => head.method = value,
                 ":path" => head.path = value,
@@ -170,6 +170,46 @@ pub fn log_tag(request_id: &str, route: &str) -> String {
     format!("[request_id={id} route={route}]")
 }
 
+/// Envoy's serialised header map, as the proxy-wasm ABI hands it over
+/// (`proxy_get_header_map_pairs`): a little-endian `u32` count, a `u32` name length and value
+/// length per header, then each name and each value followed by a NUL. Borrowed from the
+/// buffer: a request the filter lets through costs no allocation per header. `None` when the
+/// buffer does not follow the format; a name that is not UTF-8 (Envoy only accepts token
+/// characters) drops that header.
+pub fn header_pairs(buffer: &[u8]) -> Option<Vec<(&str, &[u8])>> {
+    let word = |at: usize| -> Option<usize> {
+        let bytes: [u8; 4] = buffer.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(bytes)).ok()
+    };
+    let count = word(0)?;
+    let mut lengths_at = 4usize;
+    let mut data_at = count.checked_mul(8)?.checked_add(4)?;
+    // A count the buffer cannot hold is refused before anything is allocated for it.
+    if data_at > buffer.len() {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (name_len, value_len) = (word(lengths_at)?, word(lengths_at.checked_add(4)?)?);
+        lengths_at = lengths_at.checked_add(8)?;
+        let name = nul_terminated(buffer, data_at, name_len)?;
+        let value_at = data_at.checked_add(name_len)?.checked_add(1)?;
+        let value = nul_terminated(buffer, value_at, value_len)?;
+        data_at = value_at.checked_add(value_len)?.checked_add(1)?;
+        if let Ok(name) = std::str::from_utf8(name) {
+            pairs.push((name, value));
+        }
+    }
+    Some(pairs)
+}
+
+/// `len` bytes at `at`, which the buffer must follow with a NUL.
+fn nul_terminated(buffer: &[u8], at: usize, len: usize) -> Option<&[u8]> {
+    let end = at.checked_add(len)?;
+    (buffer.get(end) == Some(&0)).then_some(())?;
+    buffer.get(at..end)
+}
+
 /// What came back from a callout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CalloutResult {
@@ -197,6 +237,59 @@ impl CalloutResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ABI's serialisation of a header map, as Envoy writes it.
+    fn serialised(headers: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = u32::try_from(headers.len()).unwrap().to_le_bytes().to_vec();
+        for (name, value) in headers {
+            out.extend(u32::try_from(name.len()).unwrap().to_le_bytes());
+            out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
+        }
+        for (name, value) in headers {
+            out.extend(name.as_bytes());
+            out.push(0);
+            out.extend(*value);
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn header_pairs_are_read_in_place_from_the_abi_buffer() {
+        let headers: [(&str, &[u8]); 4] = [
+            (":path", b"/oauth/token?x=1"),
+            (":method", b"POST"),
+            ("x-empty", b""),
+            ("x-latin1", b"caf\xe9"),
+        ];
+        let buffer = serialised(&headers);
+        assert_eq!(header_pairs(&buffer).unwrap(), headers);
+        assert_eq!(header_pairs(&serialised(&[])).unwrap(), vec![]);
+        // A name that is not UTF-8 drops that header only.
+        let mut odd = serialised(&[("x-\u{e9}", b"1"), ("a", b"2")]);
+        let at = odd.iter().position(|&b| b == 0xc3).unwrap();
+        odd[at] = 0xff;
+        assert_eq!(header_pairs(&odd).unwrap(), vec![("a", &b"2"[..])]);
+    }
+
+    #[test]
+    fn a_header_buffer_out_of_format_is_refused() {
+        let buffer = serialised(&[(":path", b"/x"), ("accept", b"*/*")]);
+        // Cut anywhere, or a NUL turned into another byte: refused, never read past the end.
+        for cut in 0..buffer.len() {
+            assert_eq!(header_pairs(&buffer[..cut]), None, "cut at {cut}");
+        }
+        for (at, _) in buffer.iter().enumerate().skip(20).filter(|(_, &b)| b == 0) {
+            let mut bad = buffer.clone();
+            bad[at] = b'x';
+            assert_eq!(header_pairs(&bad), None, "NUL at {at}");
+        }
+        // Counts and lengths that overflow or exceed the buffer.
+        assert_eq!(header_pairs(&u32::MAX.to_le_bytes()), None);
+        let mut huge = buffer.clone();
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(header_pairs(&huge), None);
+    }
 
     #[test]
     fn log_tags_carry_a_sanitised_request_id_and_the_route() {

@@ -125,6 +125,10 @@ pub struct Verified {
     /// The session key of this token, hashed once per worker with the verification rather
     /// than on every request that looks its session up.
     pub session_key: crate::session::SessionKey,
+    /// The groups of the token's session profile, for a Bearer token whose own claims have
+    /// none: set by the first request that read the session, shared by every cache hit after
+    /// it, so repeat requests skip the store read (see `flow::protected`).
+    pub session_groups: std::rc::Rc<std::cell::OnceCell<Vec<String>>>,
 }
 
 /// The `kid` of a token's header, if it has one.
@@ -192,17 +196,43 @@ pub fn verify(
         expires_at,
         claims: std::rc::Rc::new(claims.custom),
         session_key: crate::session::SessionKey::for_token(token),
+        session_groups: std::rc::Rc::default(),
     })
 }
 
 /// Verification results by token, until the token expires: a repeat check costs a lookup by
-/// the token (SipHash, no digest) instead of an RSA verification (~2 ms in wasm). Each token
-/// keeps what it was checked against, so a token verified for one audience is never taken as
+/// the token (no digest) instead of an RSA verification (~2 ms in wasm). Each token keeps
+/// what it was checked against, so a token verified for one audience is never taken as
 /// verified for another. Bounded; per worker.
 #[derive(Default)]
 pub struct VerifiedCache {
-    entries: std::collections::HashMap<String, Vec<(Expectation, Verified)>>,
+    entries: std::collections::HashMap<
+        String,
+        Vec<(Expectation, Verified)>,
+        std::hash::BuildHasherDefault<TokenTailHasher>,
+    >,
     len: usize,
+}
+
+/// Hashes a token by its last 16 bytes, the tail of its signature, which is as random as any
+/// hash; SipHash over a whole token (~800 bytes) cost more than the rest of a cache hit.
+/// Only verified tokens are stored, so nobody can choose tokens that collide with them, and
+/// equal hashes are still compared in full.
+#[derive(Default)]
+pub struct TokenTailHasher(u64);
+
+impl std::hash::Hasher for TokenTailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
+        // FNV-1a over the tail.
+        for &byte in tail {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 const CACHE_LIMIT: usize = 10_000;

@@ -201,6 +201,9 @@ fn the_cache_answers_until_expiry_and_per_expectation() {
         Some(verified.clone())
     );
     assert_eq!(cache.get(&token, &expect("another-audience"), NOW), None);
+    // The lookup hashes the signature's tail; a token that only shares it is no hit.
+    let same_tail = format!("x{}", token.get(1..).unwrap());
+    assert_eq!(cache.get(&same_tail, &expect("client-id"), NOW), None);
     let after = Timestamp::from_secs(verified.expires_at + 61);
     assert_eq!(cache.get(&token, &expect("client-id"), after), None);
 }

@@ -334,4 +334,23 @@ fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
             ("x-auth0-user-groups".into(), "admin,ops".into())
         );
     }
+    // The worker remembers the session's groups with the token's verification: repeat
+    // requests read no session, so they keep their groups while the store is down.
+    d.store_down = true;
+    assert!(d.request("GET", "/api/orders", &api, b"").is_none());
+    let headers = d.forwarded.take().unwrap();
+    assert_eq!(
+        headers[1],
+        ("x-auth0-user-groups".into(), "admin,ops".into())
+    );
+    // A session cookie still needs its session on every request.
+    let cookie = format!("sid={access}");
+    let browser = [("cookie", cookie.as_str()), ("accept", "application/json")];
+    let denied = d.request("GET", "/api/orders", &browser, b"").unwrap();
+    assert_eq!(
+        denied.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&denied.body)
+    );
 }

@@ -8,7 +8,7 @@ use super::shared::presented_token;
 use super::{Action, Ctx, Flow, Step};
 use crate::error::FilterError;
 use crate::http::{Reply, RequestHead};
-use crate::jwt::{Claims, Verified, VerifyError};
+use crate::jwt::{Verified, VerifyError};
 use crate::routes::RouteKind;
 use crate::session::{StoreOp, StoreOutcome};
 
@@ -20,7 +20,8 @@ struct ProtectedFlow {
     browser: bool,
     path: String,
     waits: KeyWaits,
-    verified: Option<Verified>,
+    /// The verification and the groups of the token's own claims, while the session is read.
+    verified: Option<(Verified, Vec<String>)>,
 }
 
 /// An API caller wants JSON (`Accept: application/json` or an XHR); a browser navigation
@@ -97,16 +98,12 @@ impl ProtectedFlow {
         })
     }
 
-    fn forward(&self, ctx: &Ctx<'_>, verified: &Verified, id_claims: Option<&Claims>) -> Step {
+    fn forward(&self, ctx: &Ctx<'_>, verified: &Verified, user_groups: &[String]) -> Step {
         let protected = ctx
             .config
             .protected
             .as_ref()
             .ok_or_else(|| FilterError::internal("protected routes are not configured"))?;
-        let mut user_groups = groups(ctx.config, &verified.claims);
-        if user_groups.is_empty() {
-            user_groups = id_claims.map(|c| groups(ctx.config, c)).unwrap_or_default();
-        }
         Ok(Action::Forward {
             set_headers: vec![
                 (protected.user_id_header.clone(), verified.subject.clone()),
@@ -120,17 +117,24 @@ impl ProtectedFlow {
 impl Flow for ProtectedFlow {
     fn on_verified(&mut self, ctx: &mut Ctx<'_>, result: Result<Verified, VerifyError>) -> Step {
         match result {
-            // A Bearer token that carries its groups needs nothing more: no store call, so
-            // it keeps working at full speed while the session store is slow or down.
-            Ok(verified)
-                if !self.from_cookie && !groups(ctx.config, &verified.claims).is_empty() =>
-            {
-                self.forward(ctx, &verified, None)
-            }
-            // Groups usually live in the ID token: look the session up for it.
             Ok(verified) => {
+                let own_groups = groups(ctx.config, &verified.claims);
+                if !self.from_cookie {
+                    // A Bearer token that carries its groups needs nothing more: no store
+                    // call, so it keeps working at full speed while the store is slow or down.
+                    if !own_groups.is_empty() {
+                        return self.forward(ctx, &verified, &own_groups);
+                    }
+                    // Groups usually live in the ID token, whose profile the session keeps:
+                    // read once per token and worker, then remembered with its verification
+                    // until it expires. A Bearer token does not need its session (a logout
+                    // does not end it), so this is what a token carrying its groups gets.
+                    if let Some(remembered) = verified.session_groups.get() {
+                        return self.forward(ctx, &verified, remembered);
+                    }
+                }
                 let key = verified.session_key.clone();
-                self.verified = Some(verified);
+                self.verified = Some((verified, own_groups));
                 Ok(Action::Store(StoreOp::Get(key)))
             }
             Err(error) => {
@@ -153,11 +157,11 @@ impl Flow for ProtectedFlow {
     }
 
     fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
-        let Some(verified) = self.verified.clone() else {
+        let Some((verified, own_groups)) = self.verified.clone() else {
             // The JWKS refetch was asked for: wait for it, then verify again.
             return Ok(Action::Wait { millis: 100 });
         };
-        let id_claims = match outcome {
+        let profile = match outcome {
             StoreOutcome::Record(Some(session)) => session.profile,
             StoreOutcome::Record(None) if self.from_cookie => {
                 return deny(
@@ -170,9 +174,21 @@ impl Flow for ProtectedFlow {
             StoreOutcome::Unavailable(_) if self.from_cookie => {
                 return Err(FilterError::unavailable("the session store is unavailable"));
             }
-            _ => None,
+            // No session (or no store) for a Bearer token: no groups this time, and nothing
+            // remembered, so a later request looks again.
+            _ => return self.forward(ctx, &verified, &own_groups),
         };
-        self.forward(ctx, &verified, id_claims.as_ref())
+        if !own_groups.is_empty() {
+            return self.forward(ctx, &verified, &own_groups);
+        }
+        let profile_groups = profile
+            .map(|claims| groups(ctx.config, &claims))
+            .unwrap_or_default();
+        if !self.from_cookie {
+            // Another request of this token may have set it first: same session, same groups.
+            let _ = verified.session_groups.set(profile_groups.clone());
+        }
+        self.forward(ctx, &verified, &profile_groups)
     }
 
     fn on_wake(&mut self, ctx: &mut Ctx<'_>) -> Step {

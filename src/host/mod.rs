@@ -48,13 +48,40 @@ fn header_map(map: MapType) -> Vec<(String, String)> {
     hostcalls::get_map_bytes(map)
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, value)| {
-            // Valid UTF-8 (nearly always) keeps its buffer: no second copy of each header.
-            let value = String::from_utf8(value)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-            (name, value)
-        })
+        .map(|(name, value)| (name, lossy_string(&value)))
         .collect()
+}
+
+fn lossy_string(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
+// The ABI call behind the SDK's `get_map_bytes`, made directly so the request's headers can
+// be read in place (`http::header_pairs`) instead of as two allocations per header.
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+}
+
+/// The request's serialised header map (empty when the host has none).
+fn request_header_buffer() -> Vec<u8> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer and a size into the two out-parameters. The buffer
+    // was allocated in this module through the SDK's `proxy_on_memory_allocate`, which hands
+    // out a `Vec<u8>` of exactly `size` bytes, so it is taken back as that Vec (as the SDK
+    // itself does) and freed when dropped.
+    unsafe {
+        let status =
+            proxy_get_header_map_pairs(MapType::HttpRequestHeaders as u32, &mut data, &mut size);
+        if status != 0 || data.is_null() || size == 0 {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
+    }
 }
 
 /// A callout's answer. Without headers the call failed (refused, reset, torn body, timed out)
@@ -146,12 +173,14 @@ impl HttpState {
         }
     }
 
-    fn wake(&mut self) -> Action {
-        self.step(|ex, config| ex.on_wake(config, now()))
+    fn wake(&mut self, at: Timestamp) -> Action {
+        self.step(|ex, config| ex.on_wake(config, at))
     }
 
     /// Runs actions until one needs to wait. Returns what Envoy should do with the request.
-    fn run(&mut self, mut action: Action, body_ended: bool) -> HostAction {
+    /// `at` is the time of the host event being handled: the actions run within it, and each
+    /// clock read is a host call.
+    fn run(&mut self, mut action: Action, body_ended: bool, at: Timestamp) -> HostAction {
         let Some(config) = self.config.clone() else {
             return HostAction::Continue;
         };
@@ -184,7 +213,7 @@ impl HttpState {
                 }
                 Action::ReadBody { max_bytes } => {
                     if body_ended {
-                        self.step(|ex, config| ex.on_body(config, now(), &[]))
+                        self.step(|ex, config| ex.on_body(config, at, &[]))
                     } else {
                         self.reading_body = Some(max_bytes);
                         self.undecided = true;
@@ -193,7 +222,6 @@ impl HttpState {
                 }
                 Action::Store(op) => {
                     let store = KvSessionStore::new(SharedData, &config.session_scope);
-                    let at = now();
                     let outcome = store.execute(&op, at);
                     self.step(|ex, config| ex.on_store(config, at, outcome))
                 }
@@ -206,7 +234,6 @@ impl HttpState {
                             .flatten()
                             .map(|(version, document, _)| (version, document))
                     };
-                    let at = now();
                     let result = self
                         .verifier
                         .borrow_mut()
@@ -227,7 +254,7 @@ impl HttpState {
                 Action::Wait { millis } => {
                     self.waiters.borrow_mut().waiters.push(Waiter {
                         context_id: self.context_id,
-                        due_ms: now().millis().saturating_add(millis),
+                        due_ms: at.millis().saturating_add(millis),
                         state: self.me.clone(),
                     });
                     let _ = hostcalls::set_tick_period(WAIT_TICK);
@@ -246,7 +273,7 @@ impl HttpState {
                             .iter()
                             .map(|(n, v)| (n.as_str(), v.as_str())),
                     );
-                    self.callout_started_ms = now().millis();
+                    self.callout_started_ms = at.millis();
                     match hostcalls::dispatch_http_call(
                         &callout.cluster,
                         headers,
@@ -273,11 +300,7 @@ impl HttpState {
                                 ),
                             );
                             self.step(|ex, config| {
-                                ex.on_callout(
-                                    config,
-                                    now(),
-                                    CalloutResult::Failed { elapsed_ms: 0 },
-                                )
+                                ex.on_callout(config, at, CalloutResult::Failed { elapsed_ms: 0 })
                             })
                         }
                     }
@@ -292,13 +315,13 @@ impl HttpState {
         let elapsed_ms = at.millis().saturating_sub(self.callout_started_ms);
         let result = call_result(num_headers, body_size, elapsed_ms);
         let action = self.step(|ex, config| ex.on_callout(config, at, result));
-        self.run_resumed(action);
+        self.run_resumed(action, at);
     }
 
     /// After a callout answer or a wake-up the request is paused: an action that lets it go
     /// must resume it.
-    fn run_resumed(&mut self, action: Action) {
-        if let HostAction::Continue = self.run(action, true) {
+    fn run_resumed(&mut self, action: Action, at: Timestamp) {
+        if let HostAction::Continue = self.run(action, true, at) {
             let _ = hostcalls::resume_http_request();
         }
     }
@@ -332,39 +355,61 @@ impl HttpContext for FilterHttp {
         let Some(config) = state.config.clone() else {
             return HostAction::Continue;
         };
-        // One host call reads every header: each call into the host costs more than scanning a
-        // request's few headers, and this runs for every request the filter sees.
-        let mut headers = header_map(MapType::HttpRequestHeaders);
-        // Identity headers are the filter's to set: a client's copies never go upstream.
-        if let Some(protected) = &config.protected {
-            headers.retain(|(name, _)| {
-                let forged = protected.is_identity_header(name);
-                if forged {
-                    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
-                }
-                !forged
-            });
+        // One host call reads every header, read in place: every request the filter sees
+        // pays for this, and each host call or allocation in V8 costs more than scanning a
+        // request's few headers.
+        let buffer = request_header_buffer();
+        if buffer.is_empty() {
+            return HostAction::Continue;
         }
-        let pseudo = |wanted: &str| {
-            headers
-                .iter()
-                .find(|(name, _)| name == wanted)
-                .map(|(_, value)| value.as_str())
+        let Some(pairs) = crate::http::header_pairs(&buffer) else {
+            log(LogLevel::Error, "the host gave an unreadable header map");
+            let error = crate::error::FilterError::internal("unreadable request headers");
+            return state.run(Action::Respond(error.to_reply()), end_of_stream, now());
         };
-        let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) else {
+        let (mut method, mut path) = (None, None);
+        let mut forged = false;
+        for (name, value) in &pairs {
+            match *name {
+                ":method" => method = Some(String::from_utf8_lossy(value)),
+                ":path" => path = Some(String::from_utf8_lossy(value)),
+                // Identity headers are the filter's to set: a client's copies never go upstream.
+                _ if config
+                    .protected
+                    .as_ref()
+                    .is_some_and(|p| p.is_identity_header(name)) =>
+                {
+                    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+                    forged = true;
+                }
+                _ => {}
+            }
+        }
+        let (Some(method), Some(path)) = (method, path) else {
             return HostAction::Continue;
         };
         // The route's stat name, or `None` for a protected prefix (a path the filter guards
         // but does not answer).
         let owned_route = config
             .routes
-            .classify(method, path)
+            .classify(&method, &path)
             .map(|r| r.kind.metric_name());
         let owned = owned_route.is_some();
-        if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(path)) {
+        if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(&path)) {
             return HostAction::Continue;
         }
-        let mut head = RequestHead::from_headers(headers);
+        let kept = pairs
+            .iter()
+            .filter(|(name, _)| {
+                !forged
+                    || !config
+                        .protected
+                        .as_ref()
+                        .is_some_and(|p| p.is_identity_header(name))
+            })
+            .map(|(name, value)| ((*name).to_string(), lossy_string(value)))
+            .collect();
+        let mut head = RequestHead::from_headers(kept);
         let mut entropy = [0u8; crate::flow::ENTROPY_BYTES];
         // The client address and random bytes serve the routes the filter answers (logins,
         // states, boundaries); a protected route only verifies a token, so it skips these two
@@ -375,26 +420,28 @@ impl HttpContext for FilterHttp {
                 .flatten()
                 .and_then(|address| crate::http::ip_of_address(&String::from_utf8_lossy(&address)));
         }
+        let at = now();
         if owned && getrandom::fill(&mut entropy).is_err() {
             log(LogLevel::Error, "the host gave no random bytes");
             return state.run(
                 Action::Respond(crate::error::FilterError::internal("no randomness").to_reply()),
                 end_of_stream,
+                at,
             );
         }
         let request_id = head.header("x-request-id").unwrap_or_default();
-        match Exchange::start(&config, &head, now(), entropy) {
+        match Exchange::start(&config, &head, at, entropy) {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply, logs, metrics) => {
                 let route = owned_route.unwrap_or("protected");
                 state.log_tag = crate::http::log_tag(request_id, route);
                 state.emit(logs, metrics);
-                state.run(Action::Respond(reply), end_of_stream)
+                state.run(Action::Respond(reply), end_of_stream, at)
             }
             Start::Exchange(exchange, action) => {
                 state.log_tag = crate::http::log_tag(request_id, exchange.route());
                 state.exchange = Some(*exchange);
-                state.run(action, end_of_stream)
+                state.run(action, end_of_stream, at)
             }
         }
     }
@@ -411,8 +458,9 @@ impl HttpContext for FilterHttp {
         };
         if body_size > limit {
             state.reading_body = None;
-            let action = state.step(|ex, config| ex.on_body_too_large(config, now(), limit));
-            return state.run(action, true);
+            let at = now();
+            let action = state.step(|ex, config| ex.on_body_too_large(config, at, limit));
+            return state.run(action, true, at);
         }
         if !end_of_stream {
             return HostAction::Pause;
@@ -422,7 +470,8 @@ impl HttpContext for FilterHttp {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let action = state.step(|ex, config| ex.on_body(config, now(), &body));
-        state.run(action, true)
+        let at = now();
+        let action = state.step(|ex, config| ex.on_body(config, at, &body));
+        state.run(action, true, at)
     }
 }

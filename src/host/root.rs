@@ -83,8 +83,9 @@ impl FilterRoot {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue;
             }
-            let action = state.borrow_mut().wake();
-            state.borrow_mut().run_resumed(action);
+            let at = now();
+            let action = state.borrow_mut().wake(at);
+            state.borrow_mut().run_resumed(action, at);
         }
     }
 }
