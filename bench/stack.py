@@ -128,6 +128,12 @@ def rss_mb(pid):
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process and all its threads so far."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def envoy_stats(admin, pattern="wasm"):
     _, _, body = http("GET", f"http://127.0.0.1:{admin}/stats?filter={pattern}")
     stats = {}

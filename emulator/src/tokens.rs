@@ -34,7 +34,12 @@ impl Signer {
                 let key =
                     RS256KeyPair::generate(2048).map_err(|e| format!("key generation: {e}"))?;
                 let pem = key.to_pem().map_err(|e| format!("key encoding: {e}"))?;
-                std::fs::write(path, pem).map_err(|e| format!("cannot write {path}: {e}"))?;
+                // Written aside and renamed into place: emulators started at once (parallel
+                // tests) must never read each other's half-written key.
+                let aside = format!("{path}.{}.tmp", std::process::id());
+                std::fs::write(&aside, pem).map_err(|e| format!("cannot write {aside}: {e}"))?;
+                std::fs::rename(&aside, path)
+                    .map_err(|e| format!("cannot rename {aside} to {path}: {e}"))?;
                 key
             }
         };

@@ -54,10 +54,17 @@ impl Emulator {
             assert!(Instant::now() < deadline, "emulator did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Emulator {
+        let emulator = Emulator {
             base: format!("http://127.0.0.1:{port}"),
             child,
+        };
+        // Ready when it answers HTTP, not only when the port accepts a connection.
+        let jwks = format!("{}/.well-known/jwks.json", emulator.base);
+        while ureq::get(&jwks).call().is_err() {
+            assert!(Instant::now() < deadline, "emulator does not answer");
+            std::thread::sleep(Duration::from_millis(20));
         }
+        emulator
     }
 
     /// The Management API audience: `<issuer>api/v2/`.
