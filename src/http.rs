@@ -273,6 +273,30 @@ mod tests {
     }
 
     #[test]
+    fn any_header_buffer_is_read_or_refused_without_panicking() {
+        // Bytes after the last header are not the map's: ignored.
+        let mut trailing = serialised(&[(":path", b"/x")]);
+        trailing.extend(b"\x01\x02");
+        assert_eq!(
+            header_pairs(&trailing).unwrap(),
+            vec![(":path", &b"/x"[..])]
+        );
+        // Pseudo-random buffers, some starting like a real map (small counts and lengths).
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..20_000u32 {
+            let mut buffer = Vec::new();
+            let len = (round % 64) as usize;
+            for _ in 0..len {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                buffer.push((state >> 56) as u8 % if round % 2 == 0 { 4 } else { 255 });
+            }
+            let _ = header_pairs(&buffer);
+        }
+    }
+
+    #[test]
     fn a_header_buffer_out_of_format_is_refused() {
         let buffer = serialised(&[(":path", b"/x"), ("accept", b"*/*")]);
         // Cut anywhere, or a NUL turned into another byte: refused, never read past the end.

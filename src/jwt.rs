@@ -218,8 +218,14 @@ pub struct VerifiedCache {
 /// hash; SipHash over a whole token (~800 bytes) cost more than the rest of a cache hit.
 /// Only verified tokens are stored, so nobody can choose tokens that collide with them, and
 /// equal hashes are still compared in full.
-#[derive(Default)]
 pub struct TokenTailHasher(u64);
+
+impl Default for TokenTailHasher {
+    fn default() -> Self {
+        // FNV-1a's offset basis.
+        TokenTailHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
 
 impl std::hash::Hasher for TokenTailHasher {
     fn write(&mut self, bytes: &[u8]) {

@@ -176,7 +176,11 @@ impl Flow for ProtectedFlow {
             }
             // No session (or no store) for a Bearer token: no groups this time, and nothing
             // remembered, so a later request looks again.
-            _ => return self.forward(ctx, &verified, &own_groups),
+            StoreOutcome::Record(None) | StoreOutcome::Unavailable(_) => {
+                return self.forward(ctx, &verified, &own_groups);
+            }
+            // A lookup answers nothing else; if it did, no request goes on without its check.
+            _ => return Err(FilterError::internal("unexpected session store answer")),
         };
         if !own_groups.is_empty() {
             return self.forward(ctx, &verified, &own_groups);
@@ -185,7 +189,8 @@ impl Flow for ProtectedFlow {
             .map(|claims| groups(ctx.config, &claims))
             .unwrap_or_default();
         if !self.from_cookie {
-            // Another request of this token may have set it first: same session, same groups.
+            // Remembered also when the profile has no groups: the session was found. Another
+            // request of this token may have set it first: same session, same groups.
             let _ = verified.session_groups.set(profile_groups.clone());
         }
         self.forward(ctx, &verified, &profile_groups)

@@ -48,7 +48,11 @@ fn header_map(map: MapType) -> Vec<(String, String)> {
     hostcalls::get_map_bytes(map)
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, value)| (name, lossy_string(&value)))
+        .map(|(name, value)| {
+            // Valid UTF-8 (nearly always) keeps its buffer: no second copy of each header.
+            let value = String::from_utf8(value).unwrap_or_else(|e| lossy_string(e.as_bytes()));
+            (name, value)
+        })
         .collect()
 }
 
@@ -58,6 +62,7 @@ fn lossy_string(value: &[u8]) -> String {
 
 // The ABI call behind the SDK's `get_map_bytes`, made directly so the request's headers can
 // be read in place (`http::header_pairs`) instead of as two allocations per header.
+#[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(
         map_type: u32,
@@ -66,8 +71,9 @@ extern "C" {
     ) -> u32;
 }
 
-/// The request's serialised header map (empty when the host has none).
-fn request_header_buffer() -> Vec<u8> {
+/// The request's serialised header map: empty when the host has no headers, `None` when it
+/// refuses the read (the request is then answered, never let through unchecked).
+fn request_header_buffer() -> Option<Vec<u8>> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes a pointer and a size into the two out-parameters. The buffer
@@ -77,10 +83,13 @@ fn request_header_buffer() -> Vec<u8> {
     unsafe {
         let status =
             proxy_get_header_map_pairs(MapType::HttpRequestHeaders as u32, &mut data, &mut size);
-        if status != 0 || data.is_null() || size == 0 {
-            return Vec::new();
+        if status != 0 {
+            return None;
         }
-        Vec::from_raw_parts(data, size, size)
+        if data.is_null() || size == 0 {
+            return Some(Vec::new());
+        }
+        Some(Vec::from_raw_parts(data, size, size))
     }
 }
 
@@ -358,7 +367,14 @@ impl HttpContext for FilterHttp {
         // One host call reads every header, read in place: every request the filter sees
         // pays for this, and each host call or allocation in V8 costs more than scanning a
         // request's few headers.
-        let buffer = request_header_buffer();
+        let Some(buffer) = request_header_buffer() else {
+            log(
+                LogLevel::Error,
+                "the host refused to read the request headers",
+            );
+            let error = crate::error::FilterError::internal("unreadable request headers");
+            return state.run(Action::Respond(error.to_reply()), end_of_stream, now());
+        };
         if buffer.is_empty() {
             return HostAction::Continue;
         }
