@@ -69,7 +69,7 @@ def together(pairs, run_a, run_b):
     """Runs A and B at the same time `pairs` times (started in alternating order); returns the
     raw runs. Every Envoy is pinned to the same core, so each pair's two Envoys share it, and
     whatever else the machine does meanwhile (this VM's CPU steal moved a lone Envoy's rate
-    between 7k and 17k rps within one run) slows both alike: the spread of B/A shrinks from
+    between 7k and 20k rps within one run) slows both alike: the spread of B/A shrinks from
     about 0.5..1.1 (A then B) to a few per cent. The emulator is not shared this way: P2,
     whose bottleneck it is, keeps A then B."""
     runs = []
