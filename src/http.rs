@@ -203,6 +203,24 @@ pub fn header_pairs(buffer: &[u8]) -> Option<Vec<(&str, &[u8])>> {
     Some(pairs)
 }
 
+/// The other side of `header_pairs`: a header map in the ABI's format, as Envoy writes it (for
+/// the tests and the `header_map` fuzz target). `None` when a count or length exceeds `u32`.
+pub fn serialise_header_map(headers: &[(&str, &[u8])]) -> Option<Vec<u8>> {
+    let word = |n: usize| u32::try_from(n).ok().map(u32::to_le_bytes);
+    let mut out = word(headers.len())?.to_vec();
+    for (name, value) in headers {
+        out.extend(word(name.len())?);
+        out.extend(word(value.len())?);
+    }
+    for (name, value) in headers {
+        out.extend(name.as_bytes());
+        out.push(0);
+        out.extend(*value);
+        out.push(0);
+    }
+    Some(out)
+}
+
 /// `len` bytes at `at`, which the buffer must follow with a NUL.
 fn nul_terminated(buffer: &[u8], at: usize, len: usize) -> Option<&[u8]> {
     let end = at.checked_add(len)?;
@@ -238,20 +256,8 @@ impl CalloutResult {
 mod tests {
     use super::*;
 
-    /// The ABI's serialisation of a header map, as Envoy writes it.
     fn serialised(headers: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = u32::try_from(headers.len()).unwrap().to_le_bytes().to_vec();
-        for (name, value) in headers {
-            out.extend(u32::try_from(name.len()).unwrap().to_le_bytes());
-            out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
-        }
-        for (name, value) in headers {
-            out.extend(name.as_bytes());
-            out.push(0);
-            out.extend(*value);
-            out.push(0);
-        }
-        out
+        serialise_header_map(headers).unwrap()
     }
 
     #[test]

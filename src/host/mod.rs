@@ -367,21 +367,22 @@ impl HttpContext for FilterHttp {
         // One host call reads every header, read in place: every request the filter sees
         // pays for this, and each host call or allocation in V8 costs more than scanning a
         // request's few headers.
-        let Some(buffer) = request_header_buffer() else {
-            log(
-                LogLevel::Error,
-                "the host refused to read the request headers",
-            );
+        let buffer = request_header_buffer();
+        if buffer.as_ref().is_some_and(Vec::is_empty) {
+            return HostAction::Continue;
+        }
+        // Refused or out of format: answered, never let through unchecked.
+        let Some(pairs) = buffer.as_deref().and_then(crate::http::header_pairs) else {
+            log(LogLevel::Error, "the host gave no readable request headers");
             let error = crate::error::FilterError::internal("unreadable request headers");
             return state.run(Action::Respond(error.to_reply()), end_of_stream, now());
         };
-        if buffer.is_empty() {
-            return HostAction::Continue;
-        }
-        let Some(pairs) = crate::http::header_pairs(&buffer) else {
-            log(LogLevel::Error, "the host gave an unreadable header map");
-            let error = crate::error::FilterError::internal("unreadable request headers");
-            return state.run(Action::Respond(error.to_reply()), end_of_stream, now());
+        // Identity headers are the filter's to set: a client's copies never go upstream.
+        let is_identity = |name: &str| {
+            config
+                .protected
+                .as_ref()
+                .is_some_and(|p| p.is_identity_header(name))
         };
         let (mut method, mut path) = (None, None);
         let mut forged = false;
@@ -389,12 +390,7 @@ impl HttpContext for FilterHttp {
             match *name {
                 ":method" => method = Some(String::from_utf8_lossy(value)),
                 ":path" => path = Some(String::from_utf8_lossy(value)),
-                // Identity headers are the filter's to set: a client's copies never go upstream.
-                _ if config
-                    .protected
-                    .as_ref()
-                    .is_some_and(|p| p.is_identity_header(name)) =>
-                {
+                _ if is_identity(name) => {
                     let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
                     forged = true;
                 }
@@ -416,13 +412,7 @@ impl HttpContext for FilterHttp {
         }
         let kept = pairs
             .iter()
-            .filter(|(name, _)| {
-                !forged
-                    || !config
-                        .protected
-                        .as_ref()
-                        .is_some_and(|p| p.is_identity_header(name))
-            })
+            .filter(|(name, _)| !forged || !is_identity(name))
             .map(|(name, value)| ((*name).to_string(), lossy_string(value)))
             .collect();
         let mut head = RequestHead::from_headers(kept);
