@@ -67,10 +67,13 @@ unit:
 	cargo test --lib -p auth0-filter
 	cargo test -p auth0-emulator
 
+# The fuzz targets are outside the workspace (cargo-fuzz's layout): checked here too, so a
+# change to the core's API cannot leave them broken until the next `make fuzz`.
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --target wasm32-wasip1 -p auth0-filter -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo check --manifest-path fuzz/Cargo.toml --bins
 
 # The shipped Envoy config (what `make run` renders) must pass Envoy's own validation, which
 # also loads the filter and runs its config check.

@@ -93,13 +93,7 @@ mod tests {
     use crate::config::tests_support::config_with;
 
     fn head(headers: &[(&str, &str)]) -> RequestHead {
-        RequestHead {
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        }
+        RequestHead::from_headers(headers)
     }
 
     #[test]

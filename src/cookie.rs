@@ -62,13 +62,11 @@ mod tests {
     use super::*;
 
     fn head(cookies: &[&str]) -> RequestHead {
-        RequestHead {
-            headers: cookies
-                .iter()
-                .map(|c| ("cookie".to_string(), c.to_string()))
-                .collect(),
-            ..Default::default()
+        let mut head = RequestHead::default();
+        for cookie in cookies {
+            head.push_header("cookie", cookie);
         }
+        head
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub enum VerifyError {
     Invalid,
     /// No keys for the issuer yet (the first JWKS fetch has not landed).
     NoKeys,
+    /// The token's `azp` names no configured client, so nothing says what it must satisfy.
+    NoClient,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,23 @@ pub struct Verified {
     /// none: set by the first request that read the session, shared by every cache hit after
     /// it, so repeat requests skip the store read (see `flow::protected`).
     pub session_groups: std::rc::Rc<std::cell::OnceCell<Vec<String>>>,
+}
+
+impl Verified {
+    /// `azp`: the Auth0 `client_id` the token was issued to.
+    pub fn authorized_party(&self) -> Option<&str> {
+        self.claims.get("azp").and_then(serde_json::Value::as_str)
+    }
+}
+
+/// A JWT's payload, read without checking its signature, as `T`.
+pub fn unverified_payload<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The `kid` of a token's header, if it has one.
@@ -244,11 +263,18 @@ impl std::hash::Hasher for TokenTailHasher {
 const CACHE_LIMIT: usize = 10_000;
 
 impl VerifiedCache {
-    pub fn get(&mut self, token: &str, expect: &Expectation, now: Timestamp) -> Option<Verified> {
+    /// The cached verification of `token` against the first expectation `wanted` accepts
+    /// (given what that check found), unless it has expired (then it is dropped).
+    pub fn get(
+        &mut self,
+        token: &str,
+        now: Timestamp,
+        wanted: impl Fn(&Expectation, &Verified) -> bool,
+    ) -> Option<Verified> {
         let checks = self.entries.get_mut(token)?;
-        let position = checks.iter().position(|(e, _)| e == expect)?;
+        let position = checks.iter().position(|(e, v)| wanted(e, v))?;
         match checks.get(position) {
-            Some((_, v)) if v.expires_at + expect.leeway_secs > now.secs => Some(v.clone()),
+            Some((e, v)) if v.expires_at + e.leeway_secs > now.secs => Some(v.clone()),
             _ => {
                 checks.swap_remove(position);
                 self.len = self.len.saturating_sub(1);

@@ -196,16 +196,18 @@ fn the_cache_answers_until_expiry_and_per_expectation() {
     let token = sign("k1", "client-id", 3_600, NOW.secs);
     let verified = verify(&token, &jwks(&["k1"]), &expect("client-id"), NOW).unwrap();
     cache.put(&token, &expect("client-id"), &verified, NOW);
+    let against =
+        |audience: &'static str| move |e: &Expectation, _: &Verified| *e == expect(audience);
     assert_eq!(
-        cache.get(&token, &expect("client-id"), NOW),
+        cache.get(&token, NOW, against("client-id")),
         Some(verified.clone())
     );
-    assert_eq!(cache.get(&token, &expect("another-audience"), NOW), None);
+    assert_eq!(cache.get(&token, NOW, against("another-audience")), None);
     // The lookup hashes the signature's tail; a token that only shares it is no hit.
     let same_tail = format!("x{}", token.get(1..).unwrap());
-    assert_eq!(cache.get(&same_tail, &expect("client-id"), NOW), None);
+    assert_eq!(cache.get(&same_tail, NOW, against("client-id")), None);
     let after = Timestamp::from_secs(verified.expires_at + 61);
-    assert_eq!(cache.get(&token, &expect("client-id"), after), None);
+    assert_eq!(cache.get(&token, after, against("client-id")), None);
 }
 
 #[test]

@@ -26,11 +26,7 @@ mod tests {
     use crate::timefmt::Timestamp;
 
     fn get(config: &crate::config::Config, path: &str) -> Start {
-        let head = RequestHead {
-            method: "GET".into(),
-            path: path.into(),
-            ..RequestHead::default()
-        };
+        let head = RequestHead::from_headers(&[(":method", "GET"), (":path", path)]);
         Exchange::start(config, &head, Timestamp::from_secs(0), [0; ENTROPY_BYTES])
     }
 

@@ -130,17 +130,12 @@ mod tests {
     use crate::config::tests_support::config_with;
 
     fn head(path: &str, headers: &[(&str, &str)]) -> RequestHead {
-        RequestHead {
-            method: "GET".into(),
-            path: path.into(),
-            scheme: "http".into(),
-            authority: "internal:8080".into(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            client_ip: None,
-        }
+        let mut head = RequestHead::from_headers(headers);
+        head.method = "GET".into();
+        head.path = path.into();
+        head.scheme = "http".into();
+        head.authority = "internal:8080".into();
+        head
     }
 
     fn location(config: &Config, h: &RequestHead) -> Result<String, FilterError> {

@@ -6,6 +6,9 @@
 //! verification results.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::Config;
 
 use crate::jwt::{verify, Expectation, Jwks, Verified, VerifiedCache, VerifyError};
 use crate::session::{kv_error, CasKv, KvSessionStore, StoreError};
@@ -148,17 +151,46 @@ pub struct Verifier {
 /// The stored JWKS of an issuer: version and document.
 pub type JwksSource<'a> = &'a dyn Fn(&str) -> Option<(u32, Vec<u8>)>;
 
+/// What a token is verified against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyAgainst {
+    /// The access-token expectation of the configured client its `azp` names. A repeat check
+    /// finds that client from the cached claims, without decoding the token again.
+    TokenClient,
+    Expectation(Arc<Expectation>),
+}
+
 impl Verifier {
     pub fn verify(
         &mut self,
         token: &str,
-        expect: &Expectation,
+        against: &VerifyAgainst,
+        config: &Config,
         source: JwksSource<'_>,
         now: Timestamp,
     ) -> Result<Verified, VerifyError> {
-        if let Some(hit) = self.cache.get(token, expect, now) {
-            return Ok(hit);
-        }
+        let expect = match against {
+            VerifyAgainst::Expectation(expect) => {
+                if let Some(hit) = self.cache.get(token, now, |e, _| e == &**expect) {
+                    return Ok(hit);
+                }
+                Arc::clone(expect)
+            }
+            VerifyAgainst::TokenClient => {
+                // A hit still has to be the current configuration's expectation for the
+                // client its `azp` names.
+                let current = |e: &Expectation, v: &Verified| {
+                    v.authorized_party()
+                        .and_then(|azp| config.client_by_id(azp))
+                        .is_some_and(|c| *c.access_expectation == *e)
+                };
+                if let Some(hit) = self.cache.get(token, now, current) {
+                    return Ok(hit);
+                }
+                let client = config.client_of_token(token).ok_or(VerifyError::NoClient)?;
+                Arc::clone(&client.access_expectation)
+            }
+        };
         let (version, document) = source(&expect.issuer).ok_or(VerifyError::NoKeys)?;
         let current = self
             .keys
@@ -173,8 +205,8 @@ impl Verifier {
             .get(&expect.issuer)
             .map(|(_, k)| k)
             .ok_or(VerifyError::NoKeys)?;
-        let verified = verify(token, jwks, expect, now)?;
-        self.cache.put(token, expect, &verified, now);
+        let verified = verify(token, jwks, &expect, now)?;
+        self.cache.put(token, &expect, &verified, now);
         Ok(verified)
     }
 }
@@ -224,5 +256,111 @@ mod tests {
             .want_jwks("https://t/", Timestamp::from_secs(1_010))
             .unwrap();
         assert!(store.claim_jwks_fetch("https://t/", Timestamp::from_secs(1_010), 600, 5_000));
+    }
+
+    fn signed_for(azp: &str, audience: &str) -> String {
+        use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
+        let custom = serde_json::json!({"azp": azp});
+        let mut claims =
+            jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(600))
+                .with_issuer("https://tenant.eu.auth0.com/")
+                .with_subject("auth0|u1")
+                .with_audience(audience);
+        claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+        claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+        claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
+        crate::jwt::tests::key("k1").sign(claims).unwrap()
+    }
+
+    const NOW: Timestamp = Timestamp {
+        secs: 1_700_000_000,
+        nanos: 0,
+    };
+
+    /// The keys once, then none: a second verification can only succeed from the cache.
+    fn keys_once() -> impl Fn(&str) -> Option<(u32, Vec<u8>)> {
+        let given = std::cell::Cell::new(false);
+        move |_| {
+            (!given.replace(true)).then(|| (1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()))
+        }
+    }
+
+    #[test]
+    fn a_token_is_checked_for_the_client_its_azp_names_and_cached_for_it() {
+        let config = crate::config::tests_support::config_with(serde_json::json!({}));
+        let token = signed_for("web-client-id", "https://api.example.org");
+        let source = keys_once();
+        let mut verifier = Verifier::default();
+        for _ in 0..2 {
+            let verified = verifier
+                .verify(&token, &VerifyAgainst::TokenClient, &config, &source, NOW)
+                .unwrap();
+            assert_eq!(verified.authorized_party(), Some("web-client-id"));
+        }
+        // The `app` client has no audience: Auth0's /userinfo one is expected, and a token
+        // of `app` for another API does not pass.
+        let other_api = signed_for("app-client-id", "https://api.example.org");
+        let mut verifier = Verifier::default();
+        assert_eq!(
+            verifier.verify(
+                &other_api,
+                &VerifyAgainst::TokenClient,
+                &config,
+                &keys_once(),
+                NOW
+            ),
+            Err(VerifyError::Invalid)
+        );
+        let unknown = signed_for("someone-else", "https://api.example.org");
+        assert_eq!(
+            verifier.verify(
+                &unknown,
+                &VerifyAgainst::TokenClient,
+                &config,
+                &keys_once(),
+                NOW
+            ),
+            Err(VerifyError::NoClient)
+        );
+        assert_eq!(
+            verifier.verify(
+                "not.a-token",
+                &VerifyAgainst::TokenClient,
+                &config,
+                &keys_once(),
+                NOW
+            ),
+            Err(VerifyError::NoClient)
+        );
+    }
+
+    #[test]
+    fn a_cached_verification_counts_only_while_the_client_still_expects_the_same() {
+        let config = crate::config::tests_support::config_with(serde_json::json!({}));
+        let token = signed_for("web-client-id", "https://api.example.org");
+        let mut verifier = Verifier::default();
+        let keys = |_: &str| Some((1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()));
+        verifier
+            .verify(&token, &VerifyAgainst::TokenClient, &config, &keys, NOW)
+            .unwrap();
+        // A new configuration gives the client another audience: the cached check is not
+        // taken, the token is checked again and fails.
+        let mut moved = crate::config::tests_support::base_json();
+        moved["clients"]["web"]["audience"] = "https://other.example.org".into();
+        let moved = crate::config::Config::from_json(moved.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            verifier.verify(&token, &VerifyAgainst::TokenClient, &moved, &keys, NOW),
+            Err(VerifyError::Invalid)
+        );
+        // An explicit expectation is cached apart from it.
+        let web = config.clients.get("web").unwrap();
+        let against = VerifyAgainst::Expectation(Arc::clone(&web.access_expectation));
+        let source = keys_once();
+        assert!(verifier
+            .verify(&token, &against, &config, &source, NOW)
+            .is_ok());
+        assert!(verifier
+            .verify(&token, &against, &config, &source, NOW)
+            .is_ok());
     }
 }

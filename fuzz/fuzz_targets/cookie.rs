@@ -20,13 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((name, headers)) = fields.split_first() else {
         return;
     };
-    let head = RequestHead {
-        headers: headers
-            .iter()
-            .map(|v| ("cookie".to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    };
+    let mut head = RequestHead::default();
+    for value in headers {
+        head.push_header("cookie", value);
+    }
     let name = if name.is_empty() {
         SESSION_COOKIE
     } else {

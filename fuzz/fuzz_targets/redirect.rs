@@ -85,21 +85,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let mut headers = Vec::new();
+    let mut head = RequestHead::default();
     if let Some(host) = input.forwarded_host {
-        headers.push(("x-forwarded-host".to_string(), host.to_string()));
+        head.push_header("x-forwarded-host", host);
     }
     if let Some(proto) = input.forwarded_proto {
-        headers.push(("x-forwarded-proto".to_string(), proto.to_string()));
+        head.push_header("x-forwarded-proto", proto);
     }
-    let head = RequestHead {
-        method: "GET".into(),
-        path: format!("/logout?{query}"),
-        scheme: "https".into(),
-        authority: input.authority.to_string(),
-        headers,
-        client_ip: None,
-    };
+    head.method = "GET".into();
+    head.path = format!("/logout?{query}");
+    head.scheme = "https".into();
+    head.authority = input.authority.to_string();
     let config = config(input.allow_list);
     let Some(client) = config.clients.get("web") else {
         return;

@@ -212,6 +212,10 @@ pub struct Client {
     pub same_site: Option<SameSite>,
     pub authorize_state_required: bool,
     pub supported_signing_algs: Vec<String>,
+    /// What this client's access tokens must satisfy, built once: every protected request
+    /// checks a token against it. `Arc`, not `Rc`: a `Config` may live in a static (fuzz
+    /// targets); on wasm without threads the count is a plain integer all the same.
+    pub access_expectation: std::sync::Arc<crate::jwt::Expectation>,
 }
 
 impl Client {
@@ -276,6 +280,23 @@ pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 impl Config {
+    /// The configured client with this Auth0 `client_id`.
+    pub fn client_by_id(&self, client_id: &str) -> Option<&Client> {
+        self.clients.values().find(|c| c.client_id == client_id)
+    }
+
+    /// The configured client a token was issued to, from its (unverified) `azp`; verification
+    /// then checks the signature, issuer and audience for that client.
+    pub fn client_of_token(&self, token: &str) -> Option<&Client> {
+        // Only `azp` is read: the other claims are skipped, not built into a JSON tree.
+        #[derive(Deserialize)]
+        struct AuthorizedParty {
+            azp: String,
+        }
+        let claims: AuthorizedParty = crate::jwt::unverified_payload(token)?;
+        self.client_by_id(&claims.azp)
+    }
+
     /// Parses and validates the plugin configuration JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
@@ -307,9 +328,16 @@ impl Config {
                 "at least one client is required",
             ));
         }
+        let token_leeway_seconds = raw.token_leeway_seconds.unwrap_or(60);
+        if token_leeway_seconds > 300 {
+            return Err(ConfigError::new(
+                "tokenLeewaySeconds",
+                "must be at most 300",
+            ));
+        }
         let mut clients = BTreeMap::new();
         for (name, raw_client) in raw.clients {
-            let client = validate_client(&name, raw_client, &clusters)?;
+            let client = validate_client(&name, raw_client, &clusters, token_leeway_seconds)?;
             clients.insert(name, client);
         }
         let default_client = non_empty(raw.default_client);
@@ -416,13 +444,6 @@ impl Config {
             return Err(ConfigError::new(
                 "loginStateTtlSeconds",
                 "must be between 1 and 3600",
-            ));
-        }
-        let token_leeway_seconds = raw.token_leeway_seconds.unwrap_or(60);
-        if token_leeway_seconds > 300 {
-            return Err(ConfigError::new(
-                "tokenLeewaySeconds",
-                "must be at most 300",
             ));
         }
         let redis = match raw.session_store {

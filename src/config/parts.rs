@@ -106,6 +106,7 @@ pub(super) fn validate_client(
     name: &str,
     raw: RawClient,
     clusters: &BTreeMap<String, String>,
+    token_leeway_seconds: u64,
 ) -> Result<Client, ConfigError> {
     let field = |f: &str| format!("clients.{name}.{f}");
     if name.is_empty() {
@@ -149,6 +150,13 @@ pub(super) fn validate_client(
             ));
         }
     }
+    let audience = non_empty(raw.audience);
+    let access_expectation = access_token_expectation(
+        &auth0,
+        audience.as_deref(),
+        &raw.supported_signing_algs,
+        token_leeway_seconds,
+    );
     Ok(Client {
         name: name.to_string(),
         auth0,
@@ -156,13 +164,37 @@ pub(super) fn validate_client(
         client_secret: raw.client_secret,
         redirect_url: raw.redirect_url,
         scopes: raw.scopes,
-        audience: non_empty(raw.audience),
+        audience,
         supported_connections: raw.supported_connections,
         default_connection,
         same_site: raw.same_site,
         authorize_state_required: raw.authorize_state_required,
         supported_signing_algs: raw.supported_signing_algs,
+        access_expectation: std::sync::Arc::new(access_expectation),
     })
+}
+
+/// Access tokens must come from the client's tenant (`iss`, Auth0's tenant URL with its
+/// trailing slash) and carry the client's API `audience`; a token the same client got for
+/// another API (which also carries Auth0's `/userinfo` audience) does not pass. Without an
+/// audience, only Auth0's `/userinfo` audience is accepted.
+fn access_token_expectation(
+    auth0: &Auth0Endpoint,
+    audience: Option<&str>,
+    algorithms: &[String],
+    leeway_secs: u64,
+) -> crate::jwt::Expectation {
+    let issuer = auth0.public_url("/");
+    let audiences = match audience {
+        Some(audience) => vec![audience.to_string()],
+        None => vec![format!("{issuer}userinfo")],
+    };
+    crate::jwt::Expectation {
+        issuer,
+        audiences,
+        algorithms: algorithms.to_vec(),
+        leeway_secs,
+    }
 }
 
 pub(super) fn validate_management(

@@ -4,7 +4,7 @@
 use super::{Action, Ctx};
 use crate::config::{Client, Config};
 use crate::error::FilterError;
-use crate::jwt::{Claims, Expectation, VerifyError};
+use crate::jwt::{Claims, VerifyError};
 use crate::session::StoreOp;
 
 /// Standard OIDC profile claims copied from the ID token into `/userinfo`.
@@ -36,52 +36,13 @@ const MAX_KEY_WAITS: u32 = 200;
 
 /// Auth0's `iss`: the tenant URL with its trailing slash.
 pub fn issuer(client: &Client) -> String {
-    client.auth0.public_url("/")
-}
-
-/// Access tokens must carry the client's API `audience`; a token the same client got for
-/// another API (which also carries Auth0's `/userinfo` audience) does not pass. Without an
-/// audience, only Auth0's `/userinfo` audience is accepted.
-pub fn access_token_expectation(config: &Config, client: &Client) -> Expectation {
-    let issuer = issuer(client);
-    let audiences = match &client.audience {
-        Some(audience) => vec![audience.clone()],
-        None => vec![format!("{issuer}userinfo")],
-    };
-    Expectation {
-        issuer,
-        audiences,
-        algorithms: client.supported_signing_algs.clone(),
-        leeway_secs: config.token_leeway_seconds,
-    }
-}
-
-/// The configured client a token was issued to, from its (unverified) `azp`; verification
-/// then checks the signature, issuer and audience for that client.
-pub fn client_of_token<'a>(config: &'a Config, token: &str) -> Option<&'a Client> {
-    // Only `azp` is read: the other claims are skipped, not built into a JSON tree.
-    #[derive(serde::Deserialize)]
-    struct AuthorizedParty {
-        azp: String,
-    }
-    let claims: AuthorizedParty = unverified_payload(token)?;
-    config.clients.values().find(|c| c.client_id == claims.azp)
-}
-
-/// A JWT's payload, read without checking its signature, as `T`.
-fn unverified_payload<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    client.access_expectation.issuer.clone()
 }
 
 /// The claims of an ID token taken from Auth0's token endpoint over the filter's own callout,
 /// at login or refresh: OIDC Core 3.1.3.7 lets such a token be trusted without its signature.
 pub(crate) fn unverified_claims(token: &str) -> Option<Claims> {
-    unverified_payload(token)
+    crate::jwt::unverified_payload(token)
 }
 
 /// What a session keeps of its ID token's claims: the ones `/userinfo` shows.
@@ -196,6 +157,7 @@ pub fn unauthorized(error: &VerifyError) -> FilterError {
         VerifyError::UnknownKey(_) => "the token is signed with an unknown key",
         VerifyError::Algorithm => "the token's algorithm is not accepted",
         VerifyError::Malformed | VerifyError::Invalid => "the token is not valid",
+        VerifyError::NoClient => "the token was not issued to a configured client",
     };
     FilterError::unauthorized(why)
 }

@@ -43,7 +43,7 @@ pub enum Action {
     /// Verify a token against the stored JWKS, then call `on_verified`.
     Verify {
         token: String,
-        expect: crate::jwt::Expectation,
+        against: crate::verifier::VerifyAgainst,
     },
     /// Let the request go upstream with these headers set (identity headers).
     Forward { set_headers: Vec<(String, String)> },
@@ -381,6 +381,8 @@ impl Exchange {
 mod identity_tests;
 #[cfg(test)]
 mod management_tests;
+#[cfg(test)]
+mod native_cost;
 #[cfg(test)]
 mod race_tests;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! client type); any client-sent copies of those headers are removed by the host on every
 //! request the filter sees, so they cannot be forged.
 
-use super::identity::{access_token_expectation, client_of_token, groups, issuer, KeyWaits};
+use super::identity::{groups, issuer, KeyWaits};
 use super::shared::presented_token;
 use super::{Action, Ctx, Flow, Step};
 use crate::error::FilterError;
@@ -11,12 +11,12 @@ use crate::http::{Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
 use crate::routes::RouteKind;
 use crate::session::{StoreOp, StoreOutcome};
+use crate::verifier::VerifyAgainst;
 
 struct ProtectedFlow {
     token: String,
     /// The token came in the `sid` cookie: it must still have a session (logout ends it).
     from_cookie: bool,
-    client: String,
     browser: bool,
     path: String,
     waits: KeyWaits,
@@ -27,11 +27,22 @@ struct ProtectedFlow {
 /// An API caller wants JSON (`Accept: application/json` or an XHR); a browser navigation
 /// accepts HTML.
 fn is_browser_navigation(head: &RequestHead) -> bool {
-    let accept = head.header("accept").unwrap_or("").to_ascii_lowercase();
+    let accept = head.header("accept").unwrap_or("");
     let xhr = head
         .header("x-requested-with")
         .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
-    !xhr && !accept.contains("application/json") && accept.contains("text/html")
+    !xhr && !contains_ignoring_case(accept, "application/json")
+        && contains_ignoring_case(accept, "text/html")
+}
+
+/// ASCII case-insensitive `contains`, without a lower-cased copy (every protected request
+/// asks it).
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 /// 401 JSON, or for browser navigations (when configured) a 302 to `/authorize`.
@@ -64,10 +75,7 @@ pub(super) fn start(
 ) -> Result<(Box<dyn Flow>, Action), FilterError> {
     let browser = is_browser_navigation(head);
     let path = head.path.clone();
-    let missing = || FilterError::unauthorized("this route needs a valid token");
-    let found = presented_token(head)
-        .and_then(|token| client_of_token(ctx.config, &token).map(|c| (token, c)));
-    let Some((token, client)) = found else {
+    let Some(token) = presented_token(head) else {
         let action = deny(ctx, browser, &path, missing())?;
         return Ok((Box::new(Denied), action));
     };
@@ -76,25 +84,30 @@ pub(super) fn start(
     let flow = ProtectedFlow {
         token: token.clone(),
         from_cookie,
-        client: client.name.clone(),
         browser,
         path,
         waits: KeyWaits::new(),
         verified: None,
     };
-    let expect = access_token_expectation(ctx.config, client);
-    Ok((Box::new(flow), Action::Verify { token, expect }))
+    // The client (which says what the token must satisfy) is the one its `azp` names; a
+    // repeat check finds it from the cached verification.
+    let against = VerifyAgainst::TokenClient;
+    Ok((Box::new(flow), Action::Verify { token, against }))
+}
+
+/// No token, or one issued to no configured client.
+fn missing() -> FilterError {
+    FilterError::unauthorized("this route needs a valid token")
 }
 
 struct Denied;
 impl Flow for Denied {}
 
 impl ProtectedFlow {
-    fn verify(&self, ctx: &Ctx<'_>) -> Step {
-        let client = super::shared::configured_client(ctx.config, &self.client)?;
+    fn verify(&self) -> Step {
         Ok(Action::Verify {
             token: self.token.clone(),
-            expect: access_token_expectation(ctx.config, client),
+            against: VerifyAgainst::TokenClient,
         })
     }
 
@@ -104,11 +117,16 @@ impl ProtectedFlow {
             .protected
             .as_ref()
             .ok_or_else(|| FilterError::internal("protected routes are not configured"))?;
+        // Verification found the client from the token's `azp`.
+        let client = verified
+            .authorized_party()
+            .and_then(|azp| ctx.config.client_by_id(azp))
+            .ok_or_else(|| FilterError::internal("the verified token names no client"))?;
         Ok(Action::Forward {
             set_headers: vec![
                 (protected.user_id_header.clone(), verified.subject.clone()),
                 (protected.groups_header.clone(), user_groups.join(",")),
-                (protected.client_type_header.clone(), self.client.clone()),
+                (protected.client_type_header.clone(), client.name.clone()),
             ],
         })
     }
@@ -137,8 +155,11 @@ impl Flow for ProtectedFlow {
                 self.verified = Some((verified, own_groups));
                 Ok(Action::Store(StoreOp::Get(key)))
             }
+            Err(VerifyError::NoClient) => deny(ctx, self.browser, &self.path, missing()),
             Err(error) => {
-                let client = super::shared::configured_client(ctx.config, &self.client)?;
+                let Some(client) = ctx.config.client_of_token(&self.token) else {
+                    return deny(ctx, self.browser, &self.path, missing());
+                };
                 match self.waits.on_error(ctx, &issuer(client), &error) {
                     Some(action) => Ok(action),
                     // Missing keys are not the caller's fault: no login redirect (it would loop).
@@ -196,7 +217,27 @@ impl Flow for ProtectedFlow {
         self.forward(ctx, &verified, &profile_groups)
     }
 
-    fn on_wake(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        self.verify(ctx)
+    fn on_wake(&mut self, _ctx: &mut Ctx<'_>) -> Step {
+        self.verify()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ignoring_case;
+
+    #[test]
+    fn contains_ignoring_case_matches_any_case_anywhere() {
+        assert!(contains_ignoring_case(
+            "Text/HTML,application/xhtml+xml",
+            "text/html"
+        ));
+        assert!(contains_ignoring_case(
+            "*/*; q=0.8, APPLICATION/JSON",
+            "application/json"
+        ));
+        assert!(!contains_ignoring_case("text/htm", "text/html"));
+        assert!(!contains_ignoring_case("", "text/html"));
+        assert!(contains_ignoring_case("anything", ""));
     }
 }

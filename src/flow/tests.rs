@@ -125,11 +125,7 @@ impl Driver {
             (":scheme", "https"),
         ];
         all.extend_from_slice(headers);
-        let mut head = RequestHead::from_headers(
-            all.iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-        );
+        let mut head = RequestHead::from_headers(&all);
         head.client_ip = Some("198.51.100.23".into());
         let entropy = self.next_entropy();
         let (mut exchange, mut action) = match Exchange::start(&self.config, &head, NOW, entropy) {
@@ -151,11 +147,13 @@ impl Driver {
                     self.forwarded = Some(set_headers);
                     return None;
                 }
-                Action::Verify { token, expect } => {
+                Action::Verify { token, against } => {
                     let store = KvSessionStore::new(&self.kv, &self.config.session_scope);
                     let source =
                         |issuer: &str| store.jwks(issuer).ok().flatten().map(|(v, d, _)| (v, d));
-                    let result = self.verifier.verify(&token, &expect, &source, NOW);
+                    let result = self
+                        .verifier
+                        .verify(&token, &against, &self.config, &source, NOW);
                     exchange.on_verified(&self.config, NOW, result)
                 }
                 Action::Wait { millis } => {

@@ -5,7 +5,7 @@
 //! answer sets the new cookie. A Bearer caller holds its own refresh token and gets 401, to
 //! refresh at `/refreshtoken` (a rotation here would leave it with a token it never sees).
 
-use super::identity::{access_token_expectation, unauthorized, userinfo_body, KeyWaits};
+use super::identity::{unauthorized, userinfo_body, KeyWaits};
 use super::shared::{configured_client, presented_token, session_for};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
@@ -14,6 +14,7 @@ use crate::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
 use crate::session::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
+use crate::verifier::VerifyAgainst;
 
 enum Stage {
     LookingUp,
@@ -67,7 +68,7 @@ impl UserinfoFlow {
         let client = configured_client(ctx.config, &session.client)?;
         Ok(Action::Verify {
             token: self.token.clone(),
-            expect: access_token_expectation(ctx.config, client),
+            against: VerifyAgainst::Expectation(std::sync::Arc::clone(&client.access_expectation)),
         })
     }
 

@@ -150,8 +150,10 @@ pub(crate) struct HttpState {
     /// body or trailers, may go upstream until it has.
     undecided: bool,
     callout_started_ms: u64,
-    /// `x-request-id` and route, prefixed to the request's log lines.
-    log_tag: String,
+    /// `x-request-id` and route, made into the tag of the request's log lines only when one
+    /// is written (most requests write none).
+    request_id: String,
+    route: &'static str,
     context_id: u32,
     me: Weak<RefCell<HttpState>>,
     waiters: Waiters,
@@ -167,8 +169,11 @@ impl HttpState {
     }
 
     fn emit(&self, logs: Vec<LogLine>, metrics: Vec<crate::metrics::MetricEvent>) {
-        for LogLine { level, message } in logs {
-            log(level, &format!("{} {message}", self.log_tag));
+        if !logs.is_empty() {
+            let tag = crate::http::log_tag(&self.request_id, self.route);
+            for LogLine { level, message } in logs {
+                log(level, &format!("{tag} {message}"));
+            }
         }
         stats::apply(metrics);
     }
@@ -234,7 +239,7 @@ impl HttpState {
                     let outcome = store.execute(&op, at);
                     self.step(|ex, config| ex.on_store(config, at, outcome))
                 }
-                Action::Verify { token, expect } => {
+                Action::Verify { token, against } => {
                     let store = KvSessionStore::new(SharedData, &config.session_scope);
                     let source = |issuer: &str| {
                         store
@@ -246,7 +251,7 @@ impl HttpState {
                     let result = self
                         .verifier
                         .borrow_mut()
-                        .verify(&token, &expect, &source, at);
+                        .verify(&token, &against, &config, &source, at);
                     self.step(|ex, config| ex.on_verified(config, at, result))
                 }
                 Action::Forward { set_headers } => {
@@ -413,9 +418,8 @@ impl HttpContext for FilterHttp {
         let kept = pairs
             .iter()
             .filter(|(name, _)| !forged || !is_identity(name))
-            .map(|(name, value)| ((*name).to_string(), lossy_string(value)))
-            .collect();
-        let mut head = RequestHead::from_headers(kept);
+            .map(|&(name, value)| (name, value));
+        let mut head = RequestHead::from_pairs(kept);
         let mut entropy = [0u8; crate::flow::ENTROPY_BYTES];
         // The client address and random bytes serve the routes the filter answers (logins,
         // states, boundaries); a protected route only verifies a token, so it skips these two
@@ -435,17 +439,17 @@ impl HttpContext for FilterHttp {
                 at,
             );
         }
-        let request_id = head.header("x-request-id").unwrap_or_default();
+        state.request_id = head.header("x-request-id").unwrap_or_default().to_string();
         match Exchange::start(&config, &head, at, entropy) {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply, logs, metrics) => {
                 let route = owned_route.unwrap_or("protected");
-                state.log_tag = crate::http::log_tag(request_id, route);
+                state.route = route;
                 state.emit(logs, metrics);
                 state.run(Action::Respond(reply), end_of_stream, at)
             }
             Start::Exchange(exchange, action) => {
-                state.log_tag = crate::http::log_tag(request_id, exchange.route());
+                state.route = exchange.route();
                 state.exchange = Some(*exchange);
                 state.run(action, end_of_stream, at)
             }
