@@ -33,13 +33,12 @@ impl RequestHead {
     /// Builds a head from Envoy's header list as read (values not always UTF-8: lossily
     /// converted), pseudo-headers included.
     pub fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])> + Clone) -> Self {
-        let size = pairs
-            .clone()
-            .map(|(name, value)| name.len() + value.len())
-            .sum();
+        let (count, size) = pairs.clone().fold((0, 0), |(count, size), (name, value)| {
+            (count + 1, size + name.len() + value.len())
+        });
         let mut head = RequestHead {
             text: String::with_capacity(size),
-            spans: Vec::with_capacity(pairs.size_hint().0),
+            spans: Vec::with_capacity(count),
             ..RequestHead::default()
         };
         for (name, value) in pairs {
@@ -52,7 +51,8 @@ impl RequestHead {
         head
     }
 
-    /// Adds a header (a pseudo-header sets its field).
+    /// Adds a header (a pseudo-header sets its field). Pseudo-header names are matched as
+    /// Envoy hands them over, in lower case; other names are stored lower-cased.
     pub fn push_header(&mut self, name: &str, value: &str) {
         let field = match name {
             ":method" => &mut self.method,

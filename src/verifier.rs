@@ -157,6 +157,7 @@ pub enum VerifyAgainst {
     /// The access-token expectation of the configured client its `azp` names. A repeat check
     /// finds that client from the cached claims, without decoding the token again.
     TokenClient,
+    /// This expectation (`/userinfo`: the client of the session).
     Expectation(Arc<Expectation>),
 }
 
@@ -362,5 +363,39 @@ mod tests {
         assert!(verifier
             .verify(&token, &against, &config, &source, NOW)
             .is_ok());
+    }
+
+    #[test]
+    fn a_verification_cached_for_one_client_is_not_taken_for_the_client_its_azp_names() {
+        let config = crate::config::tests_support::config_with(serde_json::json!({}));
+        // Issued to `web`, but with the audience `app` expects (Auth0's /userinfo one).
+        let token = signed_for("web-client-id", "https://tenant.eu.auth0.com/userinfo");
+        let app = config.clients.get("app").unwrap();
+        let keys = |_: &str| Some((1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()));
+        let mut verifier = Verifier::default();
+        let for_app = VerifyAgainst::Expectation(Arc::clone(&app.access_expectation));
+        assert!(verifier
+            .verify(&token, &for_app, &config, &keys, NOW)
+            .is_ok());
+        // `web` expects its API audience: the entry cached for `app` does not count.
+        assert_eq!(
+            verifier.verify(&token, &VerifyAgainst::TokenClient, &config, &keys, NOW),
+            Err(VerifyError::Invalid)
+        );
+        // A client removed from the config: no cached entry is taken for it either.
+        let good = signed_for("web-client-id", "https://api.example.org");
+        verifier
+            .verify(&good, &VerifyAgainst::TokenClient, &config, &keys, NOW)
+            .unwrap();
+        let mut without_web = crate::config::tests_support::base_json();
+        if let Some(clients) = without_web["clients"].as_object_mut() {
+            clients.remove("web");
+        }
+        let without_web =
+            crate::config::Config::from_json(without_web.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            verifier.verify(&good, &VerifyAgainst::TokenClient, &without_web, &keys, NOW),
+            Err(VerifyError::NoClient)
+        );
     }
 }

@@ -120,8 +120,6 @@ pub struct Config {
     pub jwks_refresh_seconds: u64,
     /// How long a `/authorize` state can be redeemed (the original: 10 minutes).
     pub login_state_ttl_seconds: u64,
-    /// Clock skew allowed on token `exp`/`nbf`.
-    pub token_leeway_seconds: u64,
     /// Redis (through Webdis) for sessions, states and the management token; `None`: shared data.
     pub redis: Option<crate::redis_store::RedisConfig>,
 }
@@ -213,7 +211,8 @@ pub struct Client {
     pub authorize_state_required: bool,
     pub supported_signing_algs: Vec<String>,
     /// What this client's access tokens must satisfy, built once: every protected request
-    /// checks a token against it. `Arc`, not `Rc`: a `Config` may live in a static (fuzz
+    /// checks a token against it. This is where `audience`, `supportedSigningAlgs` and the
+    /// config's `tokenLeewaySeconds` take effect for verification. `Arc`, not `Rc`: a `Config` may live in a static (fuzz
     /// targets); on wasm without threads the count is a plain integer all the same.
     pub access_expectation: std::sync::Arc<crate::jwt::Expectation>,
 }
@@ -494,7 +493,6 @@ impl Config {
             protected,
             jwks_refresh_seconds,
             login_state_ttl_seconds,
-            token_leeway_seconds,
             redis,
         })
     }

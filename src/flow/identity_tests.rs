@@ -248,6 +248,28 @@ fn protected_routes_forward_identity_or_deny() {
         )
         .unwrap();
     assert_eq!(r.status, 401, "a token of an unconfigured client");
+    assert_eq!(
+        json(&r)["message"],
+        "this route needs a valid token",
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = d
+        .request(
+            "GET",
+            "/api/orders",
+            &[
+                ("authorization", &format!("Bearer {foreign}")),
+                ("accept", "text/html"),
+            ],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.header("location")),
+        (302, Some("/authorize?redirect=%2Fapi%2Forders")),
+        "a browser with a token of an unconfigured client is sent to log in"
+    );
     assert!(d.request("GET", "/public", &[], b"").is_none());
 }
 
