@@ -72,6 +72,15 @@ impl<K: CasKv> KvSessionStore<K> {
         )))
     }
 
+    /// What a verification reads of the stored JWKS of an issuer: its version and document
+    /// (a store that cannot answer has none).
+    pub fn jwks_source(&self, issuer: &str) -> Option<(u32, Vec<u8>)> {
+        self.jwks(issuer)
+            .ok()
+            .flatten()
+            .map(|(version, document, _)| (version, document))
+    }
+
     pub fn put_jwks(
         &self,
         issuer: &str,

@@ -212,8 +212,9 @@ pub struct Client {
     pub supported_signing_algs: Vec<String>,
     /// What this client's access tokens must satisfy, built once: every protected request
     /// checks a token against it. This is where `audience`, `supportedSigningAlgs` and the
-    /// config's `tokenLeewaySeconds` take effect for verification. `Arc`, not `Rc`: a `Config` may live in a static (fuzz
-    /// targets); on wasm without threads the count is a plain integer all the same.
+    /// config's `tokenLeewaySeconds` take effect for verification. `Arc`, not `Rc`: a `Config`
+    /// may live in a static (fuzz targets); on wasm without threads the count is a plain
+    /// integer all the same.
     pub access_expectation: std::sync::Arc<crate::jwt::Expectation>,
 }
 

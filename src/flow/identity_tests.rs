@@ -222,31 +222,22 @@ fn protected_routes_forward_identity_or_deny() {
         .request("GET", "/api/orders", &[("accept", "application/json")], b"")
         .unwrap();
     assert_eq!(api.status, 401);
-    let expired = sign("k1", &["https://api.example.org"], "web-client-id", 1);
-    let r = d
-        .request(
+    // A Bearer request for the protected route, as an API caller or a browser.
+    let with_bearer = |d: &mut Driver, token: &str, accept: &str| {
+        let bearer = format!("Bearer {token}");
+        d.request(
             "GET",
             "/api/orders",
-            &[
-                ("authorization", &format!("Bearer {expired}")),
-                ("accept", "application/json"),
-            ],
+            &[("authorization", &bearer), ("accept", accept)],
             b"",
         )
-        .unwrap();
+        .unwrap()
+    };
+    let expired = sign("k1", &["https://api.example.org"], "web-client-id", 1);
+    let r = with_bearer(&mut d, &expired, "application/json");
     assert_eq!(r.status, 401);
     let foreign = sign("k1", &["https://api.example.org"], "someone-else", 600);
-    let r = d
-        .request(
-            "GET",
-            "/api/orders",
-            &[
-                ("authorization", &format!("Bearer {foreign}")),
-                ("accept", "application/json"),
-            ],
-            b"",
-        )
-        .unwrap();
+    let r = with_bearer(&mut d, &foreign, "application/json");
     assert_eq!(r.status, 401, "a token of an unconfigured client");
     assert_eq!(
         json(&r)["message"],
@@ -254,17 +245,7 @@ fn protected_routes_forward_identity_or_deny() {
         "{}",
         String::from_utf8_lossy(&r.body)
     );
-    let r = d
-        .request(
-            "GET",
-            "/api/orders",
-            &[
-                ("authorization", &format!("Bearer {foreign}")),
-                ("accept", "text/html"),
-            ],
-            b"",
-        )
-        .unwrap();
+    let r = with_bearer(&mut d, &foreign, "text/html");
     assert_eq!(
         (r.status, r.header("location")),
         (302, Some("/authorize?redirect=%2Fapi%2Forders")),

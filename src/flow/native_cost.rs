@@ -27,13 +27,7 @@ fn protected_cache_hit() {
     let access = sign("k1", &["https://api.example.org"], "web-client-id", 600);
     let bearer = format!("Bearer {access}");
     let store = d.store();
-    let source = |issuer: &str| {
-        store
-            .jwks(issuer)
-            .ok()
-            .flatten()
-            .map(|(v, doc, _)| (v, doc))
-    };
+    let source = |issuer: &str| store.jwks_source(issuer);
     let mut verifier = crate::verifier::Verifier::default();
     let pairs: Vec<(&str, &str)> = vec![
         (":method", "GET"),

@@ -149,8 +149,7 @@ impl Driver {
                 }
                 Action::Verify { token, against } => {
                     let store = KvSessionStore::new(&self.kv, &self.config.session_scope);
-                    let source =
-                        |issuer: &str| store.jwks(issuer).ok().flatten().map(|(v, d, _)| (v, d));
+                    let source = |issuer: &str| store.jwks_source(issuer);
                     let result = self
                         .verifier
                         .verify(&token, &against, &self.config, &source, NOW);

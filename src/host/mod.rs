@@ -241,13 +241,7 @@ impl HttpState {
                 }
                 Action::Verify { token, against } => {
                     let store = KvSessionStore::new(SharedData, &config.session_scope);
-                    let source = |issuer: &str| {
-                        store
-                            .jwks(issuer)
-                            .ok()
-                            .flatten()
-                            .map(|(version, document, _)| (version, document))
-                    };
+                    let source = |issuer: &str| store.jwks_source(issuer);
                     let result = self
                         .verifier
                         .borrow_mut()
@@ -418,7 +412,7 @@ impl HttpContext for FilterHttp {
         let kept = pairs
             .iter()
             .filter(|(name, _)| !forged || !is_identity(name))
-            .map(|&(name, value)| (name, value));
+            .copied();
         let mut head = RequestHead::from_pairs(kept);
         let mut entropy = [0u8; crate::flow::ENTROPY_BYTES];
         // The client address and random bytes serve the routes the filter answers (logins,
