@@ -83,16 +83,28 @@ impl RequestHead {
 
     /// First value of a header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let &(_, value, end) = self.spans.iter().find(|span| self.is_named(span, name))?;
+        self.text.get(value..end)
     }
 
     /// Every value of a header, in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .filter(move |span| self.is_named(span, name))
+            .filter_map(|&(_, value, end)| self.text.get(value..end))
+    }
+
+    /// Whether a header's name is `name`, compared as bytes (length first): a protected
+    /// request looks up half a dozen headers, each a scan of the whole head, and only a
+    /// matching header's value is sliced out.
+    fn is_named(&self, &(start, value, _): &(usize, usize, usize), name: &str) -> bool {
+        value.wrapping_sub(start) == name.len()
+            && self
+                .text
+                .as_bytes()
+                .get(start..value)
+                .is_some_and(|stored| stored.eq_ignore_ascii_case(name.as_bytes()))
     }
 
     /// The path without its query string.
@@ -428,6 +440,12 @@ mod tests {
         assert_eq!(h.header("empty"), Some(""));
         assert_eq!(h.header("missing"), None);
         assert_eq!(h.headers().count(), 4);
+        // Names compare whole and in any case; pseudo-headers are not headers.
+        assert_eq!(h.header("COOKIE"), Some("a=1"));
+        assert_eq!(h.header("cook"), None);
+        assert_eq!(h.header("cookies"), None);
+        assert_eq!(h.header(":path"), None);
+        assert_eq!(h.header("X-Note"), h.header("x-note"));
     }
 
     #[test]

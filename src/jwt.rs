@@ -119,7 +119,8 @@ pub enum VerifyError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    pub subject: String,
+    /// Shared: every cache hit hands it out (as the user id header).
+    pub subject: std::rc::Rc<str>,
     /// Unix seconds.
     pub expires_at: u64,
     /// Shared: a cache hit hands out the same claims without copying them.
@@ -127,10 +128,15 @@ pub struct Verified {
     /// The session key of this token, hashed once per worker with the verification rather
     /// than on every request that looks its session up.
     pub session_key: crate::session::SessionKey,
-    /// The groups of the token's session profile, for a Bearer token whose own claims have
-    /// none: set by the first request that read the session, shared by every cache hit after
-    /// it, so repeat requests skip the store read (see `flow::protected`).
-    pub session_groups: std::rc::Rc<std::cell::OnceCell<Vec<String>>>,
+    /// The groups of the token's own claims, comma-joined as the groups header carries them:
+    /// worked out by the first protected request of the token, shared by every cache hit
+    /// after it. They depend on the configuration's `customClaimsNamespaces`: the verifier
+    /// drops its cache when those change (`Verifier::verify`).
+    pub own_groups: std::rc::Rc<std::cell::OnceCell<String>>,
+    /// The groups of the token's session profile (comma-joined), for a Bearer token whose own
+    /// claims have none: set by the first request that read the session, shared by every
+    /// cache hit after it, so repeat requests skip the store read (see `flow::protected`).
+    pub session_groups: std::rc::Rc<std::cell::OnceCell<String>>,
 }
 
 impl Verified {
@@ -205,7 +211,11 @@ pub fn verify(
         Some(jwt_simple::JWTError::TokenHasExpired) => VerifyError::Expired,
         _ => VerifyError::Invalid,
     })?;
-    let subject = claims.subject.clone().ok_or(VerifyError::Invalid)?;
+    let subject = claims
+        .subject
+        .as_deref()
+        .map(std::rc::Rc::from)
+        .ok_or(VerifyError::Invalid)?;
     let expires_at = claims
         .expires_at
         .map(|t| t.as_secs())
@@ -215,6 +225,7 @@ pub fn verify(
         expires_at,
         claims: std::rc::Rc::new(claims.custom),
         session_key: crate::session::SessionKey::for_token(token),
+        own_groups: std::rc::Rc::default(),
         session_groups: std::rc::Rc::default(),
     })
 }

@@ -73,7 +73,7 @@ fn jwks(kids: &[&str]) -> Jwks {
 fn a_valid_token_verifies_with_its_claims() {
     let token = sign("k1", "client-id", 3_600, NOW.secs - 10);
     let verified = verify(&token, &jwks(&["k1"]), &expect("client-id"), NOW).unwrap();
-    assert_eq!(verified.subject, "auth0|u1");
+    assert_eq!(&*verified.subject, "auth0|u1");
     assert_eq!(verified.expires_at, NOW.secs - 10 + 3_600);
     assert_eq!(
         verified.claims["https://mia-platform.eu/app_metadata"]["groups"][0],

@@ -50,14 +50,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// Hex SHA-256 of the token a session is found by.
+/// Hex SHA-256 of the token a session is found by. Shared, not copied: a verified token
+/// keeps its key, and every repeat request of that token clones it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionKey(String);
+pub struct SessionKey(std::rc::Rc<str>);
 
 impl SessionKey {
     pub fn for_token(token: &str) -> SessionKey {
         let digest = hmac_sha256::Hash::hash(token.as_bytes());
-        SessionKey(hex(&digest))
+        SessionKey(std::rc::Rc::from(hex(&digest)))
     }
 
     pub fn as_str(&self) -> &str {

@@ -155,6 +155,9 @@ impl<K: CasKv> KvSessionStore<K> {
 pub struct Verifier {
     cache: VerifiedCache,
     keys: HashMap<String, (u32, Jwks)>,
+    /// The claim namespaces of the configuration the cached entries were made under: their
+    /// remembered groups come from those, so another configuration starts a new cache.
+    namespaces: Vec<String>,
 }
 
 /// The stored JWKS of an issuer: version and document.
@@ -179,6 +182,10 @@ impl Verifier {
         source: JwksSource<'_>,
         now: Timestamp,
     ) -> Result<Verified, VerifyError> {
+        if self.namespaces != config.custom_claims_namespaces {
+            self.cache = VerifiedCache::default();
+            self.namespaces.clone_from(&config.custom_claims_namespaces);
+        }
         let expect = match against {
             VerifyAgainst::Expectation(expect) => {
                 if let Some(hit) = self.cache.get(token, now, |e, _| e == &**expect) {

@@ -389,9 +389,18 @@ fn a_jwks_refetch_under_every_fault_leaves_the_unknown_key_refused() {
     let bound = BOUND + Duration::from_secs(3);
     let here = logout_without_session();
     for fault in FAULTS {
+        // A fault on the JWKS path is armed before the keys rotate: a refetch still wanted
+        // by the previous case could otherwise land between the rotation and the arming and
+        // fetch the new key (the login reads no JWKS). A delay slows every answer, the login
+        // too, so it is armed after.
+        let arm_jwks = || (0..10).for_each(|_| arm(&gw, jwks, fault));
+        let delay = matches!(fault, Fault::Slow);
+        if !delay {
+            arm_jwks();
+        }
         let call = new_key_session(&gw);
-        for _ in 0..10 {
-            arm(&gw, jwks, fault);
+        if delay {
+            arm_jwks();
         }
         // Envoy serves others while this request waits for the keys.
         let (answer, elapsed) = std::thread::scope(|scope| {

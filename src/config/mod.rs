@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -132,9 +133,10 @@ pub struct ProtectedRoutes {
     /// Browser navigations without a valid token get a 302 to `/authorize` instead of 401.
     pub redirect_to_login: bool,
     /// Lower-case header names for the user id, groups and client type sent upstream.
-    pub user_id_header: String,
-    pub groups_header: String,
-    pub client_type_header: String,
+    /// Shared: every request forwarded from a protected route names them.
+    pub user_id_header: Arc<str>,
+    pub groups_header: Arc<str>,
+    pub client_type_header: Arc<str>,
 }
 
 impl ProtectedRoutes {
@@ -519,7 +521,7 @@ fn validate_protected(
         }
         prefixes.push(format!("{prefix}{p}"));
     }
-    let header = |field: &str, name: &str| -> Result<String, ConfigError> {
+    let header = |field: &str, name: &str| -> Result<Arc<str>, ConfigError> {
         let name = name.trim().to_ascii_lowercase();
         let token = !name.is_empty()
             && name
@@ -531,7 +533,7 @@ fn validate_protected(
                 "must be a header name",
             ));
         }
-        Ok(name)
+        Ok(Arc::from(name))
     };
     Ok(ProtectedRoutes {
         prefixes,

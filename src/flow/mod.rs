@@ -42,11 +42,13 @@ pub enum Action {
     Wait { millis: u64 },
     /// Verify a token against the stored JWKS, then call `on_verified`.
     Verify {
-        token: String,
+        token: std::rc::Rc<str>,
         against: crate::verifier::VerifyAgainst,
     },
     /// Let the request go upstream with these headers set (identity headers).
-    Forward { set_headers: Vec<(String, String)> },
+    Forward {
+        set_headers: Vec<(std::sync::Arc<str>, String)>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,15 +313,16 @@ impl Exchange {
                     self.management,
                 ));
             }
-            Action::Respond(reply) => self.metrics.extend(crate::metrics::request_end(
+            Action::Respond(reply) => crate::metrics::request_end(
+                &mut self.metrics,
                 prefix,
                 self.route,
                 reply.status,
                 self.grant,
-            )),
-            Action::PassThrough | Action::Forward { .. } => self.metrics.extend(
-                crate::metrics::request_end(prefix, self.route, 200, self.grant),
             ),
+            Action::PassThrough | Action::Forward { .. } => {
+                crate::metrics::request_end(&mut self.metrics, prefix, self.route, 200, self.grant)
+            }
             Action::ReadBody { .. }
             | Action::Store(_)
             | Action::Wait { .. }

@@ -4,7 +4,7 @@
 //! request the filter sees, so they cannot be forged.
 
 use super::identity::{groups, issuer, KeyWaits};
-use super::shared::presented_token;
+use super::shared::presented_token_and_source;
 use super::{Action, Ctx, Flow, Step};
 use crate::error::FilterError;
 use crate::http::{Reply, RequestHead};
@@ -12,16 +12,20 @@ use crate::jwt::{Verified, VerifyError};
 use crate::routes::RouteKind;
 use crate::session::{StoreOp, StoreOutcome};
 use crate::verifier::VerifyAgainst;
+use std::rc::Rc;
+use std::sync::Arc;
 
 struct ProtectedFlow {
-    token: String,
+    /// Shared with the `Verify` actions that check it.
+    token: Rc<str>,
     /// The token came in the `sid` cookie: it must still have a session (logout ends it).
     from_cookie: bool,
     browser: bool,
     path: String,
     waits: KeyWaits,
-    /// The verification and the groups of the token's own claims, while the session is read.
-    verified: Option<(Verified, Vec<String>)>,
+    /// The verification and the groups of the token's own claims (comma-joined), while the
+    /// session is read.
+    verified: Option<(Verified, String)>,
 }
 
 /// An API caller wants JSON (`Accept: application/json` or an XHR); a browser navigation
@@ -75,14 +79,13 @@ pub(super) fn start(
 ) -> Result<(Box<dyn Flow>, Action), FilterError> {
     let browser = is_browser_navigation(head);
     let path = head.path.clone();
-    let Some(token) = presented_token(head) else {
+    let Some((token, from_cookie)) = presented_token_and_source(head) else {
         let action = deny(ctx, browser, &path, missing())?;
         return Ok((Box::new(Denied), action));
     };
-    let from_cookie =
-        crate::cookie::find_cookie(head, crate::cookie::SESSION_COOKIE) == Some(token.as_str());
+    let token: Rc<str> = Rc::from(token);
     let flow = ProtectedFlow {
-        token: token.clone(),
+        token: Rc::clone(&token),
         from_cookie,
         browser,
         path,
@@ -106,12 +109,13 @@ impl Flow for Denied {}
 impl ProtectedFlow {
     fn verify(&self) -> Step {
         Ok(Action::Verify {
-            token: self.token.clone(),
+            token: Rc::clone(&self.token),
             against: VerifyAgainst::TokenClient,
         })
     }
 
-    fn forward(&self, ctx: &Ctx<'_>, verified: &Verified, user_groups: &[String]) -> Step {
+    /// Lets the request go with its identity headers; `user_groups` comma-joined.
+    fn forward(&self, ctx: &Ctx<'_>, verified: &Verified, user_groups: String) -> Step {
         let protected = ctx
             .config
             .protected
@@ -124,9 +128,15 @@ impl ProtectedFlow {
             .ok_or_else(|| FilterError::internal("the verified token names no client"))?;
         Ok(Action::Forward {
             set_headers: vec![
-                (protected.user_id_header.clone(), verified.subject.clone()),
-                (protected.groups_header.clone(), user_groups.join(",")),
-                (protected.client_type_header.clone(), client.name.clone()),
+                (
+                    Arc::clone(&protected.user_id_header),
+                    verified.subject.to_string(),
+                ),
+                (Arc::clone(&protected.groups_header), user_groups),
+                (
+                    Arc::clone(&protected.client_type_header),
+                    client.name.clone(),
+                ),
             ],
         })
     }
@@ -136,19 +146,22 @@ impl Flow for ProtectedFlow {
     fn on_verified(&mut self, ctx: &mut Ctx<'_>, result: Result<Verified, VerifyError>) -> Step {
         match result {
             Ok(verified) => {
-                let own_groups = groups(ctx.config, &verified.claims);
+                let own_groups = verified
+                    .own_groups
+                    .get_or_init(|| groups(ctx.config, &verified.claims).join(","))
+                    .clone();
                 if !self.from_cookie {
                     // A Bearer token that carries its groups needs nothing more: no store
                     // call, so it keeps working at full speed while the store is slow or down.
                     if !own_groups.is_empty() {
-                        return self.forward(ctx, &verified, &own_groups);
+                        return self.forward(ctx, &verified, own_groups);
                     }
                     // Groups usually live in the ID token, whose profile the session keeps:
                     // read once per token and worker, then remembered with its verification
                     // until it expires. A Bearer token does not need its session (a logout
                     // does not end it), so this is what a token carrying its groups gets.
                     if let Some(remembered) = verified.session_groups.get() {
-                        return self.forward(ctx, &verified, remembered);
+                        return self.forward(ctx, &verified, remembered.clone());
                     }
                 }
                 let key = verified.session_key.clone();
@@ -198,23 +211,23 @@ impl Flow for ProtectedFlow {
             // No session (or no store) for a Bearer token: no groups this time, and nothing
             // remembered, so a later request looks again.
             StoreOutcome::Record(None) | StoreOutcome::Unavailable(_) => {
-                return self.forward(ctx, &verified, &own_groups);
+                return self.forward(ctx, &verified, own_groups);
             }
             // A lookup answers nothing else; if it did, no request goes on without its check.
             _ => return Err(FilterError::internal("unexpected session store answer")),
         };
         if !own_groups.is_empty() {
-            return self.forward(ctx, &verified, &own_groups);
+            return self.forward(ctx, &verified, own_groups);
         }
         let profile_groups = profile
-            .map(|claims| groups(ctx.config, &claims))
+            .map(|claims| groups(ctx.config, &claims).join(","))
             .unwrap_or_default();
         if !self.from_cookie {
             // Remembered also when the profile has no groups: the session was found. Another
             // request of this token may have set it first: same session, same groups.
             let _ = verified.session_groups.set(profile_groups.clone());
         }
-        self.forward(ctx, &verified, &profile_groups)
+        self.forward(ctx, &verified, profile_groups)
     }
 
     fn on_wake(&mut self, _ctx: &mut Ctx<'_>) -> Step {

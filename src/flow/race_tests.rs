@@ -152,6 +152,25 @@ fn a_bearer_token_with_its_groups_needs_no_store_on_protected_routes() {
         .is_none());
     let forwarded = d.forwarded.clone().unwrap();
     assert!(forwarded.contains(&("x-auth0-user-groups".to_string(), "admin,ops".to_string())));
+    // Again, from the verification cache: the groups worked out the first time.
+    d.forwarded = None;
+    assert!(d
+        .request("GET", "/api/orders", &[("authorization", &bearer)], b"")
+        .is_none());
+    assert_eq!(d.forwarded.as_ref(), Some(&forwarded));
+    // A configuration with other claim namespaces does not reuse them: the same worker,
+    // the same token, no groups (and no session to take them from while the store is down).
+    d.config = crate::config::tests_support::config_with(serde_json::json!({
+        "apiKeys": [{"key": "web-key", "clientType": "web"}],
+        "customClaimsNamespaces": ["https://mia-platform.eu/user_metadata"],
+        "protectedRoutes": {"prefixes": ["/api/"]},
+    }));
+    assert!(d
+        .request("GET", "/api/orders", &[("authorization", &bearer)], b"")
+        .is_none());
+    let forwarded = d.forwarded.clone().unwrap();
+    assert!(forwarded.contains(&("x-auth0-user-groups".to_string(), String::new())));
+    assert!(forwarded.contains(&("x-auth0-user-id".to_string(), "auth0|u1".to_string())));
     // A cookie still needs its session: 503 while the store is down.
     let cookie = format!("sid={access}");
     assert_eq!(

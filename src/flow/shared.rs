@@ -20,9 +20,16 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Fields, Fil
 
 /// The token a caller presents for its session: the `sid` cookie, else the Bearer token.
 pub fn presented_token(head: &RequestHead) -> Option<String> {
-    find_cookie(head, SESSION_COOKIE)
-        .or_else(|| head.bearer_token())
-        .map(str::to_string)
+    presented_token_and_source(head).map(|(token, _)| token.to_string())
+}
+
+/// The presented token, and whether it came in the `sid` cookie (which wins over a Bearer
+/// token): flows that treat the two differently learn it from the same lookup.
+pub fn presented_token_and_source(head: &RequestHead) -> Option<(&str, bool)> {
+    match find_cookie(head, SESSION_COOKIE) {
+        Some(token) => Some((token, true)),
+        None => head.bearer_token().map(|token| (token, false)),
+    }
 }
 
 /// Which connection a login uses: the requested one if the client supports it (else 400), or
@@ -122,5 +129,33 @@ pub fn configured_client<'a>(config: &'a Config, name: &str) -> Result<&'a Clien
 pub fn read_body(config: &Config) -> crate::flow::Action {
     crate::flow::Action::ReadBody {
         max_bytes: config.max_body_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::presented_token_and_source;
+    use crate::http::RequestHead;
+
+    #[test]
+    fn the_session_cookie_wins_over_a_bearer_token_and_says_so() {
+        let both = RequestHead::from_headers(&[
+            ("authorization", "Bearer from-header"),
+            ("cookie", "theme=dark; sid=from-cookie"),
+        ]);
+        assert_eq!(
+            presented_token_and_source(&both),
+            Some(("from-cookie", true))
+        );
+        let bearer = RequestHead::from_headers(&[
+            ("authorization", "Bearer from-header"),
+            ("cookie", "theme=dark"),
+        ]);
+        assert_eq!(
+            presented_token_and_source(&bearer),
+            Some(("from-header", false))
+        );
+        let neither = RequestHead::from_headers(&[("cookie", "sid=")]);
+        assert_eq!(presented_token_and_source(&neither), None);
     }
 }

@@ -144,7 +144,8 @@ impl Driver {
                 Action::Respond(reply) => return Some(reply),
                 Action::PassThrough => return None,
                 Action::Forward { set_headers } => {
-                    self.forwarded = Some(set_headers);
+                    let named = set_headers.into_iter().map(|(n, v)| (n.to_string(), v));
+                    self.forwarded = Some(named.collect());
                     return None;
                 }
                 Action::Verify { token, against } => {

@@ -6,10 +6,10 @@
 //! refresh at `/refreshtoken` (a rotation here would leave it with a token it never sees).
 
 use super::identity::{unauthorized, userinfo_body, KeyWaits};
-use super::shared::{configured_client, presented_token, session_for};
+use super::shared::{configured_client, presented_token_and_source, session_for};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
-use crate::cookie::{find_cookie, session_cookie, SESSION_COOKIE};
+use crate::cookie::session_cookie;
 use crate::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
@@ -34,7 +34,7 @@ enum Stage {
 }
 
 struct UserinfoFlow {
-    token: String,
+    token: std::rc::Rc<str>,
     /// The token came in the `sid` cookie, so a refresh can hand back a new cookie.
     from_cookie: bool,
     stage: Stage,
@@ -45,13 +45,12 @@ pub(super) fn start(
     _ctx: &mut Ctx<'_>,
     head: &RequestHead,
 ) -> Result<(Box<dyn Flow>, Action), FilterError> {
-    let token = presented_token(head).ok_or_else(|| {
+    let (token, from_cookie) = presented_token_and_source(head).ok_or_else(|| {
         FilterError::unauthorized("no session: send the sid cookie or a Bearer token")
     })?;
-    let key = SessionKey::for_token(&token);
-    let from_cookie = find_cookie(head, SESSION_COOKIE) == Some(token.as_str());
+    let key = SessionKey::for_token(token);
     let flow = UserinfoFlow {
-        token,
+        token: std::rc::Rc::from(token),
         from_cookie,
         stage: Stage::LookingUp,
         waits: KeyWaits::new(),
@@ -67,7 +66,7 @@ impl UserinfoFlow {
         };
         let client = configured_client(ctx.config, &session.client)?;
         Ok(Action::Verify {
-            token: self.token.clone(),
+            token: std::rc::Rc::clone(&self.token),
             against: VerifyAgainst::Expectation(std::sync::Arc::clone(&client.access_expectation)),
         })
     }
@@ -212,7 +211,7 @@ impl Flow for UserinfoFlow {
             client.same_site,
         );
         let old = SessionKey::for_token(&self.token);
-        self.token = tokens.access_token;
+        self.token = std::rc::Rc::from(tokens.access_token);
         self.stage = Stage::DroppingOld {
             next: (key, next),
             cookie,
