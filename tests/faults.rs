@@ -395,6 +395,12 @@ fn a_jwks_refetch_under_every_fault_leaves_the_unknown_key_refused() {
         // too, so it is armed after.
         let arm_jwks = || (0..10).for_each(|_| arm(&gw, jwks, fault));
         let delay = matches!(fault, Fault::Slow);
+        // Armed late, the delay is only safe as the first case: no earlier case has left a
+        // refetch wanted.
+        assert!(
+            !delay || fault == FAULTS[0],
+            "the delay case must come first"
+        );
         if !delay {
             arm_jwks();
         }
