@@ -139,23 +139,22 @@ mod tests {
 
     #[test]
     fn the_session_cookie_wins_over_a_bearer_token_and_says_so() {
-        let both = RequestHead::from_headers(&[
-            ("authorization", "Bearer from-header"),
-            ("cookie", "theme=dark; sid=from-cookie"),
-        ]);
-        assert_eq!(
-            presented_token_and_source(&both),
-            Some(("from-cookie", true))
-        );
-        let bearer = RequestHead::from_headers(&[
-            ("authorization", "Bearer from-header"),
-            ("cookie", "theme=dark"),
-        ]);
-        assert_eq!(
-            presented_token_and_source(&bearer),
-            Some(("from-header", false))
-        );
-        let neither = RequestHead::from_headers(&[("cookie", "sid=")]);
-        assert_eq!(presented_token_and_source(&neither), None);
+        let bearer = ("authorization", "Bearer from-header");
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Headers, Option<(&str, bool)>); 3] = [
+            (
+                &[bearer, ("cookie", "theme=dark; sid=from-cookie")],
+                Some(("from-cookie", true)),
+            ),
+            (
+                &[bearer, ("cookie", "theme=dark")],
+                Some(("from-header", false)),
+            ),
+            (&[("cookie", "sid=")], None),
+        ];
+        for (headers, expected) in cases {
+            let head = RequestHead::from_headers(headers);
+            assert_eq!(presented_token_and_source(&head), expected, "{headers:?}");
+        }
     }
 }
