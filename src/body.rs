@@ -1,7 +1,7 @@
 //! Request bodies the filter reads: `application/x-www-form-urlencoded` (as the original's curl
 //! examples send) or `application/json`, with single-valued string fields.
 
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 
 use crate::error::FilterError;
 
@@ -39,7 +39,7 @@ enum Field {
 
 /// The fields of a parsed body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fields(BTreeMap<String, Field>);
+pub struct Fields(SmallMap<Field>);
 
 impl Fields {
     pub fn parse(format: BodyFormat, body: &[u8]) -> Result<Fields, FilterError> {
@@ -72,7 +72,7 @@ fn parse_form(body: &[u8]) -> Result<Fields, FilterError> {
     if std::str::from_utf8(body).is_err() {
         return Err(malformed("not UTF-8"));
     }
-    let mut fields = BTreeMap::new();
+    let mut fields = SmallMap::new();
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         if !pair.contains(&b'=') {
             return Err(malformed("every field needs `name=value`"));

@@ -1,14 +1,17 @@
 //! Local verification of Auth0 JWTs against the tenant's JWKS, with jwt-simple.
 //!
-//! Only RSA algorithms from the JWKS are accepted (RS256 by default, RS384/RS512/PS* when the
-//! client's `supportedSigningAlgs` lists them). `none` and HMAC algorithms are refused, so a
-//! token signed with the public key as an HMAC secret (alg confusion) never verifies.
+//! Only the RSA algorithms Auth0 signs tokens with are accepted: RS256 by default, RS512 and
+//! PS256 when the client's `supportedSigningAlgs` lists them (Auth0's `jwt_configuration.alg`
+//! is one of HS256, RS256, RS512, PS256). `none` and HMAC algorithms are refused, so a token
+//! signed with the public key as an HMAC secret (alg confusion) never verifies. RS384, PS384
+//! and PS512, which Auth0 never uses, are refused too: each algorithm is its own copy of
+//! jwt-simple's verification code in the `.wasm` (about 4 KB).
 
 use std::collections::HashSet;
 
 use jwt_simple::prelude::{
-    JWTClaims, PS256PublicKey, PS384PublicKey, PS512PublicKey, RS256PublicKey, RS384PublicKey,
-    RS512PublicKey, RSAPublicKeyLike, Token, VerificationOptions,
+    JWTClaims, PS256PublicKey, RS256PublicKey, RS512PublicKey, RSAPublicKeyLike, Token,
+    VerificationOptions,
 };
 use serde::Deserialize;
 
@@ -16,7 +19,7 @@ use crate::timefmt::Timestamp;
 
 pub type Claims = serde_json::Map<String, serde_json::Value>;
 
-const RSA_ALGORITHMS: [&str; 6] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+const RSA_ALGORITHMS: [&str; 3] = ["RS256", "RS512", "PS256"];
 
 #[derive(Debug, Clone, Deserialize)]
 struct Jwk {
@@ -196,15 +199,9 @@ pub fn verify(
         match alg.as_str() {
             "RS256" => RS256PublicKey::from_components(n, e)
                 .and_then(|k| k.verify_token(token, Some(options))),
-            "RS384" => RS384PublicKey::from_components(n, e)
-                .and_then(|k| k.verify_token(token, Some(options))),
             "RS512" => RS512PublicKey::from_components(n, e)
                 .and_then(|k| k.verify_token(token, Some(options))),
-            "PS256" => PS256PublicKey::from_components(n, e)
-                .and_then(|k| k.verify_token(token, Some(options))),
-            "PS384" => PS384PublicKey::from_components(n, e)
-                .and_then(|k| k.verify_token(token, Some(options))),
-            _ => PS512PublicKey::from_components(n, e)
+            _ => PS256PublicKey::from_components(n, e)
                 .and_then(|k| k.verify_token(token, Some(options))),
         };
     let claims = result.map_err(|error| match error.downcast_ref::<jwt_simple::JWTError>() {

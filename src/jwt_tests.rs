@@ -2,7 +2,8 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use jwt_simple::prelude::{
-    Duration, HS256Key, MACLike, RS256KeyPair, RS384KeyPair, RSAKeyPairLike,
+    Duration, HS256Key, MACLike, PS256KeyPair, RS256KeyPair, RS384KeyPair, RS512KeyPair,
+    RSAKeyPairLike,
 };
 
 use super::*;
@@ -162,19 +163,30 @@ fn tampered_none_and_hmac_confusion_tokens_are_refused() {
 }
 
 #[test]
-fn other_rsa_algorithms_only_when_allowed() {
-    let rs384 = RS384KeyPair::from_pem(key_pem())
-        .unwrap()
-        .with_key_id("k1")
-        .sign(claims("client-id", 3_600, NOW.secs))
-        .unwrap();
+fn auth0s_other_rsa_algorithms_only_when_allowed() {
+    let token = claims("client-id", 3_600, NOW.secs);
+    let rs512 = RS512KeyPair::from_pem(key_pem()).unwrap().with_key_id("k1");
+    let ps256 = PS256KeyPair::from_pem(key_pem()).unwrap().with_key_id("k1");
+    let rs384 = RS384KeyPair::from_pem(key_pem()).unwrap().with_key_id("k1");
+    let rs512 = rs512.sign(token.clone()).unwrap();
+    let ps256 = ps256.sign(token.clone()).unwrap();
+    let rs384 = rs384.sign(token).unwrap();
+    let mut allowing = expect("client-id");
+    allowing.algorithms = ["RS256", "RS512", "PS256", "RS384"]
+        .map(String::from)
+        .to_vec();
+    for token in [&rs512, &ps256] {
+        assert_eq!(
+            verify(token, &jwks(&["k1"]), &expect("client-id"), NOW),
+            Err(VerifyError::Algorithm)
+        );
+        assert!(verify(token, &jwks(&["k1"]), &allowing, NOW).is_ok());
+    }
+    // Auth0 never signs with RS384 (nor PS384/PS512): refused even when listed.
     assert_eq!(
-        verify(&rs384, &jwks(&["k1"]), &expect("client-id"), NOW),
+        verify(&rs384, &jwks(&["k1"]), &allowing, NOW),
         Err(VerifyError::Algorithm)
     );
-    let mut allowing = expect("client-id");
-    allowing.algorithms = vec!["RS256".into(), "RS384".into()];
-    assert!(verify(&rs384, &jwks(&["k1"]), &allowing, NOW).is_ok());
 }
 
 #[test]

@@ -41,6 +41,7 @@ pub mod redirect;
 pub mod redis_store;
 pub mod routes;
 pub mod session;
+pub mod small_map;
 pub mod timefmt;
 pub mod verifier;
 

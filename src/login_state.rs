@@ -61,7 +61,7 @@ pub(crate) fn state_digest(state: &str) -> String {
     crate::session::hex(&hmac_sha256::Hash::hash(state.as_bytes()))
 }
 
-type Slot = std::collections::BTreeMap<String, LoginState>;
+type Slot = crate::small_map::SmallMap<LoginState>;
 
 impl<K: CasKv> KvSessionStore<K> {
     pub(crate) fn state_slot_key(&self, digest: &str) -> String {

@@ -208,7 +208,7 @@ impl RedisOp {
             }
             (StoreOp::Get(_), _) => {
                 let record = text(&last)
-                    .and_then(|v| serde_json::from_str::<SessionRecord>(&v).ok())
+                    .and_then(|v| serde_json::from_slice::<SessionRecord>(v.as_bytes()).ok())
                     .filter(|r| r.expires_at > now.secs);
                 done(StoreOutcome::Record(record))
             }
@@ -244,7 +244,9 @@ impl RedisOp {
                 call(&["GETDEL", &self.key(config, &format!("s:{}", key.as_str()))])
             }
             (StoreOp::Delete(key), 1) => {
-                match text(&last).and_then(|v| serde_json::from_str::<SessionRecord>(&v).ok()) {
+                match text(&last)
+                    .and_then(|v| serde_json::from_slice::<SessionRecord>(v.as_bytes()).ok())
+                {
                     Some(record) => {
                         self.deleted = true;
                         call(&[
@@ -380,7 +382,9 @@ impl RedisOp {
             ]),
             (StoreOp::TakeLoginState { client, .. }, _) => {
                 let taken = text(&last)
-                    .and_then(|v| serde_json::from_str::<crate::login_state::LoginState>(&v).ok())
+                    .and_then(|v| {
+                        serde_json::from_slice::<crate::login_state::LoginState>(v.as_bytes()).ok()
+                    })
                     .filter(|s| s.expires_at > now.secs && &s.client == client);
                 done(StoreOutcome::LoginState(taken))
             }

@@ -250,7 +250,7 @@ pub struct SweepStats {
     pub remaining: usize,
 }
 
-pub(crate) type Slot = std::collections::BTreeMap<String, SessionRecord>;
+pub(crate) type Slot = crate::small_map::SmallMap<SessionRecord>;
 
 /// What a read-modify-write does with the value it read.
 enum Change {
@@ -482,16 +482,19 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
     }
 
     fn active_users(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
-        let mut users = std::collections::BTreeSet::new();
+        let mut users = Vec::new();
         for slot in 0..SLOTS {
             let (value, _) = self.kv.get(&self.slot_key(slot)).map_err(kv_error)?;
             for record in parse_slot(value.as_deref()).into_values() {
                 if record.expires_at > now.secs {
-                    users.insert(record.user_id);
+                    users.push(record.user_id);
                 }
             }
         }
-        Ok(users.into_iter().collect())
+        // Sorted and without repeats, as the original's list of users with sessions.
+        users.sort();
+        users.dedup();
+        Ok(users)
     }
 
     fn acquire_management_token(

@@ -4,7 +4,7 @@
 //! Every error names the field it is about (`clients.cms.sameSite: ...`) so the one log line
 //! Envoy shows when it refuses the plugin is enough to fix the config.
 
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ impl SameSite {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub clients: BTreeMap<String, Client>,
+    pub clients: SmallMap<Client>,
     pub default_client: Option<String>,
     pub custom_claims_namespaces: Vec<String>,
     pub management: ManagementClient,
@@ -248,7 +248,7 @@ pub struct ManagementClient {
     pub default_create_user_connection: Option<String>,
     pub default_management_connection_name: Option<String>,
     /// Connection name → Auth0 connection id (`con_…`).
-    pub supported_connections_map: BTreeMap<String, String>,
+    pub supported_connections_map: SmallMap<String>,
 }
 
 impl ManagementClient {
@@ -337,7 +337,7 @@ impl Config {
                 "must be at most 300",
             ));
         }
-        let mut clients = BTreeMap::new();
+        let mut clients = SmallMap::new();
         for (name, raw_client) in raw.clients {
             let client = validate_client(&name, raw_client, &clusters, token_leeway_seconds)?;
             clients.insert(name, client);

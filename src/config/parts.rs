@@ -1,15 +1,13 @@
 //! Validation of the parts of the configuration: Auth0 endpoints, clients, the management
 //! client and its access, the route prefix.
 
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 
 use super::raw::{RawClient, RawManagementAccess, RawManagementClient, RawSessionStore};
 use super::{non_empty, Auth0Endpoint, Client, ConfigError, ManagementAccess, ManagementClient};
 
-pub(super) fn validate_clusters(
-    raw: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut clusters = BTreeMap::new();
+pub(super) fn validate_clusters(raw: &SmallMap<String>) -> Result<SmallMap<String>, ConfigError> {
+    let mut clusters = SmallMap::new();
     for (authority, cluster) in raw {
         let field = format!("auth0Clusters.{authority}");
         if !crate::redirect::is_valid_host(authority) {
@@ -33,7 +31,7 @@ pub(super) fn validate_clusters(
 pub(super) fn endpoint(
     field: &str,
     raw_url: &str,
-    clusters: &BTreeMap<String, String>,
+    clusters: &SmallMap<String>,
 ) -> Result<Auth0Endpoint, ConfigError> {
     let raw = raw_url.trim();
     let (scheme, rest) = raw.split_once("://").ok_or_else(|| {
@@ -105,7 +103,7 @@ fn require(field: String, value: &str) -> Result<(), ConfigError> {
 pub(super) fn validate_client(
     name: &str,
     raw: RawClient,
-    clusters: &BTreeMap<String, String>,
+    clusters: &SmallMap<String>,
     token_leeway_seconds: u64,
 ) -> Result<Client, ConfigError> {
     let field = |f: &str| format!("clients.{name}.{f}");
@@ -199,7 +197,7 @@ fn access_token_expectation(
 
 pub(super) fn validate_management(
     raw: RawManagementClient,
-    clusters: &BTreeMap<String, String>,
+    clusters: &SmallMap<String>,
 ) -> Result<ManagementClient, ConfigError> {
     let auth0 = endpoint("managementClient.auth0Url", &raw.auth0_url, clusters)?;
     require("managementClient.clientId".into(), &raw.client_id)?;
@@ -227,7 +225,7 @@ pub(super) fn validate_management(
             ));
         }
     }
-    let mut map = BTreeMap::new();
+    let mut map = SmallMap::new();
     for (name, reference) in raw.supported_connections_map.unwrap_or_default() {
         require(
             format!("managementClient.supportedConnectionsMap.{name}.connectionId"),
@@ -257,7 +255,7 @@ pub(super) fn validate_management(
 
 pub(super) fn validate_management_access(
     raw: RawManagementAccess,
-    clients: &BTreeMap<String, Client>,
+    clients: &SmallMap<Client>,
 ) -> Result<ManagementAccess, ConfigError> {
     for (index, client_type) in raw.client_types.iter().enumerate() {
         if !clients.contains_key(client_type) {

@@ -1,6 +1,6 @@
 //! The plugin configuration as written: serde structs that refuse unknown keys.
 
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 
 use serde::Deserialize;
 
@@ -9,7 +9,7 @@ use super::{SameSite, Secret};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawConfig {
-    pub(super) clients: BTreeMap<String, RawClient>,
+    pub(super) clients: SmallMap<RawClient>,
     #[serde(default)]
     pub(super) default_client: Option<String>,
     #[serde(default)]
@@ -29,7 +29,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) session_scope: Option<String>,
     // Gateway-specific.
-    pub(super) auth0_clusters: BTreeMap<String, String>,
+    pub(super) auth0_clusters: SmallMap<String>,
     #[serde(default)]
     pub(super) callout_timeout_ms: Option<u64>,
     /// Prefix of the filter's Envoy stats.
@@ -170,7 +170,7 @@ pub(super) struct RawManagementClient {
     #[serde(default)]
     pub(super) default_management_connection_name: Option<String>,
     #[serde(default)]
-    pub(super) supported_connections_map: Option<BTreeMap<String, RawConnectionRef>>,
+    pub(super) supported_connections_map: Option<SmallMap<RawConnectionRef>>,
     /// The original's own documentation examples put this flag here although its schema only
     /// allows it on a client; it is accepted so those files load unchanged, and ignored.
     #[serde(default)]

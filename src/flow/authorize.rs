@@ -22,7 +22,7 @@ pub(super) fn start(
     head: &RequestHead,
 ) -> Result<(Box<dyn Flow>, Action), FilterError> {
     let client = select_client(ctx.config, head)?;
-    let mut params: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut params = crate::small_map::SmallMap::<String>::new();
     for (name, value) in url::form_urlencoded::parse(head.query().unwrap_or("").as_bytes()) {
         if params
             .insert(name.to_string(), value.into_owned())

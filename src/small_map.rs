@@ -1,0 +1,219 @@
+//! A map from names to values kept as one list, for the filter's few-entry maps: configured
+//! clients and connections, a body's fields, the records of a session-store slot (about six).
+//!
+//! Why not `BTreeMap`: every `BTreeMap<K, V>` the module uses brings its own copy of the
+//! B-tree's node code (search, split, merge, rebalance, drop), 5–8 KB of `.wasm` each, and the
+//! filter had eight of them. A list scanned in order does the same job for a handful of
+//! entries in a fraction of the code. Entries stay in insertion order; a repeated name keeps
+//! its first place and takes the last value (what a JSON object with a repeated member gives
+//! through serde_json's own map).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+#[derive(Clone)]
+pub struct SmallMap<V>(Vec<(String, V)>);
+
+impl<V> SmallMap<V> {
+    pub const fn new() -> Self {
+        SmallMap(Vec::new())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|(key, _)| key == name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&V> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// Sets `name` to `value`; returns the value it replaces.
+    pub fn insert(&mut self, name: String, value: V) -> Option<V> {
+        match self.0.iter_mut().find(|(key, _)| *key == name) {
+            Some((_, slot)) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.0.push((name, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<V> {
+        self.position(name).map(|at| self.0.remove(at).1)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &V) -> bool) {
+        self.0.retain(|(key, value)| keep(key, value));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.into_iter()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(key, _)| key)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, value)| value)
+    }
+
+    pub fn into_values(self) -> impl Iterator<Item = V> {
+        self.0.into_iter().map(|(_, value)| value)
+    }
+}
+
+impl<V> Default for SmallMap<V> {
+    fn default() -> Self {
+        SmallMap::new()
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for SmallMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Equal when they hold the same names with equal values, in any order (like two maps).
+impl<V: PartialEq> PartialEq for SmallMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .all(|(name, value)| other.get(name) == Some(value))
+    }
+}
+
+impl<V: Eq> Eq for SmallMap<V> {}
+
+impl<V> FromIterator<(String, V)> for SmallMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
+        let mut map = SmallMap::new();
+        for (name, value) in entries {
+            map.insert(name, value);
+        }
+        map
+    }
+}
+
+impl<V> IntoIterator for SmallMap<V> {
+    type Item = (String, V);
+    type IntoIter = std::vec::IntoIter<(String, V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a SmallMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> Self::Item>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(key, value)| (key, value))
+    }
+}
+
+/// `map["name"]` in tests only: the module itself has no indexing that can panic.
+#[cfg(test)]
+impl<V> std::ops::Index<&str> for SmallMap<V> {
+    type Output = V;
+    fn index(&self, name: &str) -> &V {
+        self.get(name).expect("no such name in the map")
+    }
+}
+
+/// A JSON object, as a map serialises.
+impl<V: Serialize> Serialize for SmallMap<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (name, value) in self.iter() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
+            type Value = SmallMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = SmallMap::new();
+                while let Some((name, value)) = access.next_entry::<String, V>()? {
+                    map.insert(name, value);
+                }
+                Ok(map)
+            }
+        }
+        deserializer.deserialize_map(Entries(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SmallMap;
+
+    #[test]
+    fn a_repeated_name_keeps_its_place_and_takes_the_last_value() {
+        let mut map = SmallMap::new();
+        assert_eq!(map.insert("b".to_string(), 1), None);
+        assert_eq!(map.insert("a".to_string(), 2), None);
+        assert_eq!(map.insert("b".to_string(), 3), Some(1));
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(map.get("b"), Some(&3));
+        assert_eq!(map.len(), 2);
+        let parsed: SmallMap<u8> = serde_json::from_str(r#"{"x":1,"y":2,"x":3}"#).unwrap();
+        assert_eq!(
+            parsed.iter().collect::<Vec<_>>(),
+            [(&"x".into(), &3), (&"y".into(), &2)]
+        );
+    }
+
+    #[test]
+    fn it_reads_and_writes_json_objects_and_compares_like_a_map() {
+        let map: SmallMap<String> = serde_json::from_str(r#"{"k":"v","j":"w"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"k":"v","j":"w"}"#);
+        let reordered: SmallMap<String> = serde_json::from_str(r#"{"j":"w","k":"v"}"#).unwrap();
+        assert_eq!(map, reordered);
+        let other: SmallMap<String> = serde_json::from_str(r#"{"j":"w","k":"x"}"#).unwrap();
+        assert_ne!(map, other);
+        assert!(serde_json::from_str::<SmallMap<String>>("[1]").is_err());
+        assert!(serde_json::from_str::<SmallMap<String>>(r#"{"k":1}"#).is_err());
+    }
+
+    #[test]
+    fn removing_and_retaining_drop_entries_by_name() {
+        let mut map: SmallMap<u8> = [("a", 1), ("b", 2), ("c", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(map.remove("b"), Some(2));
+        assert_eq!(map.remove("b"), None);
+        assert!(!map.contains_key("b"));
+        map.retain(|name, _| name != "a");
+        assert_eq!(map.into_values().collect::<Vec<_>>(), [3]);
+    }
+}
