@@ -87,7 +87,10 @@ fn the_filled_example_is_a_valid_plugin_configuration() {
     let text = config.to_string().replace("{{AUTH0_PORT}}", "8081");
     let parsed = Config::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed.default_client, None);
-    assert!(parsed.clients["cms"].is_website());
+    assert!(parsed
+        .clients
+        .get("cms")
+        .is_some_and(|cms| cms.is_website()));
     assert_eq!(parsed.session_duration_seconds, 86_400);
 }
 
