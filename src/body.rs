@@ -30,6 +30,16 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, FilterError
     }
 }
 
+/// Most fields (or query parameters) a request may carry to a route the filter answers. The
+/// routes read a handful of names; a cap keeps the work per request bounded whatever a caller
+/// sends (fields are kept in a list, where each new name is compared with the ones before).
+pub const MAX_FIELDS: usize = 64;
+
+/// The 400 for a request with more than [`MAX_FIELDS`] fields or parameters.
+pub fn too_many(what: &str) -> FilterError {
+    FilterError::bad_request(format!("at most {MAX_FIELDS} {what} are accepted"))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Field {
     Text(String),
@@ -98,6 +108,9 @@ fn parse_form(body: &[u8]) -> Result<Fields, FilterError> {
                     sanitize(&name)
                 )));
             }
+            if fields.len() > MAX_FIELDS {
+                return Err(too_many("fields"));
+            }
         }
     }
     Ok(Fields(fields))
@@ -113,6 +126,9 @@ fn parse_json(body: &[u8]) -> Result<Fields, FilterError> {
     let object = value
         .as_object()
         .ok_or_else(|| FilterError::bad_request("JSON body must be an object"))?;
+    if object.len() > MAX_FIELDS {
+        return Err(too_many("fields"));
+    }
     let fields = object
         .iter()
         .map(|(k, v)| {
@@ -193,6 +209,30 @@ mod tests {
             Fields::parse(BodyFormat::Json, b"{").unwrap_err().status,
             400
         );
+    }
+
+    #[test]
+    fn at_most_max_fields_are_read() {
+        fn form(n: usize) -> String {
+            (0..n)
+                .map(|i| format!("f{i}=v"))
+                .collect::<Vec<_>>()
+                .join("&")
+        }
+        fn json(n: usize) -> String {
+            let members: Vec<String> = (0..n).map(|i| format!(r#""f{i}":"v""#)).collect();
+            format!("{{{}}}", members.join(","))
+        }
+        for (format, body) in [
+            (BodyFormat::Form, form as fn(usize) -> String),
+            (BodyFormat::Json, json),
+        ] {
+            let full = Fields::parse(format, body(MAX_FIELDS).as_bytes()).unwrap();
+            assert_eq!(full.required("f63").unwrap(), "v");
+            let err = Fields::parse(format, body(MAX_FIELDS + 1).as_bytes()).unwrap_err();
+            assert_eq!(err.status, 400);
+            assert!(err.message.contains("at most 64 fields"), "{}", err.message);
+        }
     }
 
     #[test]

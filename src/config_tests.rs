@@ -106,6 +106,29 @@ fn required_fields_are_named() {
 }
 
 #[test]
+fn signing_algorithms_must_include_one_tokens_are_verified_with() {
+    let algs = |list: serde_json::Value| {
+        with(|j| j["clients"]["web"]["supportedSigningAlgs"] = list).map(|_| ())
+    };
+    let err = algs(serde_json::json!(["HS256", "RS384"])).unwrap_err();
+    assert_eq!(err.field, "clients.web.supportedSigningAlgs");
+    assert!(
+        err.problem.contains("RS256, RS512, PS256"),
+        "{}",
+        err.problem
+    );
+    let err = algs(serde_json::json!(["RS256", "XS1"])).unwrap_err();
+    assert_eq!(err.field, "clients.web.supportedSigningAlgs[1]");
+    for ok in [
+        serde_json::json!([]),
+        serde_json::json!(["PS256"]),
+        serde_json::json!(["RS384", "RS512"]),
+    ] {
+        assert!(algs(ok.clone()).is_ok(), "{ok}");
+    }
+}
+
+#[test]
 fn same_site_must_be_lax_strict_or_none() {
     let err = with(|j| j["clients"]["web"]["sameSite"] = "lax".into()).unwrap_err();
     assert_eq!(err.field, "clients.web.sameSite");

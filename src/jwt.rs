@@ -19,7 +19,9 @@ use crate::timefmt::Timestamp;
 
 pub type Claims = serde_json::Map<String, serde_json::Value>;
 
-const RSA_ALGORITHMS: [&str; 3] = ["RS256", "RS512", "PS256"];
+/// The algorithms tokens are verified with (the configuration refuses a client that lists
+/// none of them).
+pub(crate) const RSA_ALGORITHMS: [&str; 3] = ["RS256", "RS512", "PS256"];
 
 #[derive(Debug, Clone, Deserialize)]
 struct Jwk {

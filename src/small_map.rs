@@ -1,5 +1,7 @@
 //! A map from names to values kept as one list, for the filter's few-entry maps: configured
 //! clients and connections, a body's fields, the records of a session-store slot (about six).
+//! Inserting compares the new name with every name before it, so a map filled from a
+//! request must be capped by its caller (`body::MAX_FIELDS`).
 //!
 //! Why not `BTreeMap`: every `BTreeMap<K, V>` the module uses brings its own copy of the
 //! B-tree's node code (search, split, merge, rebalance, drop), 5–8 KB of `.wasm` each, and the

@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
             "RS256".to_string(),
             "RS384".to_string(),
             "RS512".to_string(),
+            "PS256".to_string(),
         ],
     };
     let only_non_rsa = input.algorithms % 4 == 2;

@@ -148,6 +148,23 @@ pub(super) fn validate_client(
             ));
         }
     }
+    // The list may name algorithms the filter never verifies (HS256, ES*, RS384, …: they are
+    // refused on tokens), but not only those: every token of the client would be refused.
+    let verified = &crate::jwt::RSA_ALGORITHMS;
+    if !raw.supported_signing_algs.is_empty()
+        && !raw
+            .supported_signing_algs
+            .iter()
+            .any(|alg| verified.contains(&alg.as_str()))
+    {
+        return Err(ConfigError::new(
+            field("supportedSigningAlgs"),
+            format!(
+                "names no algorithm tokens are verified with ({})",
+                verified.join(", ")
+            ),
+        ));
+    }
     let audience = non_empty(raw.audience);
     let access_expectation = access_token_expectation(
         &auth0,

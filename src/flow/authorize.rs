@@ -33,6 +33,9 @@ pub(super) fn start(
                 crate::body::sanitize(&name)
             )));
         }
+        if params.len() > crate::body::MAX_FIELDS {
+            return Err(crate::body::too_many("query parameters"));
+        }
     }
     let param = |name: &str| {
         params

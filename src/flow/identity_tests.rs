@@ -135,6 +135,27 @@ fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
 }
 
 #[test]
+fn authorize_refuses_a_repeated_parameter_and_more_than_64() {
+    let mut d = driver();
+    let query = |n: usize| {
+        (0..n)
+            .map(|i| format!("p{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let mut get = |path: &str| {
+        d.request("GET", path, &[("secret", "web-key")], b"")
+            .unwrap()
+    };
+    assert_eq!(get(&format!("/authorize?{}", query(64))).status, 302);
+    let too_many = get(&format!("/authorize?{}", query(65)));
+    assert_eq!(too_many.status, 400);
+    let message = String::from_utf8_lossy(&too_many.body).into_owned();
+    assert!(message.contains("at most 64 query parameters"), "{message}");
+    assert_eq!(get("/authorize?redirect=/a&redirect=/b").status, 400);
+}
+
+#[test]
 fn userinfo_answers_from_the_session_profile_and_refreshes_an_expired_session() {
     let mut d = driver();
     let audiences = [
