@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod mgmt_token;
 pub mod multipart;
 pub mod openapi;
+pub mod path;
 pub mod redirect;
 pub mod redis_store;
 pub mod routes;

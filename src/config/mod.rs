@@ -140,9 +140,12 @@ pub struct ProtectedRoutes {
 }
 
 impl ProtectedRoutes {
+    /// Whether a path (query ignored) is under a protected prefix, in any case.
     pub fn covers(&self, path: &str) -> bool {
         let path = crate::http::split_path(path).0;
-        self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+        self.prefixes
+            .iter()
+            .any(|p| crate::path::starts_with_ignoring_case(path, p))
     }
 
     /// Whether a request header is one of the identity headers, in either spelling: with `_`

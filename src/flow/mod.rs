@@ -124,6 +124,39 @@ fn unexpected(what: &str) -> FilterError {
     FilterError::internal(format!("unexpected {what} for this request"))
 }
 
+/// Whether the filter owns a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// Neither answered nor guarded: it passes through untouched.
+    Foreign,
+    /// A route the filter answers itself.
+    Route(crate::routes::RouteMatch),
+    /// Under a protected prefix: it needs a valid token.
+    Protected,
+}
+
+/// The stat name of requests refused for their path.
+pub const UNREADABLE_PATH: &str = "unreadable_path";
+
+/// Who owns a request, decided on its normalised path (`crate::path`). A path without one
+/// reading is refused, whatever route it might be: with protected prefixes, any such path could
+/// be one in disguise. A protected prefix covers the raw path or the normalised one, in any
+/// case.
+pub fn ownership(config: &Config, method: &str, raw_path: &str) -> Result<Ownership, FilterError> {
+    let path = crate::path::normalized(raw_path).map_err(FilterError::bad_request)?;
+    if let Some(route) = config.routes.classify(method, &path) {
+        return Ok(Ownership::Route(route));
+    }
+    let protected = config
+        .protected
+        .as_ref()
+        .is_some_and(|p| p.covers(&path) || p.covers(raw_path));
+    Ok(match protected {
+        true => Ownership::Protected,
+        false => Ownership::Foreign,
+    })
+}
+
 /// A request the filter owns, from its headers to its answer.
 pub struct Exchange {
     flow: Box<dyn Flow>,
@@ -158,15 +191,41 @@ impl Exchange {
         now: Timestamp,
         entropy: [u8; ENTROPY_BYTES],
     ) -> Start {
-        let route = config.routes.classify(&head.method, &head.path);
-        let protected = route.is_none()
-            && config
-                .protected
-                .as_ref()
-                .is_some_and(|p| p.covers(&head.path));
-        if route.is_none() && !protected {
-            return Start::PassThrough;
-        }
+        Self::start_owned(
+            config,
+            head,
+            ownership(config, &head.method, &head.path),
+            now,
+            entropy,
+        )
+    }
+
+    /// `start` for a request whose ownership the caller has already decided.
+    pub fn start_owned(
+        config: &Config,
+        head: &RequestHead,
+        ownership: Result<Ownership, FilterError>,
+        now: Timestamp,
+        entropy: [u8; ENTROPY_BYTES],
+    ) -> Start {
+        let route = match ownership {
+            Ok(Ownership::Foreign) => return Start::PassThrough,
+            Ok(Ownership::Route(route)) => Some(route),
+            Ok(Ownership::Protected) => None,
+            Err(refused) => {
+                let mut metrics = Vec::new();
+                let reply = refused.to_reply();
+                let prefix = config.stat_prefix.as_str();
+                crate::metrics::request_end(
+                    &mut metrics,
+                    prefix,
+                    UNREADABLE_PATH,
+                    reply.status,
+                    None,
+                );
+                return Start::Respond(reply, Vec::new(), metrics);
+            }
+        };
         let mut logs = Vec::new();
         let mut grant = None;
         let mut ctx = Ctx {

@@ -399,16 +399,18 @@ impl HttpContext for FilterHttp {
         let (Some(method), Some(path)) = (method, path) else {
             return HostAction::Continue;
         };
-        // The route's stat name, or `None` for a protected prefix (a path the filter guards
-        // but does not answer).
-        let owned_route = config
-            .routes
-            .classify(&method, &path)
-            .map(|r| r.kind.metric_name());
-        let owned = owned_route.is_some();
-        if !owned && !config.protected.as_ref().is_some_and(|p| p.covers(&path)) {
+        let ownership = crate::flow::ownership(&config, &method, &path);
+        if let Ok(crate::flow::Ownership::Foreign) = ownership {
             return HostAction::Continue;
         }
+        // The route's stat name, or `None` for a protected prefix (a path the filter guards
+        // but does not answer) or a refused path.
+        let owned_route = match &ownership {
+            Ok(crate::flow::Ownership::Route(route)) => Some(route.kind.metric_name()),
+            Err(_) => Some(crate::flow::UNREADABLE_PATH),
+            _ => None,
+        };
+        let owned = matches!(ownership, Ok(crate::flow::Ownership::Route(_)));
         let kept = pairs
             .iter()
             .filter(|(name, _)| !forged || !is_identity(name))
@@ -434,7 +436,7 @@ impl HttpContext for FilterHttp {
             );
         }
         state.request_id = head.header("x-request-id").unwrap_or_default().to_string();
-        match Exchange::start(&config, &head, at, entropy) {
+        match Exchange::start_owned(&config, &head, ownership, at, entropy) {
             Start::PassThrough => HostAction::Continue,
             Start::Respond(reply, logs, metrics) => {
                 let route = owned_route.unwrap_or("protected");
