@@ -138,10 +138,17 @@ pub struct Verified {
     /// after it. They depend on the configuration's `customClaimsNamespaces`: the verifier
     /// drops its cache when those change (`Verifier::verify`).
     pub own_groups: std::rc::Rc<std::cell::OnceCell<String>>,
-    /// The groups of the token's session profile (comma-joined), for a Bearer token whose own
-    /// claims have none: set by the first request that read the session, shared by every
-    /// cache hit after it, so repeat requests skip the store read (see `flow::protected`).
-    pub session_groups: std::rc::Rc<std::cell::OnceCell<String>>,
+    /// What a Bearer request last read of the token's session, shared by every cache hit
+    /// after it, so repeat requests within `sessionRecheckSeconds` skip the store read (see
+    /// `flow::protected`).
+    pub session_seen: std::rc::Rc<std::cell::RefCell<Option<SessionSeen>>>,
+}
+
+/// A read of a token's session: when (unix secs), and the groups it gave (comma-joined).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSeen {
+    pub at: u64,
+    pub groups: String,
 }
 
 impl Verified {
@@ -225,7 +232,7 @@ pub fn verify(
         claims: std::rc::Rc::new(claims.custom),
         session_key: crate::session::SessionKey::for_token(token),
         own_groups: std::rc::Rc::default(),
-        session_groups: std::rc::Rc::default(),
+        session_seen: std::rc::Rc::default(),
     })
 }
 

@@ -1,30 +1,40 @@
-//! Browser logins in progress: the `state` of `/authorize`, kept server-side (10 minutes by
-//! default, `loginStateTtlSeconds`)
-//! with the client, the requested redirect and the PKCE verifier, and usable once.
+//! Browser logins in progress, carried by the browser that started them.
 //!
-//! States live in a fixed set of slot keys, like sessions (shared data cannot delete a key);
-//! expired ones are dropped whenever their slot is written.
+//! `/authorize` keeps nothing on the gateway: it sets a short-lived, signed, `HttpOnly`
+//! `__Host-` cookie holding the client, the requested redirect, a random nonce and the expiry,
+//! named after the login's `state`. `/oauth/token` redeems `{code, state}` only with that
+//! cookie, so a code and state taken to another browser (login CSRF) fail, and anonymous
+//! callers cannot fill any store or capacity on the gateway. The PKCE verifier is derived from
+//! the nonce with a key the browser never sees, so the cookie alone does not reveal it.
+//!
+//! The key is derived from the client's secret: every worker and replica with the same
+//! configuration agrees on it, and nothing else has to be shared.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::session::{kv_error, CasKv, KvError, KvSessionStore, StoreError};
+use crate::config::{Client, SameSite};
 use crate::timefmt::Timestamp;
 
-pub const STATE_SLOTS: u32 = 1_024;
-/// At most this many logins in progress per slot (65k in all): an `/authorize` flood cannot
-/// grow the store without bound or make every write re-serialise a huge slot.
-pub const MAX_STATES_PER_SLOT: usize = 64;
-const CAS_ATTEMPTS: usize = 16;
+/// Names every login cookie; the rest of the name comes from the state.
+pub const COOKIE_PREFIX: &str = "__Host-auth0-login-";
+/// The longest `redirect` a login may carry (it travels in the cookie, whose whole size
+/// browsers cap at 4 KB).
+pub const MAX_REDIRECT_BYTES: usize = 2_048;
+/// Login cookies a request may carry that the filter looks at (a browser with logins started
+/// in several tabs has one per login).
+pub const MAX_LOGIN_COOKIES: usize = 16;
 
+/// What a login cookie says, signed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginState {
     #[serde(rename = "c")]
     pub client: String,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
-    #[serde(rename = "v")]
-    pub code_verifier: String,
+    /// Random, base64url: the PKCE verifier is derived from it.
+    #[serde(rename = "n")]
+    pub nonce: String,
     #[serde(rename = "e")]
     pub expires_at: u64,
 }
@@ -43,124 +53,125 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A `state` value from 16 random bytes (128 bits), URL-safe.
-pub fn new_state(random: &[u8]) -> String {
+/// A `state` or nonce from 16 random bytes (128 bits), URL-safe.
+pub fn random_token(random: &[u8]) -> String {
     b64(random.get(..16).unwrap_or(random))
 }
 
-/// A PKCE verifier from 32 random bytes (RFC 7636: 43 characters, 256 bits) and its S256
-/// challenge. Its bytes must be independent of the (public) state's.
-pub fn new_pkce(random: &[u8]) -> (String, String) {
-    let verifier = b64(random.get(..32).unwrap_or(random));
+/// The key that signs a client's login cookies and derives its PKCE verifiers.
+fn client_key(client: &Client) -> [u8; 32] {
+    hmac_sha256::HMAC::mac(
+        b"auth0-filter login state",
+        client.client_secret.expose().as_bytes(),
+    )
+}
+
+/// The PKCE verifier of a login (RFC 7636: 43 characters, 256 bits) and its S256 challenge.
+pub fn pkce(client: &Client, nonce: &str) -> (String, String) {
+    let mut input = b"pkce ".to_vec();
+    input.extend_from_slice(nonce.as_bytes());
+    let verifier = b64(&hmac_sha256::HMAC::mac(&input, client_key(client)));
     let challenge = b64(&hmac_sha256::Hash::hash(verifier.as_bytes()));
     (verifier, challenge)
 }
 
-/// The hex SHA-256 a login state is stored under (never the state itself), in either backend.
-pub(crate) fn state_digest(state: &str) -> String {
-    crate::session::hex(&hmac_sha256::Hash::hash(state.as_bytes()))
+/// The cookie name of the login with this state.
+pub fn cookie_name(state: &str) -> String {
+    let digest = hmac_sha256::Hash::hash(state.as_bytes());
+    let mut name = String::from(COOKIE_PREFIX);
+    name.push_str(&crate::session::hex(digest.get(..8).unwrap_or(&digest)));
+    name
 }
 
-type Slot = crate::small_map::SmallMap<LoginState>;
+fn signature(client: &Client, state: &str, payload: &str) -> [u8; 32] {
+    let mut input = Vec::with_capacity(state.len() + payload.len() + 1);
+    input.extend_from_slice(state.as_bytes());
+    input.push(b'.');
+    input.extend_from_slice(payload.as_bytes());
+    hmac_sha256::HMAC::mac(&input, client_key(client))
+}
 
-impl<K: CasKv> KvSessionStore<K> {
-    pub(crate) fn state_slot_key(&self, digest: &str) -> String {
-        let slot =
-            u32::from_str_radix(digest.get(..4).unwrap_or("0"), 16).unwrap_or(0) % STATE_SLOTS;
-        format!("{}st/{slot}", self.scope())
-    }
+/// The cookie value: the record and a signature over the state and the record.
+pub fn seal(client: &Client, state: &str, login: &LoginState) -> Option<String> {
+    let payload = b64(&serde_json::to_vec(login).ok()?);
+    let mac = b64(&signature(client, state, &payload));
+    Some(format!("{payload}.{mac}"))
+}
 
-    /// Read-modify-write of a state slot; `change` returns what to answer and whether to write.
-    fn update_states<T>(
-        &self,
-        key: &str,
-        mut change: impl FnMut(&mut Slot) -> (T, bool),
-    ) -> Result<T, StoreError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (value, cas) = self.raw_kv().get(key).map_err(kv_error)?;
-            let mut slot: Slot = value
-                .filter(|v| !v.is_empty())
-                .and_then(|v| serde_json::from_slice(&v).ok())
-                .unwrap_or_default();
-            let (answer, changed) = change(&mut slot);
-            if !changed {
-                return Ok(answer);
-            }
-            let bytes = if slot.is_empty() {
-                Vec::new()
-            } else {
-                serde_json::to_vec(&slot).map_err(|e| StoreError(e.to_string()))?
-            };
-            match self.raw_kv().set(key, Some(&bytes), cas.or(Some(0))) {
-                Ok(()) => return Ok(answer),
-                Err(KvError::CasMismatch) => continue,
-                Err(e) => return Err(kv_error(e)),
-            }
-        }
-        Err(StoreError(format!("{key}: too much contention")))
+/// The login a cookie holds, if it was signed for this client and state and is still live.
+pub fn open(
+    client: &Client,
+    state: &str,
+    value: &str,
+    now: Timestamp,
+) -> Result<LoginState, &'static str> {
+    let refused = "the login was not started in this browser, has expired or is already used";
+    let (payload, mac) = value.split_once('.').ok_or(refused)?;
+    let presented: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(mac)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(refused)?;
+    if !crate::clients::constant_time_eq(&signature(client, state, payload), &presented) {
+        return Err(refused);
     }
+    let login: LoginState = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or(refused)?;
+    if login.client != client.name {
+        return Err("the login was started for another client");
+    }
+    if login.expires_at <= now.secs {
+        return Err(refused);
+    }
+    Ok(login)
+}
 
-    /// Stores a new state. A state that is already stored (a caller reusing its own `state`)
-    /// is never replaced: `Ok(Err(..))` says why it was refused.
-    pub(crate) fn put_state(
-        &self,
-        state: &str,
-        record: &LoginState,
-        now: Timestamp,
-    ) -> Result<Result<(), &'static str>, StoreError> {
-        let digest = state_digest(state);
-        self.update_states(&self.state_slot_key(&digest), |slot| {
-            let before = slot.len();
-            slot.retain(|_, s| s.expires_at > now.secs);
-            if slot.contains_key(&digest) {
-                return (Err("this state is already in use"), slot.len() != before);
-            }
-            if slot.len() >= MAX_STATES_PER_SLOT {
-                return (Err("too many logins in progress"), slot.len() != before);
-            }
-            slot.insert(digest.clone(), record.clone());
-            (Ok(()), true)
-        })
-    }
+/// `Set-Cookie` for a login cookie. `__Host-` makes browsers require `Secure`, `Path=/` and no
+/// `Domain`, so no other site or subdomain can plant one. `SameSite=Lax` (unless the client
+/// sets another): sent on the top-level return from Auth0 and the login site's same-origin
+/// `fetch`, not on cross-site posts.
+pub fn set_cookie(name: &str, value: &str, max_age: u64, same_site: Option<SameSite>) -> String {
+    let same_site = same_site.unwrap_or(SameSite::Lax).as_str();
+    format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite={same_site}; Max-Age={max_age}")
+}
 
-    /// Removes and returns a live state of `client`: a second take finds nothing, and another
-    /// client's attempt neither gets it nor uses it up.
-    pub(crate) fn take_state(
-        &self,
-        state: &str,
-        client: &str,
-        now: Timestamp,
-    ) -> Result<Option<LoginState>, StoreError> {
-        let digest = state_digest(state);
-        self.update_states(&self.state_slot_key(&digest), |slot| {
-            let before = slot.len();
-            slot.retain(|_, s| s.expires_at > now.secs);
-            // Shown once: a state presented by another client is burnt too, so a leaked
-            // state cannot be tried again (the Redis backend's GETDEL does the same).
-            let taken = slot.remove(&digest).filter(|s| s.client == client);
-            let changed = slot.len() != before;
-            (taken, changed)
-        })
-    }
+/// `Set-Cookie` that removes a login cookie once it is redeemed.
+pub fn clear_cookie(name: &str, same_site: Option<SameSite>) -> String {
+    set_cookie(name, "", 0, same_site)
+}
+
+/// The login cookies of a request, by name, at most [`MAX_LOGIN_COOKIES`].
+pub fn login_cookies(head: &crate::http::RequestHead) -> Vec<(String, String)> {
+    head.header_values("cookie")
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, value)| name.starts_with(COOKIE_PREFIX) && !value.is_empty())
+        .take(MAX_LOGIN_COOKIES)
+        .map(|(name, value)| (name.to_string(), value.trim().to_string()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::tests::MemKv;
+    use crate::config::tests_support::config_with;
 
-    fn store() -> KvSessionStore<&'static MemKv> {
-        let kv: &'static MemKv = Box::leak(Box::default());
-        let store = KvSessionStore::new(kv, "");
-        store.ensure_slots().unwrap();
-        store
+    fn web() -> Client {
+        config_with(serde_json::json!({}))
+            .clients
+            .get("web")
+            .unwrap()
+            .clone()
     }
 
-    fn record(expires_at: u64) -> LoginState {
+    fn login(expires_at: u64) -> LoginState {
         LoginState {
             client: "web".into(),
             redirect: Some("/home".into()),
-            code_verifier: "verifier".into(),
+            nonce: random_token(&[9; 16]),
             expires_at,
         }
     }
@@ -171,79 +182,78 @@ mod tests {
     };
 
     #[test]
-    fn a_state_is_used_once_by_its_client() {
-        let s = store();
-        s.put_state("abc", &record(1_600), T).unwrap().unwrap();
-        assert_eq!(
-            s.take_state("abc", "web", T).unwrap(),
-            Some(record(1_600)),
-            "its client gets it"
+    fn a_sealed_login_opens_for_its_client_and_state_only() {
+        let client = web();
+        let value = seal(&client, "state-a", &login(1_600)).unwrap();
+        assert_eq!(open(&client, "state-a", &value, T).unwrap(), login(1_600));
+        assert!(
+            open(&client, "state-b", &value, T).is_err(),
+            "another state"
         );
-        assert_eq!(s.take_state("abc", "web", T).unwrap(), None, "once");
-        s.put_state("def", &record(1_600), T).unwrap().unwrap();
-        assert_eq!(
-            s.take_state("def", "other", T).unwrap(),
-            None,
-            "another client gets nothing"
+        let mut other = client.clone();
+        other.name = "app".into();
+        assert!(
+            open(&other, "state-a", &value, T).is_err(),
+            "another client"
         );
-        assert_eq!(
-            s.take_state("def", "web", T).unwrap(),
-            None,
-            "and the state is burnt"
-        );
-        assert_eq!(s.take_state("never", "web", T).unwrap(), None);
-    }
-
-    #[test]
-    fn an_expired_state_is_gone() {
-        let s = store();
-        s.put_state("abc", &record(1_600), T).unwrap().unwrap();
-        assert_eq!(
-            s.take_state("abc", "web", Timestamp::from_secs(1_600))
-                .unwrap(),
-            None
+        let mut rotated = client.clone();
+        rotated.client_secret = serde_json::from_value(serde_json::json!("new")).unwrap();
+        assert!(open(&rotated, "state-a", &value, T).is_err(), "another key");
+        assert!(
+            open(&client, "state-a", &value, Timestamp::from_secs(1_600)).is_err(),
+            "expired"
         );
     }
 
     #[test]
-    fn a_stored_state_is_never_replaced_and_slots_are_capped() {
-        let s = store();
-        s.put_state("mine", &record(1_600), T).unwrap().unwrap();
-        let mut hijack = record(1_600);
-        hijack.redirect = Some("/evil".into());
-        assert!(s.put_state("mine", &hijack, T).unwrap().is_err());
-        assert_eq!(s.take_state("mine", "web", T).unwrap(), Some(record(1_600)));
-        // Fill one slot with states whose digests land in it.
-        let slot_of = |st: &str| s.state_slot_key(&state_digest(st));
-        let target = slot_of("seed");
-        let same_slot: Vec<String> = (0..400_000)
-            .map(|i| format!("s{i}"))
-            .filter(|st| slot_of(st) == target)
-            .take(MAX_STATES_PER_SLOT + 1)
-            .collect();
-        for st in &same_slot[..MAX_STATES_PER_SLOT] {
-            s.put_state(st, &record(1_600), T).unwrap().unwrap();
+    fn a_tampered_cookie_is_refused() {
+        let client = web();
+        let value = seal(&client, "s", &login(1_600)).unwrap();
+        let (payload, mac) = value.split_once('.').unwrap();
+        let mut forged = login(1_600);
+        forged.redirect = Some("/evil".into());
+        let forged_payload = b64(&serde_json::to_vec(&forged).unwrap());
+        for bad in [
+            format!("{forged_payload}.{mac}"),
+            format!("{payload}."),
+            format!("{payload}.{}", b64(&[0; 32])),
+            payload.to_string(),
+            String::new(),
+            format!("{payload}.{mac}x"),
+        ] {
+            assert!(open(&client, "s", &bad, T).is_err(), "{bad}");
         }
-        let last = &same_slot[MAX_STATES_PER_SLOT];
-        assert!(s.put_state(last, &record(1_600), T).unwrap().is_err());
-        // Expired ones make room again.
-        assert!(s
-            .put_state(last, &record(1_800), Timestamp::from_secs(1_700))
-            .unwrap()
-            .is_ok());
     }
 
     #[test]
-    fn states_and_pkce_are_random_and_well_formed() {
-        let a = new_state(&[1; 16]);
-        assert_eq!(a.len(), 22);
-        assert_ne!(a, new_state(&[2; 16]));
-        let (verifier, challenge) = new_pkce(&[7; 32]);
+    fn the_verifier_is_derived_not_carried() {
+        let client = web();
+        let (verifier, challenge) = pkce(&client, "nonce-1");
         assert_eq!(verifier.len(), 43);
         assert_eq!(
             challenge,
             b64(&hmac_sha256::Hash::hash(verifier.as_bytes()))
         );
-        assert!(!format!("{:?}", record(1)).contains("verifier\""));
+        assert_eq!(pkce(&client, "nonce-1").0, verifier, "stable");
+        assert_ne!(pkce(&client, "nonce-2").0, verifier);
+        let value = seal(&client, "s", &login(1_600)).unwrap();
+        assert!(!value.contains(&pkce(&client, &login(1).nonce).0));
+        assert!(!format!("{:?}", login(1)).contains(&login(1).nonce));
+    }
+
+    #[test]
+    fn cookie_names_and_attributes() {
+        let name = cookie_name("some-state");
+        assert!(name.starts_with("__Host-auth0-login-") && name.len() == 19 + 16);
+        assert_ne!(name, cookie_name("other-state"));
+        assert_eq!(
+            set_cookie(&name, "v", 600, None),
+            format!("{name}=v; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=600")
+        );
+        assert!(clear_cookie(&name, Some(SameSite::Strict)).ends_with("SameSite=Strict; Max-Age=0"));
+        let mut head = crate::http::RequestHead::default();
+        head.push_header("cookie", &format!("sid=x; {name}=abc; other=1"));
+        head.push_header("cookie", "__Host-auth0-login-empty=");
+        assert_eq!(login_cookies(&head), vec![(name, "abc".to_string())]);
     }
 }

@@ -217,6 +217,7 @@ mod tests {
             refresh_token: None,
             profile: None,
             expires_at,
+            ended: false,
         };
         s.put(&SessionKey::for_token("a"), &record("auth0|1", 2_000))
             .unwrap();

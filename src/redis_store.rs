@@ -2,16 +2,15 @@
 //!
 //! Each `StoreOp` becomes a short sequence of Webdis calls; `RedisOp` is its state machine, fed
 //! the answers. Redis keeps the same records as shared data, under the configured key prefix:
-//! - `<p>s:<session key>`: the session JSON, `SETEX` to its expiry;
+//! - `<p>s:<session key>`: the session JSON, `SETEX` to its expiry; an ended session's marker
+//!   replaces it (`SET … EX … GET`) for as long as its token could be presented;
 //! - `<p>active`: a sorted set of `<session key> <user id>` scored by expiry, pruned on every
 //!   session write and read and given the session TTL, so it stays bounded with no reader;
-//! - `<p>st:<state digest>`: a login state, `SET NX EX`, taken with `GETDEL` (single use);
 //! - `<p>mgmt:token`, `<p>mgmt:lease`: the Management API token and its fetch lease.
 
 use serde_json::Value;
 
 use crate::http::{Callout, CalloutResult};
-use crate::login_state::state_digest;
 use crate::session::{SessionRecord, StoreOp, StoreOutcome, TokenGrant};
 use crate::timefmt::Timestamp;
 
@@ -42,11 +41,10 @@ impl std::fmt::Debug for RedisConfig {
 }
 
 /// Every Redis command the filter sends: what a Redis ACL (and Webdis' ACL) must allow.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 9] = [
     "GET",
     "SET",
     "SETEX",
-    "GETDEL",
     "DEL",
     "EXPIRE",
     "ZADD",
@@ -117,7 +115,7 @@ pub struct RedisOp {
     stage: u8,
     /// The command in flight, to read its reply.
     sent: &'static str,
-    /// A `Delete` found the session (the `GETDEL` answer), reported once the index is updated.
+    /// A `Delete` found a live session (the `SET … GET` answer), reported once the index is updated.
     deleted: bool,
     /// The Management API token an `AcquireManagementToken` found after winning the lease,
     /// handed back once the lease is released.
@@ -210,7 +208,10 @@ impl RedisOp {
                 let record = text(&last)
                     .and_then(|v| serde_json::from_slice::<SessionRecord>(v.as_bytes()).ok())
                     .filter(|r| r.expires_at > now.secs);
-                done(StoreOutcome::Record(record))
+                done(match record {
+                    Some(record) if record.ended => StoreOutcome::Ended,
+                    record => StoreOutcome::Record(record),
+                })
             }
             (StoreOp::Put(key, record), 0) => {
                 let json = serde_json::to_string(record).unwrap_or_default();
@@ -240,12 +241,26 @@ impl RedisOp {
                 call(&["EXPIRE", &active, &ttl.to_string()])
             }
             (StoreOp::Put(..), _) => done(StoreOutcome::Done),
-            (StoreOp::Delete(key), 0) => {
-                call(&["GETDEL", &self.key(config, &format!("s:{}", key.as_str()))])
+            // One command swaps the session for its marker and answers what was there, so of
+            // two requests ending the same session (a logout and a refresh, perhaps on two
+            // replicas) exactly one finds it live.
+            (StoreOp::Delete(key, until), 0) => {
+                let marker =
+                    serde_json::to_string(&SessionRecord::ended_marker(*until)).unwrap_or_default();
+                let ttl = until.saturating_sub(now.secs).max(1).to_string();
+                call(&[
+                    "SET",
+                    &self.key(config, &format!("s:{}", key.as_str())),
+                    &marker,
+                    "EX",
+                    &ttl,
+                    "GET",
+                ])
             }
-            (StoreOp::Delete(key), 1) => {
+            (StoreOp::Delete(key, _), 1) => {
                 match text(&last)
                     .and_then(|v| serde_json::from_slice::<SessionRecord>(v.as_bytes()).ok())
+                    .filter(|record| !record.ended)
                 {
                     Some(record) => {
                         self.deleted = true;
@@ -258,7 +273,7 @@ impl RedisOp {
                     None => done(StoreOutcome::Deleted(false)),
                 }
             }
-            (StoreOp::Delete(_), _) => done(StoreOutcome::Deleted(self.deleted)),
+            (StoreOp::Delete(..), _) => done(StoreOutcome::Deleted(self.deleted)),
             (StoreOp::ActiveUsers, 0) => {
                 call(&["ZREMRANGEBYSCORE", &active, "-inf", &now.secs.to_string()])
             }
@@ -352,42 +367,6 @@ impl RedisOp {
                 }
             }
             (StoreOp::DropManagementToken { .. }, _) => done(StoreOutcome::Done),
-            (StoreOp::PutLoginState { state, record }, 0) => {
-                let json = serde_json::to_string(record).unwrap_or_default();
-                let ttl = record
-                    .expires_at
-                    .saturating_sub(now.secs)
-                    .max(1)
-                    .to_string();
-                call(&[
-                    "SET",
-                    &self.key(config, &format!("st:{}", state_digest(state))),
-                    &json,
-                    "NX",
-                    "EX",
-                    &ttl,
-                ])
-            }
-            (StoreOp::PutLoginState { .. }, _) => match last {
-                Some(Value::Null) | None => {
-                    done(StoreOutcome::Refused("this state is already in use".into()))
-                }
-                Some(_) => done(StoreOutcome::Done),
-            },
-            // GETDEL, not a script, so the Redis user needs no EVAL (which would allow any
-            // command): a state shown by another client is burnt, as with shared data.
-            (StoreOp::TakeLoginState { state, .. }, 0) => call(&[
-                "GETDEL",
-                &self.key(config, &format!("st:{}", state_digest(state))),
-            ]),
-            (StoreOp::TakeLoginState { client, .. }, _) => {
-                let taken = text(&last)
-                    .and_then(|v| {
-                        serde_json::from_slice::<crate::login_state::LoginState>(v.as_bytes()).ok()
-                    })
-                    .filter(|s| s.expires_at > now.secs && &s.client == client);
-                done(StoreOutcome::LoginState(taken))
-            }
             // JWKS wants are per Envoy (shared data): never sent here.
             (StoreOp::WantJwks { .. }, _) => done(StoreOutcome::Done),
         }

@@ -87,11 +87,6 @@ impl FakeRedis {
         let a = |i: usize| args[i].clone();
         match args[0].as_str() {
             "GET" => self.get(&a(1), now).map_or(Value::Null, Value::String),
-            "GETDEL" => {
-                let value = self.get(&a(1), now);
-                self.strings.borrow_mut().remove(&a(1));
-                value.map_or(Value::Null, Value::String)
-            }
             "DEL" => Value::from(self.strings.borrow_mut().remove(&a(1)).is_some() as u64),
             "SETEX" => {
                 let ttl: u64 = a(2).parse().unwrap();
@@ -114,7 +109,11 @@ impl FakeRedis {
                             .position(|o| o == "PX")
                             .map(|i| now + opts[i + 1].parse::<u64>().unwrap().div_ceil(1000))
                     });
+                let previous = self.get(&a(1), now);
                 self.strings.borrow_mut().insert(a(1), (a(2), expiry));
+                if opts.contains(&"GET".to_string()) {
+                    return previous.map_or(Value::Null, Value::String);
+                }
                 serde_json::json!([true, "OK"])
             }
             "ZADD" => {
@@ -212,6 +211,7 @@ fn record(user: &str, expires_at: u64) -> SessionRecord {
         refresh_token: Some("rt".into()),
         profile: None,
         expires_at,
+        ended: false,
     }
 }
 
@@ -253,16 +253,21 @@ fn sessions_round_trip_and_expire_and_feed_active_users() {
         StoreOutcome::Users(vec!["auth0|2".into()])
     );
     assert_eq!(
-        execute(&redis, StoreOp::Delete(b.clone()), 1_200),
+        execute(&redis, StoreOp::Delete(b.clone(), 2_000), 1_200),
         StoreOutcome::Deleted(true)
     );
     assert_eq!(
-        execute(&redis, StoreOp::Delete(b.clone()), 1_200),
+        execute(&redis, StoreOp::Delete(b.clone(), 2_000), 1_200),
         StoreOutcome::Deleted(false),
         "a second delete (a concurrent logout) finds nothing"
     );
+    // The ended session's marker refuses its token until it expires.
     assert_eq!(
-        execute(&redis, StoreOp::Get(b), 1_200),
+        execute(&redis, StoreOp::Get(b.clone()), 1_200),
+        StoreOutcome::Ended
+    );
+    assert_eq!(
+        execute(&redis, StoreOp::Get(b), 2_000),
         StoreOutcome::Record(None)
     );
     assert_eq!(
@@ -390,45 +395,6 @@ fn a_lease_won_just_after_the_holder_saved_its_token_uses_that_token() {
         }
     }
     panic!("too many calls");
-}
-
-#[test]
-fn login_states_are_put_once_and_taken_once_by_their_client() {
-    let redis = FakeRedis::default();
-    let state = crate::login_state::LoginState {
-        client: "web".into(),
-        redirect: None,
-        code_verifier: "v".into(),
-        expires_at: 1_600,
-    };
-    let put = |now| {
-        execute(
-            &redis,
-            StoreOp::PutLoginState {
-                state: "s1".into(),
-                record: state.clone(),
-            },
-            now,
-        )
-    };
-    assert_eq!(put(1_000), StoreOutcome::Done);
-    assert!(matches!(put(1_000), StoreOutcome::Refused(_)));
-    let take = |client: &str| {
-        execute(
-            &redis,
-            StoreOp::TakeLoginState {
-                state: "s1".into(),
-                client: client.into(),
-            },
-            1_001,
-        )
-    };
-    assert_eq!(take("web"), StoreOutcome::LoginState(Some(state.clone())));
-    assert_eq!(take("web"), StoreOutcome::LoginState(None), "once");
-    // Shown by another client, the state is burnt.
-    assert_eq!(put(1_000), StoreOutcome::Done);
-    assert_eq!(take("app"), StoreOutcome::LoginState(None));
-    assert_eq!(take("web"), StoreOutcome::LoginState(None));
 }
 
 #[test]

@@ -29,6 +29,24 @@ pub struct SessionRecord {
     /// Unix seconds after which the session is gone.
     #[serde(rename = "e")]
     pub expires_at: u64,
+    /// A marker left where a session was ended (logout, refresh), kept while its access token
+    /// could still be presented: that token is refused, not taken for one issued elsewhere.
+    #[serde(rename = "x", default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
+}
+
+impl SessionRecord {
+    /// The marker of an ended session, kept until `until` (unix secs).
+    pub fn ended_marker(until: u64) -> SessionRecord {
+        SessionRecord {
+            user_id: String::new(),
+            client: String::new(),
+            refresh_token: None,
+            profile: None,
+            expires_at: until,
+            ended: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for SessionRecord {
@@ -37,6 +55,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("user_id", &self.user_id)
             .field("client", &self.client)
             .field("expires_at", &self.expires_at)
+            .field("ended", &self.ended)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +94,8 @@ impl SessionKey {
 pub enum StoreOp {
     Get(SessionKey),
     Put(SessionKey, SessionRecord),
-    Delete(SessionKey),
+    /// Ends a session: removes it and leaves its ended marker until the given unix secs.
+    Delete(SessionKey, u64),
     /// The distinct user ids with a live session.
     ActiveUsers,
     /// The cached Management API token, or the right to fetch it for `lease_ms`.
@@ -93,17 +113,6 @@ pub enum StoreOp {
     DropManagementToken {
         token: String,
     },
-    /// Keeps a browser login's state until its `expires_at`.
-    PutLoginState {
-        state: String,
-        record: crate::login_state::LoginState,
-    },
-    /// Removes a login state and returns it if live and `client`'s (single use: a state shown
-    /// by another client is burnt).
-    TakeLoginState {
-        state: String,
-        client: String,
-    },
     /// Asks the root context to refetch an issuer's JWKS (a token named an unknown `kid`).
     WantJwks {
         issuer: String,
@@ -112,14 +121,16 @@ pub enum StoreOp {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOutcome {
+    /// A live session, or none (never stored, expired, or its marker expired).
     Record(Option<SessionRecord>),
+    /// A `Get` found the marker of a session that was ended: its token is refused.
+    Ended,
     Done,
     /// A `Delete`'s answer: whether the session was still there. `false` means another request
     /// (a logout or refresh, perhaps on another replica) ended it first.
     Deleted(bool),
     Users(Vec<String>),
     ManagementToken(TokenGrant),
-    LoginState(Option<crate::login_state::LoginState>),
     /// The store refused the operation for a reason the caller can be told.
     Refused(String),
     Unavailable(String),
@@ -151,10 +162,12 @@ pub struct StoreError(pub String);
 
 /// A session store. Implementations honour expiry on read and keep memory bounded by sweeping.
 pub trait SessionStore {
+    /// A live session or an ended session's marker (`ended`), unless expired.
     fn get(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
     fn put(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError>;
-    /// Whether the session was there to delete.
-    fn delete(&self, key: &SessionKey) -> Result<bool, StoreError>;
+    /// Replaces a session with its ended marker until `until`; whether a live session was
+    /// there to end.
+    fn delete(&self, key: &SessionKey, until: u64) -> Result<bool, StoreError>;
     fn active_users(&self, now: Timestamp) -> Result<Vec<String>, StoreError>;
     fn acquire_management_token(
         &self,
@@ -164,26 +177,17 @@ pub trait SessionStore {
     fn save_management_token(&self, token: &str, use_until: u64) -> Result<(), StoreError>;
     fn release_management_token(&self) -> Result<(), StoreError>;
     fn drop_management_token(&self, token: &str) -> Result<(), StoreError>;
-    fn put_login_state(
-        &self,
-        state: &str,
-        record: &crate::login_state::LoginState,
-        now: Timestamp,
-    ) -> Result<Result<(), &'static str>, StoreError>;
-    fn take_login_state(
-        &self,
-        state: &str,
-        client: &str,
-        now: Timestamp,
-    ) -> Result<Option<crate::login_state::LoginState>, StoreError>;
     fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError>;
 
     fn execute(&self, op: &StoreOp, now: Timestamp) -> StoreOutcome {
         let done = |r: Result<(), StoreError>| r.map(|_| StoreOutcome::Done);
         let result = match op {
-            StoreOp::Get(key) => self.get(key, now).map(StoreOutcome::Record),
+            StoreOp::Get(key) => self.get(key, now).map(|found| match found {
+                Some(record) if record.ended => StoreOutcome::Ended,
+                found => StoreOutcome::Record(found),
+            }),
             StoreOp::Put(key, record) => done(self.put(key, record)),
-            StoreOp::Delete(key) => self.delete(key).map(StoreOutcome::Deleted),
+            StoreOp::Delete(key, until) => self.delete(key, *until).map(StoreOutcome::Deleted),
             StoreOp::ActiveUsers => self.active_users(now).map(StoreOutcome::Users),
             StoreOp::AcquireManagementToken { lease_ms } => self
                 .acquire_management_token(now, *lease_ms)
@@ -193,15 +197,6 @@ pub trait SessionStore {
             }
             StoreOp::ReleaseManagementToken => done(self.release_management_token()),
             StoreOp::DropManagementToken { token } => done(self.drop_management_token(token)),
-            StoreOp::PutLoginState { state, record } => self
-                .put_login_state(state, record, now)
-                .map(|put| match put {
-                    Ok(()) => StoreOutcome::Done,
-                    Err(why) => StoreOutcome::Refused(why.to_string()),
-                }),
-            StoreOp::TakeLoginState { state, client } => self
-                .take_login_state(state, client, now)
-                .map(StoreOutcome::LoginState),
             StoreOp::WantJwks { issuer } => done(self.want_jwks(issuer, now)),
         };
         result.unwrap_or_else(|e| StoreOutcome::Unavailable(e.0))
@@ -324,13 +319,7 @@ impl<K: CasKv> KvSessionStore<K> {
     /// same empty value.
     pub fn ensure_slots(&self) -> Result<(), StoreError> {
         let fixed = [self.management_token_key(), self.management_lease_key()];
-        let states =
-            (0..crate::login_state::STATE_SLOTS).map(|slot| format!("{}st/{slot}", self.scope()));
-        for key in (0..SLOTS)
-            .map(|slot| self.slot_key(slot))
-            .chain(fixed)
-            .chain(states)
-        {
+        for key in (0..SLOTS).map(|slot| self.slot_key(slot)).chain(fixed) {
             let (_, cas) = self.kv.get(&key).map_err(kv_error)?;
             if cas.is_none() {
                 self.kv.set(&key, Some(b""), None).map_err(kv_error)?;
@@ -471,12 +460,15 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
         })
     }
 
-    fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+    fn delete(&self, key: &SessionKey, until: u64) -> Result<bool, StoreError> {
         // Set on every CAS attempt: the last (successful) one decides.
         let mut removed = false;
         self.update(&self.slot_key(key.slot()), |mut records| {
-            removed = records.remove(key.as_str()).is_some();
-            (records, removed)
+            let marker = SessionRecord::ended_marker(until);
+            removed = records
+                .insert(key.as_str().to_string(), marker)
+                .is_some_and(|previous| !previous.ended);
+            (records, true)
         })?;
         Ok(removed)
     }
@@ -486,7 +478,7 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
         for slot in 0..SLOTS {
             let (value, _) = self.kv.get(&self.slot_key(slot)).map_err(kv_error)?;
             for record in parse_slot(value.as_deref()).into_values() {
-                if record.expires_at > now.secs {
+                if record.expires_at > now.secs && !record.ended {
                     users.push(record.user_id);
                 }
             }
@@ -515,24 +507,6 @@ impl<K: CasKv> SessionStore for KvSessionStore<K> {
 
     fn drop_management_token(&self, token: &str) -> Result<(), StoreError> {
         self.drop_token(token)
-    }
-
-    fn put_login_state(
-        &self,
-        state: &str,
-        record: &crate::login_state::LoginState,
-        now: Timestamp,
-    ) -> Result<Result<(), &'static str>, StoreError> {
-        self.put_state(state, record, now)
-    }
-
-    fn take_login_state(
-        &self,
-        state: &str,
-        client: &str,
-        now: Timestamp,
-    ) -> Result<Option<crate::login_state::LoginState>, StoreError> {
-        self.take_state(state, client, now)
     }
 
     fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError> {

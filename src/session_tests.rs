@@ -52,6 +52,7 @@ fn record(user: &str, expires_at: u64) -> SessionRecord {
         refresh_token: Some("refresh-secret".into()),
         profile: None,
         expires_at,
+        ended: false,
     }
 }
 
@@ -89,8 +90,12 @@ fn put_get_delete_round_trip() {
     assert_eq!(store.get(&key, T0).unwrap(), None);
     store.put(&key, &record("auth0|1", 2_000)).unwrap();
     assert_eq!(store.get(&key, T0).unwrap(), Some(record("auth0|1", 2_000)));
-    store.delete(&key).unwrap();
-    assert_eq!(store.get(&key, T0).unwrap(), None);
+    assert!(store.delete(&key, 1_500).unwrap());
+    // The ended session's marker stays until it expires, and is no live session.
+    let marker = store.get(&key, T0).unwrap().unwrap();
+    assert!(marker.ended && marker.user_id.is_empty() && marker.refresh_token.is_none());
+    assert!(store.active_users(T0).unwrap().is_empty());
+    assert_eq!(store.get(&key, Timestamp::from_secs(1_500)).unwrap(), None);
 }
 
 #[test]
@@ -126,11 +131,8 @@ fn sweep_removes_expired_records_and_the_key_count_stays_bounded() {
     let store = ready("");
     let kv = store.kv;
     let keys_at_start = kv.data.borrow().len();
-    // The session slots, the login-state slots, the management token and its lease.
-    assert_eq!(
-        keys_at_start,
-        (SLOTS + crate::login_state::STATE_SLOTS) as usize + 2
-    );
+    // The session slots, the management token and its lease.
+    assert_eq!(keys_at_start, SLOTS as usize + 2);
     for i in 0..3_000u64 {
         let expiry = if i % 2 == 0 { 1_100 } else { 5_000 };
         store
@@ -140,10 +142,11 @@ fn sweep_removes_expired_records_and_the_key_count_stays_bounded() {
             )
             .unwrap();
     }
-    store.delete(&SessionKey::for_token("t1")).unwrap();
-    assert_eq!(live_records(kv), 2_999);
+    // An ended session leaves its marker, swept like a session once it expires.
+    store.delete(&SessionKey::for_token("t1"), 1_100).unwrap();
+    assert_eq!(live_records(kv), 3_000);
     let stats = store.sweep(0..SLOTS, Timestamp::from_secs(1_200));
-    assert_eq!((stats.removed, stats.remaining), (1_500, 1_499));
+    assert_eq!((stats.removed, stats.remaining), (1_501, 1_499));
     let stats = store.sweep(0..SLOTS, Timestamp::from_secs(6_000));
     assert_eq!((stats.removed, stats.remaining), (1_499, 0));
     // Thousands of sessions came and went; no key was added beyond the fixed slots.
@@ -235,18 +238,15 @@ fn execute_maps_ops_to_outcomes() {
         StoreOutcome::Record(Some(record("u", 2_000)))
     );
     assert_eq!(
-        store.execute(&StoreOp::Delete(key.clone()), T0),
+        store.execute(&StoreOp::Delete(key.clone(), 2_000), T0),
         StoreOutcome::Deleted(true)
     );
     assert_eq!(
-        store.execute(&StoreOp::Delete(key.clone()), T0),
+        store.execute(&StoreOp::Delete(key.clone(), 2_000), T0),
         StoreOutcome::Deleted(false),
         "a second delete (a concurrent logout) finds nothing"
     );
-    assert_eq!(
-        store.execute(&StoreOp::Get(key), T0),
-        StoreOutcome::Record(None)
-    );
+    assert_eq!(store.execute(&StoreOp::Get(key), T0), StoreOutcome::Ended);
 }
 
 #[test]

@@ -137,6 +137,9 @@ pub struct ProtectedRoutes {
     pub user_id_header: Arc<str>,
     pub groups_header: Arc<str>,
     pub client_type_header: Arc<str>,
+    /// How long a worker may answer a Bearer token from what it last read of the token's
+    /// session (0: read it on every request): the longest a logout elsewhere goes unseen.
+    pub session_recheck_seconds: u64,
 }
 
 impl ProtectedRoutes {
@@ -538,9 +541,17 @@ fn validate_protected(
         }
         Ok(Arc::from(name))
     };
+    let session_recheck_seconds = raw.session_recheck_seconds.unwrap_or(5);
+    if session_recheck_seconds > 300 {
+        return Err(ConfigError::new(
+            "protectedRoutes.sessionRecheckSeconds",
+            "must be between 0 and 300",
+        ));
+    }
     Ok(ProtectedRoutes {
         prefixes,
         redirect_to_login: raw.redirect_to_login,
+        session_recheck_seconds,
         user_id_header: header("userId", &raw.identity_headers.user_id)?,
         groups_header: header("groups", &raw.identity_headers.groups)?,
         client_type_header: header("clientType", &raw.identity_headers.client_type)?,

@@ -91,6 +91,8 @@ pub(super) struct RawProtectedRoutes {
     pub(super) redirect_to_login: bool,
     #[serde(default)]
     pub(super) identity_headers: RawIdentityHeaders,
+    #[serde(default)]
+    pub(super) session_recheck_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]

@@ -1,19 +1,14 @@
 //! `GET /authorize`: start a browser login at Auth0 with the authorization-code flow and PKCE.
-//! The state is stored server-side for 10 minutes with the client, the requested redirect and
-//! the code verifier; `/oauth/token` redeems it once.
+//! The login travels in a signed cookie of the browser that started it (`crate::login_state`),
+//! live for `loginStateTtlSeconds`; `/oauth/token` redeems `{code, state}` only with it.
 
 use super::shared::resolve_connection;
-use super::{Action, Ctx, Flow, Step};
+use super::{Action, Answered, Ctx, Flow};
 use crate::clients::select_client;
 use crate::error::FilterError;
 use crate::http::{Reply, RequestHead};
-use crate::login_state::{new_pkce, new_state, LoginState};
+use crate::login_state::{cookie_name, pkce, random_token, seal, set_cookie, LoginState};
 use crate::redirect::validate_relative_path;
-use crate::session::{StoreOp, StoreOutcome};
-
-struct AuthorizeFlow {
-    location: String,
-}
 
 const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 
@@ -56,10 +51,16 @@ pub(super) fn start(
         }
         state.to_string()
     } else {
-        new_state(ctx.entropy.get(..16).unwrap_or_default())
+        random_token(ctx.entropy.get(..16).unwrap_or_default())
     };
     let redirect = param("redirect").map(str::to_string);
     if let Some(redirect) = &redirect {
+        if redirect.len() > crate::login_state::MAX_REDIRECT_BYTES {
+            return Err(FilterError::bad_request(format!(
+                "`redirect` must be at most {} bytes",
+                crate::login_state::MAX_REDIRECT_BYTES
+            )));
+        }
         validate_relative_path(redirect)?;
     }
     let connection = resolve_connection(client, param("connection"))?;
@@ -77,7 +78,8 @@ pub(super) fn start(
         Some("login") => Some("login"),
         Some(_) => return Err(FilterError::bad_request("`action` must be signup or login")),
     };
-    let (verifier, challenge) = new_pkce(ctx.entropy.get(32..).unwrap_or_default());
+    let nonce = random_token(ctx.entropy.get(32..48).unwrap_or_default());
+    let (_, challenge) = pkce(client, &nonce);
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("response_type", "code");
     query.append_pair("client_id", &client.client_id);
@@ -98,41 +100,28 @@ pub(super) fn start(
     if let Some(hint) = screen_hint {
         query.append_pair("screen_hint", hint);
     }
-    let flow = AuthorizeFlow {
-        location: format!(
+    let ttl = ctx.config.login_state_ttl_seconds;
+    let login = LoginState {
+        client: client.name.clone(),
+        redirect,
+        nonce,
+        expires_at: ctx.now.secs.saturating_add(ttl),
+    };
+    let value = seal(client, &state, &login)
+        .ok_or_else(|| FilterError::internal("the login cookie could not be made"))?;
+    let mut reply = Reply::new(302);
+    reply.push_header(
+        "location",
+        &format!(
             "{}?{}",
             client.auth0.public_url("/authorize"),
             query.finish()
         ),
-    };
-    let record = LoginState {
-        client: client.name.clone(),
-        redirect,
-        code_verifier: verifier,
-        expires_at: ctx.now.secs + ctx.config.login_state_ttl_seconds,
-    };
-    Ok((
-        Box::new(flow),
-        Action::Store(StoreOp::PutLoginState { state, record }),
-    ))
-}
-
-impl Flow for AuthorizeFlow {
-    fn on_store(&mut self, _ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
-        match outcome {
-            StoreOutcome::Refused(why) if why.contains("in use") => {
-                Err(FilterError::bad_request(why))
-            }
-            StoreOutcome::Refused(why) => Err(FilterError::unavailable(why)),
-            StoreOutcome::Done => {
-                let mut reply = Reply::new(302);
-                reply.push_header("location", &self.location);
-                reply.push_header("cache-control", "no-store");
-                Ok(Action::Respond(reply))
-            }
-            _ => Err(FilterError::unavailable(
-                "the login state could not be stored",
-            )),
-        }
-    }
+    );
+    reply.push_header(
+        "set-cookie",
+        &set_cookie(&cookie_name(&state), &value, ttl, client.same_site),
+    );
+    reply.push_header("cache-control", "no-store");
+    Ok((Box::new(Answered), Action::Respond(reply)))
 }

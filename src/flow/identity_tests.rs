@@ -58,7 +58,7 @@ fn params(location: &str) -> std::collections::HashMap<String, String> {
 }
 
 #[test]
-fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
+fn authorize_sets_a_login_cookie_that_the_code_exchange_redeems_in_its_browser_only() {
     let mut d = driver();
     let reply = d
         .request(
@@ -80,6 +80,41 @@ fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
     );
     assert_eq!(p["screen_hint"], "signup");
     assert_eq!(p["connection"], "db-a");
+    let set_cookie = reply.header("set-cookie").unwrap();
+    assert!(
+        set_cookie.starts_with(&crate::login_state::cookie_name(&p["state"]))
+            && set_cookie.ends_with("; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=600"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let body = serde_json::json!({"code": "the-code", "state": p["state"]}).to_string();
+    // Login CSRF: the code and state taken to another browser, which has no such cookie or
+    // the cookie of another login.
+    let (other, _) = {
+        let other = d
+            .request("GET", "/authorize", &[("secret", "web-key")], b"")
+            .unwrap();
+        let c = other.header("set-cookie").unwrap();
+        (c.split(';').next().unwrap().to_string(), ())
+    };
+    let renamed = format!(
+        "{}={}",
+        crate::login_state::cookie_name(&p["state"]),
+        other.split_once('=').unwrap().1
+    );
+    for headers in [
+        vec![],
+        vec![("cookie", other.as_str())],
+        vec![("cookie", renamed.as_str())],
+    ] {
+        let mut headers = headers;
+        headers.extend([("secret", "web-key"), JSON_TYPE]);
+        let refused = d
+            .request("POST", "/oauth/token", &headers, body.as_bytes())
+            .unwrap();
+        assert_eq!(refused.status, 400, "{headers:?}");
+    }
+    assert!(d.callouts.is_empty(), "no refused login reaches Auth0");
     let access = sign(
         "k1",
         &[
@@ -91,17 +126,26 @@ fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
     );
     let id = sign("k1", &["web-client-id"], "web-client-id", 600);
     d.answers.push_back(token_json(&access, &id, "rt"));
-    let body = serde_json::json!({"code": "the-code", "state": p["state"]}).to_string();
     let login = d
         .request(
             "POST",
             "/oauth/token",
-            &[("secret", "web-key"), JSON_TYPE],
+            &[("secret", "web-key"), JSON_TYPE, ("cookie", &cookie)],
             body.as_bytes(),
         )
         .unwrap();
     assert_eq!(login.status, 200);
     assert_eq!(login.header("location"), Some("/home"));
+    // The answer removes the redeemed login's cookie (next to the `sid` it sets).
+    let cleared = format!("{}=; Path=/;", crate::login_state::cookie_name(&p["state"]));
+    assert!(
+        login
+            .headers
+            .iter()
+            .any(|(n, v)| n == "set-cookie" && v.starts_with(&cleared) && v.ends_with("Max-Age=0")),
+        "{:?}",
+        login.headers
+    );
     let exchange = d.form(0);
     let get = |n: &str| {
         exchange
@@ -121,7 +165,7 @@ fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(hmac_sha256::Hash::hash(verifier.as_bytes()));
     assert_eq!(challenge, p["code_challenge"]);
-    // Replayed: 400 and no second call to Auth0.
+    // Replayed by the browser, whose cookie is gone: 400 and no second call to Auth0.
     let replay = d
         .request(
             "POST",
@@ -132,6 +176,27 @@ fn authorize_stores_a_single_use_state_redeemed_by_the_code_exchange() {
         .unwrap();
     assert_eq!(replay.status, 400);
     assert_eq!(d.callouts.len(), 1);
+}
+
+#[test]
+fn authorize_keeps_nothing_on_the_gateway_and_caps_the_redirect() {
+    let mut d = driver();
+    let before = d.kv.data.borrow().clone();
+    for i in 0..200 {
+        let path = format!("/authorize?redirect=/{}", "a".repeat(i * 10));
+        let reply = d
+            .request("GET", &path, &[("secret", "web-key")], b"")
+            .unwrap();
+        assert_eq!(reply.status, 302);
+    }
+    assert_eq!(*d.kv.data.borrow(), before, "no store write");
+    let long = format!("/authorize?redirect=/{}", "a".repeat(2_048));
+    let refused = d
+        .request("GET", &long, &[("secret", "web-key")], b"")
+        .unwrap();
+    assert_eq!(refused.status, 400);
+    let message = String::from_utf8_lossy(&refused.body).into_owned();
+    assert!(message.contains("at most 2048 bytes"), "{message}");
 }
 
 #[test]
@@ -175,6 +240,7 @@ fn userinfo_answers_from_the_session_profile_and_refreshes_an_expired_session() 
                 profile: identity::unverified_claims(&id)
                     .map(|claims| identity::profile_claims(&d.config, claims)),
                 expires_at: NOW.secs + 100,
+                ended: false,
             },
         )
         .unwrap();
@@ -309,21 +375,28 @@ fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
 #[test]
 fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
     let mut d = driver();
-    let custom = serde_json::json!({"azp": "web-client-id", "scope": "openid profile"});
-    let mut claims =
-        jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(600))
-            .with_issuer(ISSUER)
-            .with_subject("auth0|u1")
-            .with_audience("https://api.example.org");
-    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
-    claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
-    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
-    let access = key("k1").sign(claims).unwrap();
-    let bearer = format!("Bearer {access}");
-    let api = [("authorization", bearer.as_str())];
-    assert!(d.request("GET", "/api/orders", &api, b"").is_none());
+    let token_of = |subject: &str| {
+        let custom = serde_json::json!({"azp": "web-client-id", "scope": "openid profile"});
+        let mut claims =
+            jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(600))
+                .with_issuer(ISSUER)
+                .with_subject(subject)
+                .with_audience("https://api.example.org");
+        claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+        claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+        claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
+        key("k1").sign(claims).unwrap()
+    };
+    // A token this gateway stored no session for (issued elsewhere): its own claims, no groups.
+    let elsewhere = format!("Bearer {}", token_of("auth0|u2"));
+    assert!(d
+        .request("GET", "/api/orders", &[("authorization", &elsewhere)], b"")
+        .is_none());
     let headers = d.forwarded.take().unwrap();
     assert_eq!(headers[1], ("x-auth0-user-groups".into(), String::new()));
+    let access = token_of("auth0|u1");
+    let bearer = format!("Bearer {access}");
+    let api = [("authorization", bearer.as_str())];
 
     let id = sign("k1", &["web-client-id"], "web-client-id", 600);
     d.answers.push_back(token_json(&access, &id, "rt-1"));
@@ -359,7 +432,8 @@ fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
         );
     }
     // The worker remembers the session's groups with the token's verification: repeat
-    // requests read no session, so they keep their groups while the store is down.
+    // requests within `sessionRecheckSeconds` read no session, so a short store outage
+    // goes unnoticed.
     d.store_down = true;
     assert!(d.request("GET", "/api/orders", &api, b"").is_none());
     let headers = d.forwarded.take().unwrap();
@@ -377,4 +451,81 @@ fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
         "{}",
         String::from_utf8_lossy(&denied.body)
     );
+    // Past `sessionRecheckSeconds` the session is read again: with the store down, whether
+    // the token was logged out cannot be told, so it is refused, not let through.
+    d.config = crate::config::tests_support::config_with(serde_json::json!({
+        "customClaimsNamespaces": ["https://mia-platform.eu/app_metadata"],
+        "protectedRoutes": {"prefixes": ["/api/"], "sessionRecheckSeconds": 0},
+        "tokenLeewaySeconds": 0
+    }));
+    let refused = d.request("GET", "/api/orders", &api, b"").unwrap();
+    assert_eq!(refused.status, 503);
+}
+
+#[test]
+fn logout_ends_a_token_however_it_is_presented() {
+    for recheck in [0, 5] {
+        let mut d = Driver::new(serde_json::json!({
+            "customClaimsNamespaces": ["https://mia-platform.eu/app_metadata"],
+            "protectedRoutes": {"prefixes": ["/api/"], "sessionRecheckSeconds": recheck},
+            "tokenLeewaySeconds": 0
+        }));
+        d.store()
+            .put_jwks(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+            .unwrap();
+        let audiences = [
+            "https://api.example.org",
+            "https://tenant.eu.auth0.com/userinfo",
+        ];
+        let access = sign("k1", &audiences, "web-client-id", 600);
+        let id = sign("k1", &["web-client-id"], "web-client-id", 600);
+        d.answers.push_back(token_json(&access, &id, "rt-1"));
+        let login = d
+            .request(
+                "POST",
+                "/oauth/token",
+                &[("secret", "web-key"), JSON_TYPE],
+                br#"{"grant_type":"password","username":"alice","password":"s3cret-pw"}"#,
+            )
+            .unwrap();
+        assert_eq!(login.status, 200);
+        let bearer = format!("Bearer {access}");
+        let cookie = format!("sid={access}");
+        let as_bearer = [("authorization", bearer.as_str())];
+        let as_cookie = [("cookie", cookie.as_str()), ("secret", "web-key")];
+        // Used as a Bearer token before the logout, on another worker or replica: `recheck`
+        // bounds how long that worker goes on from what it read then.
+        assert!(d.request("GET", "/api/orders", &as_bearer, b"").is_none());
+        d.answers.push_back(CalloutResult::Answered {
+            status: 200,
+            headers: vec![],
+            body: Vec::new(),
+        });
+        let logout = d.request("GET", "/logout", &as_cookie, b"").unwrap();
+        assert_eq!(logout.status, 302);
+        assert!(d.session(&access).is_none());
+        let bearer_after = d.request("GET", "/api/orders", &as_bearer, b"");
+        match recheck {
+            0 => assert_eq!(bearer_after.unwrap().status, 401),
+            _ => assert!(bearer_after.is_none(), "within the bound, from the cache"),
+        }
+        // Everywhere else the filter takes the token, at once.
+        for (method, path, headers) in [
+            ("GET", "/api/orders", &as_cookie[..1]),
+            ("GET", "/userinfo", &as_bearer[..]),
+            ("GET", "/userinfo", &as_cookie[..]),
+        ] {
+            let reply = d.request(method, path, headers, b"").unwrap();
+            assert_eq!(reply.status, 401, "{method} {path} {headers:?}");
+        }
+        let refresh = d
+            .request(
+                "POST",
+                "/refreshtoken",
+                &[as_bearer[0], ("secret", "web-key")],
+                b"",
+            )
+            .unwrap();
+        assert_eq!(refresh.status, 401);
+    }
 }

@@ -1,7 +1,7 @@
 //! `GET /logout`: delete the session, revoke its refresh token at Auth0, clear `sid`, and
 //! redirect to Auth0's `/v2/logout`.
 
-use super::shared::{configured_client, presented_token};
+use super::shared::{configured_client, ended_until, presented_token};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::revoke_request;
 use crate::clients::select_client;
@@ -21,6 +21,8 @@ struct LogoutFlow {
     reply: Reply,
     state: State,
     key: SessionKey,
+    /// Until when the ended session's marker stays.
+    ended_until: u64,
 }
 
 pub(super) fn start(
@@ -42,6 +44,7 @@ pub(super) fn start(
         reply,
         state: State::LookingUp,
         key: key.clone(),
+        ended_until: ended_until(ctx.config, Some(&token), ctx.now),
     };
     Ok((Box::new(flow), Action::Store(StoreOp::Get(key))))
 }
@@ -62,9 +65,13 @@ impl Flow for LogoutFlow {
         match (&self.state, outcome) {
             (State::LookingUp, StoreOutcome::Record(Some(record))) => {
                 self.state = State::Deleting(record);
-                Ok(Action::Store(StoreOp::Delete(self.key.clone())))
+                Ok(Action::Store(StoreOp::Delete(
+                    self.key.clone(),
+                    self.ended_until,
+                )))
             }
-            (State::LookingUp, StoreOutcome::Record(None)) => {
+            // Already ended, or never a session of this gateway: nothing to end.
+            (State::LookingUp, StoreOutcome::Record(None) | StoreOutcome::Ended) => {
                 Ok(Action::Respond(self.reply.clone()))
             }
             // Gone meanwhile (a concurrent logout or refresh): its refresh token is revoked anyway.

@@ -450,6 +450,7 @@ fn active_users_come_from_live_sessions() {
                     refresh_token: None,
                     profile: None,
                     expires_at: NOW.secs + 10,
+                    ended: false,
                 },
             )
             .unwrap();

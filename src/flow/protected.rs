@@ -1,7 +1,9 @@
 //! Protected routes: a request under a configured prefix needs a valid Bearer or `sid` token,
-//! verified locally. On success it goes upstream with identity headers (user id, groups,
-//! client type); any client-sent copies of those headers are removed by the host on every
-//! request the filter sees, so they cannot be forged.
+//! verified locally, whose session was not ended: a `sid` needs its live session; a Bearer
+//! token is refused once its session was ended (logout, refresh), and is otherwise taken on its
+//! own claims if this gateway never stored a session for it. On success it goes upstream with
+//! identity headers (user id, groups, client type); any client-sent copies of those headers are
+//! removed by the host on every request the filter sees, so they cannot be forged.
 
 use super::identity::{groups, issuer, KeyWaits};
 use super::shared::presented_token_and_source;
@@ -150,19 +152,18 @@ impl Flow for ProtectedFlow {
                     .own_groups
                     .get_or_init(|| groups(ctx.config, &verified.claims).join(","))
                     .clone();
-                if !self.from_cookie {
-                    // A Bearer token that carries its groups needs nothing more: no store
-                    // call, so it keeps working at full speed while the store is slow or down.
-                    if !own_groups.is_empty() {
-                        return self.forward(ctx, &verified, own_groups);
-                    }
-                    // Groups usually live in the ID token, whose profile the session keeps:
-                    // read once per token and worker, then remembered with its verification
-                    // until it expires. A Bearer token does not need its session (a logout
-                    // does not end it), so this is what a token carrying its groups gets.
-                    if let Some(remembered) = verified.session_groups.get() {
-                        return self.forward(ctx, &verified, remembered.clone());
-                    }
+                // A Bearer token's session read within `sessionRecheckSeconds` answers again,
+                // so a hot token costs no store read on every request; a `sid` is read always.
+                let recheck = ctx
+                    .config
+                    .protected
+                    .as_ref()
+                    .map_or(0, |p| p.session_recheck_seconds);
+                let seen = verified.session_seen.borrow().clone();
+                if let Some(seen) = seen.filter(|seen| {
+                    !self.from_cookie && ctx.now.secs < seen.at.saturating_add(recheck)
+                }) {
+                    return self.forward(ctx, &verified, seen.groups);
                 }
                 let key = verified.session_key.clone();
                 self.verified = Some((verified, own_groups));
@@ -195,39 +196,37 @@ impl Flow for ProtectedFlow {
             // The JWKS refetch was asked for: wait for it, then verify again.
             return Ok(Action::Wait { millis: 100 });
         };
+        let ended = || FilterError::unauthorized("the session has ended");
         let profile = match outcome {
             StoreOutcome::Record(Some(session)) => session.profile,
+            // Logged out (or refreshed away): the token is refused however it is presented.
+            StoreOutcome::Ended => return deny(ctx, self.browser, &self.path, ended()),
             StoreOutcome::Record(None) if self.from_cookie => {
-                return deny(
-                    ctx,
-                    self.browser,
-                    &self.path,
-                    FilterError::unauthorized("the session has ended"),
-                );
+                return deny(ctx, self.browser, &self.path, ended());
             }
-            StoreOutcome::Unavailable(_) if self.from_cookie => {
+            // No session here for a Bearer token: one issued elsewhere, on its own claims.
+            StoreOutcome::Record(None) => None,
+            // Whether the token was logged out cannot be told: refused, never let through.
+            StoreOutcome::Unavailable(_) => {
                 return Err(FilterError::unavailable("the session store is unavailable"));
-            }
-            // No session (or no store) for a Bearer token: no groups this time, and nothing
-            // remembered, so a later request looks again.
-            StoreOutcome::Record(None) | StoreOutcome::Unavailable(_) => {
-                return self.forward(ctx, &verified, own_groups);
             }
             // A lookup answers nothing else; if it did, no request goes on without its check.
             _ => return Err(FilterError::internal("unexpected session store answer")),
         };
-        if !own_groups.is_empty() {
-            return self.forward(ctx, &verified, own_groups);
-        }
-        let profile_groups = profile
-            .map(|claims| groups(ctx.config, &claims).join(","))
-            .unwrap_or_default();
+        let user_groups = if own_groups.is_empty() {
+            profile
+                .map(|claims| groups(ctx.config, &claims).join(","))
+                .unwrap_or_default()
+        } else {
+            own_groups
+        };
         if !self.from_cookie {
-            // Remembered also when the profile has no groups: the session was found. Another
-            // request of this token may have set it first: same session, same groups.
-            let _ = verified.session_groups.set(profile_groups.clone());
+            *verified.session_seen.borrow_mut() = Some(crate::jwt::SessionSeen {
+                at: ctx.now.secs,
+                groups: user_groups.clone(),
+            });
         }
-        self.forward(ctx, &verified, profile_groups)
+        self.forward(ctx, &verified, user_groups)
     }
 
     fn on_wake(&mut self, _ctx: &mut Ctx<'_>) -> Step {

@@ -158,7 +158,7 @@ fn an_unreachable_redis_is_503_on_session_routes_and_nothing_else() {
 }
 
 #[test]
-fn login_states_and_the_management_token_live_in_redis() {
+fn browser_logins_need_no_store_and_the_management_token_lives_in_redis() {
     let mut d = redis_driver();
     let start = d
         .request("GET", "/authorize", &[("secret", "web-key")], b"")
@@ -169,6 +169,8 @@ fn login_states_and_the_management_token_live_in_redis() {
         .unwrap()
         .1
         .into_owned();
+    let cookie = start.header("set-cookie").unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
     d.answers
         .push_back(token_answer(&jwt("auth0|u1", "c"), Some("rt")));
     let body = serde_json::json!({"code": "c", "state": state}).to_string();
@@ -177,7 +179,7 @@ fn login_states_and_the_management_token_live_in_redis() {
         d.request(
             "POST",
             "/oauth/token",
-            &[("secret", "web-key"), json_type],
+            &[("secret", "web-key"), json_type, ("cookie", &cookie)],
             body.as_bytes()
         )
         .unwrap()

@@ -2,7 +2,8 @@
 //! through the `sid` cookie or the Bearer token.
 
 use super::shared::{
-    configured_client, parse_body, presented_token, read_body, session_for, token_reply,
+    configured_client, ended_until, parse_body, presented_token, read_body, session_for,
+    token_reply,
 };
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
@@ -115,6 +116,11 @@ impl Flow for RefreshFlow {
     }
 
     fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
+        // An ended session is no session: the body's refresh token still decides.
+        let outcome = match outcome {
+            StoreOutcome::Ended => StoreOutcome::Record(None),
+            outcome => outcome,
+        };
         match (std::mem::replace(&mut self.state, State::Done), outcome) {
             // Auth0 has not been called yet: nothing is lost by failing.
             (State::AwaitSession { .. }, StoreOutcome::Unavailable(why)) => {
@@ -204,7 +210,8 @@ impl Flow for RefreshFlow {
         match (old_session, next) {
             (Some(old), next) => {
                 self.state = State::AwaitDelete { next, reply };
-                Ok(Action::Store(StoreOp::Delete(old)))
+                let until = ended_until(ctx.config, self.presented.as_deref(), ctx.now);
+                Ok(Action::Store(StoreOp::Delete(old, until)))
             }
             (None, Some((key, record))) => {
                 self.state = State::AwaitSave { reply };

@@ -74,6 +74,7 @@ pub fn session_for(
             .and_then(super::identity::unverified_claims)
             .map(|claims| super::identity::profile_claims(config, claims)),
         expires_at: now.secs.saturating_add(config.session_duration_seconds),
+        ended: false,
     };
     Some((SessionKey::for_token(&tokens.access_token), record))
 }
@@ -123,6 +124,24 @@ pub fn configured_client<'a>(config: &'a Config, name: &str) -> Result<&'a Clien
         .clients
         .get(name)
         .ok_or_else(|| FilterError::internal("the client is no longer configured"))
+}
+
+/// Auth0's longest access-token lifetime (30 days): no marker needs to outlive it.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 2_592_000;
+
+/// Until when an ended session's marker stays (unix secs): while its access token could still
+/// be presented (its `exp`), and at least a session's lifetime.
+pub fn ended_until(config: &Config, token: Option<&str>, now: Timestamp) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: u64,
+    }
+    let session_end = now.secs.saturating_add(config.session_duration_seconds);
+    let token_end = token
+        .and_then(crate::jwt::unverified_payload::<Expiry>)
+        .map(|e| e.exp.min(now.secs.saturating_add(MAX_TOKEN_LIFETIME_SECS)))
+        .unwrap_or(0);
+    session_end.max(token_end)
 }
 
 /// The first step of a flow that needs the request body.

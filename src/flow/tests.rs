@@ -188,7 +188,7 @@ impl Driver {
                     }
                     if let Some(token) = self.end_session_during_auth0.take() {
                         let key = SessionKey::for_token(&token);
-                        self.store().delete(&key).unwrap();
+                        self.store().delete(&key, NOW.secs + 600).unwrap();
                         self.redis.forget(&format!("s:{}", key.as_str()));
                     }
                     self.callouts.push(callout);
@@ -210,6 +210,7 @@ impl Driver {
         self.store()
             .get(&SessionKey::for_token(token), NOW)
             .unwrap()
+            .filter(|record| !record.ended)
     }
 }
 

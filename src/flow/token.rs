@@ -1,4 +1,5 @@
-//! `POST /oauth/token` with the password grant.
+//! `POST /oauth/token`: the password grant, or the redemption of a browser login started at
+//! `/authorize` (`{code, state}` with the login's cookie).
 
 use super::shared::{
     configured_client, parse_body, read_body, resolve_connection, session_for, token_reply,
@@ -12,10 +13,6 @@ use crate::session::{StoreOp, StoreOutcome};
 
 enum State {
     AwaitBody,
-    /// The browser login's state is being redeemed.
-    RedeemingLogin {
-        code: String,
-    },
     AwaitAuth0,
     /// The session is being stored; the reply goes out once it is.
     AwaitSave(Reply),
@@ -28,6 +25,10 @@ struct TokenFlow {
     state: State,
     /// Where the browser login asked to land, returned with the tokens.
     redirect: Option<String>,
+    /// The request's login cookies (`crate::login_state`), by name.
+    login_cookies: Vec<(String, String)>,
+    /// The redeemed login's cookie, cleared by the answer.
+    redeemed_cookie: Option<String>,
 }
 
 pub(super) fn start(
@@ -41,6 +42,8 @@ pub(super) fn start(
         end_user_ip: head.client_ip.clone(),
         state: State::AwaitBody,
         redirect: None,
+        login_cookies: crate::login_state::login_cookies(head),
+        redeemed_cookie: None,
     };
     Ok((Box::new(flow), read_body(ctx.config)))
 }
@@ -59,12 +62,8 @@ impl Flow for TokenFlow {
             || (grant_type.is_none() && fields.text("code")?.is_some());
         if code_flow {
             let code = fields.required("code")?.to_string();
-            let state = fields.required("state")?.to_string();
-            self.state = State::RedeemingLogin { code };
-            return Ok(Action::Store(StoreOp::TakeLoginState {
-                state,
-                client: self.client.clone(),
-            }));
+            let state = fields.required("state")?;
+            return self.redeem_login(ctx, client, code, state);
         }
         match grant_type {
             Some("password") => {}
@@ -107,6 +106,10 @@ impl Flow for TokenFlow {
         if let Some(redirect) = &self.redirect {
             add_redirect(&mut reply, redirect);
         }
+        if let Some(name) = &self.redeemed_cookie {
+            let clear = crate::login_state::clear_cookie(name, client.same_site);
+            reply.push_header("set-cookie", &clear);
+        }
         match session_for(ctx.config, client, &tokens, refresh.as_deref(), ctx.now) {
             Some((key, record)) => {
                 self.state = State::AwaitSave(reply);
@@ -120,42 +123,6 @@ impl Flow for TokenFlow {
     }
 
     fn on_store(&mut self, ctx: &mut Ctx<'_>, outcome: StoreOutcome) -> Step {
-        if let State::RedeemingLogin { code } = &self.state {
-            let code = code.clone();
-            let login = match outcome {
-                StoreOutcome::LoginState(Some(login)) => login,
-                StoreOutcome::LoginState(None) => {
-                    return Err(FilterError::bad_request(
-                        "the state is unknown, expired or already used",
-                    ))
-                }
-                _ => {
-                    return Err(FilterError::unavailable(
-                        "the login state store is unavailable",
-                    ))
-                }
-            };
-            if login.client != self.client {
-                return Err(FilterError::bad_request(
-                    "the state belongs to another client",
-                ));
-            }
-            let client = configured_client(ctx.config, &self.client)?;
-            let grant = Grant::AuthorizationCode {
-                code,
-                redirect_uri: client.redirect_url.clone(),
-                code_verifier: login.code_verifier,
-            };
-            self.redirect = login.redirect;
-            self.state = State::AwaitAuth0;
-            ctx.login_grant(crate::metrics::LoginGrant::Code);
-            return Ok(Action::Call(token_request(
-                client,
-                &grant,
-                None,
-                ctx.config.callout_timeout_ms,
-            )));
-        }
         let State::AwaitSave(reply) = std::mem::replace(&mut self.state, State::AwaitAuth0) else {
             return Err(super::unexpected("store outcome"));
         };
@@ -172,7 +139,49 @@ impl Flow for TokenFlow {
     }
 }
 
-/// The browser login's stored redirect: a `redirect` field in the token JSON, or a `Location`
+impl TokenFlow {
+    /// The authorization-code exchange of a login started in this browser: its cookie gives
+    /// the redirect and the nonce the PKCE verifier is derived from.
+    fn redeem_login(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        client: &crate::config::Client,
+        code: String,
+        state: &str,
+    ) -> Step {
+        let name = crate::login_state::cookie_name(state);
+        let cookie = self
+            .login_cookies
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value.as_str())
+            .ok_or_else(|| {
+                FilterError::bad_request(
+                    "the login was not started in this browser, has expired or is already used",
+                )
+            })?;
+        let login = crate::login_state::open(client, state, cookie, ctx.now)
+            .map_err(FilterError::bad_request)?;
+        let (code_verifier, _) = crate::login_state::pkce(client, &login.nonce);
+        let grant = Grant::AuthorizationCode {
+            code,
+            redirect_uri: client.redirect_url.clone(),
+            code_verifier,
+        };
+        self.redirect = login.redirect;
+        self.redeemed_cookie = Some(name);
+        self.state = State::AwaitAuth0;
+        ctx.login_grant(crate::metrics::LoginGrant::Code);
+        Ok(Action::Call(token_request(
+            client,
+            &grant,
+            None,
+            ctx.config.callout_timeout_ms,
+        )))
+    }
+}
+
+/// The browser login's redirect: a `redirect` field in the token JSON, or a `Location`
 /// header (with the 200) for website clients, whose body is empty.
 fn add_redirect(reply: &mut Reply, redirect: &str) {
     if reply.body.is_empty() {

@@ -6,7 +6,7 @@
 //! refresh at `/refreshtoken` (a rotation here would leave it with a token it never sees).
 
 use super::identity::{unauthorized, userinfo_body, KeyWaits};
-use super::shared::{configured_client, presented_token_and_source, session_for};
+use super::shared::{configured_client, ended_until, presented_token_and_source, session_for};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
 use crate::cookie::session_cookie;
@@ -115,9 +115,9 @@ impl Flow for UserinfoFlow {
                 self.stage = Stage::CheckingAccess(session);
                 self.verification(ctx)
             }
-            (Stage::LookingUp, StoreOutcome::Record(None)) => Err(FilterError::unauthorized(
-                "the session has expired or does not exist",
-            )),
+            (Stage::LookingUp, StoreOutcome::Record(None) | StoreOutcome::Ended) => Err(
+                FilterError::unauthorized("the session has expired or does not exist"),
+            ),
             (Stage::LookingUp, _) => {
                 Err(FilterError::unavailable("the session store is unavailable"))
             }
@@ -211,11 +211,12 @@ impl Flow for UserinfoFlow {
             client.same_site,
         );
         let old = SessionKey::for_token(&self.token);
+        let until = ended_until(ctx.config, Some(&self.token), ctx.now);
         self.token = std::rc::Rc::from(tokens.access_token);
         self.stage = Stage::DroppingOld {
             next: (key, next),
             cookie,
         };
-        Ok(Action::Store(StoreOp::Delete(old)))
+        Ok(Action::Store(StoreOp::Delete(old, until)))
     }
 }
