@@ -55,8 +55,12 @@ pub fn profile_claims(config: &Config, mut claims: Claims) -> Claims {
     claims
 }
 
+/// The member that says what a user may do: only an `app_metadata` namespace may give it.
+const GROUPS: &str = "groups";
+
 /// `/userinfo`: `sub` and the standard profile claims of the ID token, plus the members of
-/// each `customClaimsNamespaces` object at the top level (standard claims win on a clash).
+/// each `customClaimsNamespaces` object at the top level (standard claims win on a clash), but
+/// `groups` only from an `app_metadata` namespace.
 pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     body.insert("sub".into(), subject.into());
@@ -67,12 +71,17 @@ pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_j
         }
     }
     // `app_metadata` namespaces first: users can edit their `user_metadata`, so it must not
-    // be able to shadow an admin-controlled member such as `groups`.
+    // be able to shadow an admin-controlled member; and where the admin gave no `groups`, a
+    // user's own must not stand in for them (a consumer of /userinfo would trust it).
     let mut namespaces: Vec<&String> = config.custom_claims_namespaces.iter().collect();
     namespaces.sort_by_key(|n| !is_app_metadata(n));
     for namespace in namespaces {
+        let admin = is_app_metadata(namespace);
         if let Some(serde_json::Value::Object(members)) = claims.get(namespace) {
             for (key, value) in members {
+                if key == GROUPS && !admin {
+                    continue;
+                }
                 body.entry(key.clone()).or_insert_with(|| value.clone());
             }
         }
@@ -92,7 +101,7 @@ pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
         .custom_claims_namespaces
         .iter()
         .filter(|n| is_app_metadata(n))
-        .filter_map(|n| claims.get(n)?.get("groups")?.as_array())
+        .filter_map(|n| claims.get(n)?.get(GROUPS)?.as_array())
         .flatten()
         .filter_map(|v| v.as_str())
         .filter(|g| !g.is_empty() && !g.contains(',') && !g.chars().any(char::is_control))

@@ -303,6 +303,37 @@ fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
     assert!(super::identity::groups(&config, &only_user).is_empty());
 }
 
+#[test]
+fn userinfo_never_takes_groups_from_a_namespace_users_can_edit() {
+    let config = crate::config::tests_support::config_with(serde_json::json!({
+        "customClaimsNamespaces": ["https://x/user_metadata", "https://x/app_metadata", "https://x/prefs"]
+    }));
+    // No `groups` in app_metadata: the user's own (in any other namespace) are not shown.
+    for claims in [
+        serde_json::json!({
+            "https://x/user_metadata": {"groups": ["admin"], "theme": "dark"},
+            "https://x/app_metadata": {"plan": "pro"},
+            "https://x/prefs": {"groups": ["root"]}
+        }),
+        serde_json::json!({"https://x/user_metadata": {"groups": ["admin"], "theme": "dark"}}),
+    ] {
+        let claims: crate::jwt::Claims = serde_json::from_value(claims).unwrap();
+        let body = super::identity::userinfo_body(&config, &claims, "auth0|u1");
+        assert_eq!(body.get("groups"), None, "{body}");
+        assert_eq!(body["theme"], "dark");
+        assert!(super::identity::groups(&config, &claims).is_empty());
+    }
+    // An empty admin list stays empty.
+    let claims: crate::jwt::Claims = serde_json::from_value(serde_json::json!({
+        "https://x/user_metadata": {"groups": ["admin"]},
+        "https://x/app_metadata": {"groups": []}
+    }))
+    .unwrap();
+    let body = super::identity::userinfo_body(&config, &claims, "auth0|u1");
+    assert_eq!(body["groups"], serde_json::json!([]));
+    assert!(super::identity::groups(&config, &claims).is_empty());
+}
+
 /// Auth0 puts custom claims in the ID token only (unless an Action adds them to the access
 /// token): a Bearer token without groups gets them from its session's profile, taken from the
 /// ID token at login.
