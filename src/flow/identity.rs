@@ -111,8 +111,9 @@ pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
 
 /// What to do when keys are missing: wait for the first fetch, or ask for a refetch once when
 /// the token names a `kid` we do not have and wait until it can have landed (refetches happen
-/// at most once a second per tenant, so a flood of made-up `kid`s costs little). `Some(action)`
-/// retries; `None` means the verification failure is final.
+/// at most once a second per tenant, so a flood of made-up `kid`s costs little; and the
+/// `Verifier` lets only so many distinct tokens wait at once, answering the others
+/// `UnknownKeyNoWait`). `Some(action)` retries; `None` means the verification failure is final.
 pub struct KeyWaits {
     waits: u32,
     /// When the unknown `kid` was first met (unix ms).
@@ -143,7 +144,7 @@ impl KeyWaits {
                 // Long enough for the rate-limited refetch to land; a made-up `kid` gives up
                 // after that, so a flood of them holds little.
                 Some(since) => {
-                    let budget = crate::verifier::MIN_REFETCH_SECS * 1_000 + 2_000;
+                    let budget = crate::verifier::UNKNOWN_KEY_WAIT_MS;
                     (ctx.now.millis() < since + budget).then_some(Action::Wait { millis: 50 })
                 }
             },
@@ -163,7 +164,9 @@ pub fn unauthorized(error: &VerifyError) -> FilterError {
     let why = match error {
         VerifyError::Expired => "the token has expired",
         VerifyError::NoKeys => "the signing keys are not available yet",
-        VerifyError::UnknownKey(_) => "the token is signed with an unknown key",
+        VerifyError::UnknownKey(_) | VerifyError::UnknownKeyNoWait => {
+            "the token is signed with an unknown key"
+        }
         VerifyError::Algorithm => "the token's algorithm is not accepted",
         VerifyError::Malformed | VerifyError::Invalid => "the token is not valid",
         VerifyError::NoClient => "the token was not issued to a configured client",

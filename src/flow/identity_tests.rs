@@ -409,3 +409,47 @@ fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
         String::from_utf8_lossy(&denied.body)
     );
 }
+
+/// Past the cap of tokens waiting for an unknown `kid`, a request is answered at once: no
+/// refetch asked for, no wait.
+#[test]
+fn a_token_past_the_unknown_kid_cap_is_401_at_once() {
+    use crate::verifier::{VerifyAgainst, MAX_UNKNOWN_KEY_WAITERS};
+    let mut d = driver();
+    let unknown = |n: u64| sign("k2", &["https://api.example.org"], "web-client-id", 600 + n);
+    {
+        let store = crate::session::KvSessionStore::new(&d.kv, &d.config.session_scope);
+        let source = |issuer: &str| store.jwks_source(issuer);
+        for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
+            let result = d.verifier.verify(
+                &unknown(n),
+                &VerifyAgainst::TokenClient,
+                &d.config,
+                &source,
+                NOW,
+            );
+            assert!(matches!(
+                result,
+                Err(crate::jwt::VerifyError::UnknownKey(_))
+            ));
+        }
+    }
+    let bearer = format!("Bearer {}", unknown(1_000));
+    let reply = d
+        .request(
+            "GET",
+            "/api/orders",
+            &[("authorization", &bearer), ("accept", "application/json")],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        json(&reply)["message"],
+        "the token is signed with an unknown key"
+    );
+    assert_eq!(d.waits, 0);
+    // The same answer on /userinfo's path through `unauthorized`, never a 503.
+    let err = super::identity::unauthorized(&crate::jwt::VerifyError::UnknownKeyNoWait);
+    assert_eq!(err.status, 401);
+}
