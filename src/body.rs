@@ -121,8 +121,7 @@ fn is_form_byte(b: u8) -> bool {
 }
 
 fn parse_json(body: &[u8]) -> Result<Fields, FilterError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| FilterError::bad_request("malformed JSON body"))?;
+    let value = crate::strict_json::parse(body, "malformed JSON body")?;
     let object = value
         .as_object()
         .ok_or_else(|| FilterError::bad_request("JSON body must be an object"))?;
@@ -209,6 +208,24 @@ mod tests {
             Fields::parse(BodyFormat::Json, b"{").unwrap_err().status,
             400
         );
+    }
+
+    #[test]
+    fn a_json_member_given_twice_is_400_at_any_depth() {
+        for (body, key) in [
+            (&br#"{"username":"a","username":"b"}"#[..], "username"),
+            (br#"{"password":"p","x":{"k":1,"k":2}}"#, "k"),
+            (
+                br#"{"refresh_token":"r","refresh_token":"r"}"#,
+                "refresh_token",
+            ),
+        ] {
+            let err = Fields::parse(BodyFormat::Json, body).unwrap_err();
+            assert_eq!(
+                (err.status, err.message),
+                (400, format!("`{key}` is given more than once"))
+            );
+        }
     }
 
     #[test]

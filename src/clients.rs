@@ -18,8 +18,7 @@ pub fn select_client<'a>(
 ) -> Result<&'a Client, FilterError> {
     let unknown = || FilterError::unauthorized("unknown or missing client");
     if !config.api_keys.is_empty() {
-        let presented = API_KEY_HEADERS.iter().find_map(|name| head.header(name));
-        if let Some(key) = presented {
+        if let Some(key) = presented_api_key(head)? {
             // A key that is present but wrong must not fall back to the default client.
             let client_type = client_type_for_key(config, key).ok_or_else(unknown)?;
             return config.clients.get(client_type).ok_or_else(unknown);
@@ -37,6 +36,13 @@ pub fn select_client<'a>(
         .ok_or_else(unknown)
 }
 
+/// The API key a request presents: `secret`, else `client-key`. Either header repeated is
+/// 400 (even the one not read), so the key checked here is the only one an upstream can see in that header.
+fn presented_api_key(head: &RequestHead) -> Result<Option<&str>, FilterError> {
+    let [secret, client_key] = API_KEY_HEADERS.map(|name| head.single_header(name));
+    Ok(secret?.or(client_key?))
+}
+
 /// Whether a caller may use the user-management routes (open only with `managementAccess`):
 /// a presented key listed in `managementAccess.apiKeys`, or a selected client listed in
 /// `managementAccess.clientTypes`; with both lists empty, any selected client.
@@ -45,7 +51,7 @@ pub fn check_management_access(config: &Config, head: &RequestHead) -> Result<()
         .management_access
         .as_ref()
         .ok_or_else(|| FilterError::forbidden("the management routes are closed"))?;
-    if let Some(key) = API_KEY_HEADERS.iter().find_map(|name| head.header(name)) {
+    if let Some(key) = presented_api_key(head)? {
         let presented = hmac_sha256::Hash::hash(key.trim().as_bytes());
         let mut allowed = false;
         for digest in &access.api_key_digests {
@@ -149,6 +155,37 @@ mod tests {
                 .status,
             401
         );
+    }
+
+    #[test]
+    fn a_repeated_api_key_header_is_400_even_when_one_copy_is_right() {
+        let config = config_with(serde_json::json!({
+            "apiKeys": [{"key": "web-key", "clientType": "web"}],
+            "defaultClient": "app",
+            "managementAccess": {"apiKeys": ["admin-key"]}
+        }));
+        for headers in [
+            &[("secret", "web-key"), ("secret", "other")][..],
+            &[("client-key", "web-key"), ("Client-Key", "web-key")],
+            &[
+                ("secret", "web-key"),
+                ("client-key", "a"),
+                ("client-key", "b"),
+            ],
+        ] {
+            let err = select_client(&config, &head(headers)).unwrap_err();
+            assert_eq!(err.status, 400, "{headers:?}");
+            assert!(!err.message.contains("web-key"), "{}", err.message);
+        }
+        let admin = head(&[("secret", "admin-key"), ("secret", "admin-key")]);
+        assert_eq!(
+            check_management_access(&config, &admin).unwrap_err().status,
+            400
+        );
+        // One of each header: `secret` is the one read, as before.
+        let both = head(&[("client-key", "nope"), ("secret", "web-key")]);
+        assert_eq!(select_client(&config, &both).unwrap().name, "web");
+        assert!(check_management_access(&config, &head(&[("secret", "admin-key")])).is_ok());
     }
 
     #[test]

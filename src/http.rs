@@ -87,6 +87,20 @@ impl RequestHead {
         self.text.get(value..end)
     }
 
+    /// The value of a header that must not repeat, if present. A repeated one is 400: the
+    /// filter would read one copy and the upstream (or another filter) maybe the other.
+    pub fn single_header(&self, name: &str) -> Result<Option<&str>, crate::error::FilterError> {
+        let mut named = self.spans.iter().filter(|span| self.is_named(span, name));
+        let first = named.next();
+        if named.next().is_some() {
+            return Err(crate::error::FilterError::bad_request(format!(
+                "the `{}` header is given more than once",
+                crate::body::sanitize(name)
+            )));
+        }
+        Ok(first.and_then(|&(_, value, end)| self.text.get(value..end)))
+    }
+
     /// Every value of a header, in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.spans
@@ -115,9 +129,10 @@ impl RequestHead {
         split_path(&self.path).1
     }
 
-    /// The `Bearer` token of the `Authorization` header, if any.
+    /// The `Bearer` token of the `Authorization` header, if any. A repeated `Authorization`
+    /// presents none: which copy the upstream would read is not known, so neither vouches.
     pub fn bearer_token(&self) -> Option<&str> {
-        let value = self.header("authorization")?.trim();
+        let value = self.single_header("authorization").ok()??.trim();
         let (scheme, token) = value.split_once(' ')?;
         let token = token.trim();
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -466,6 +481,28 @@ mod tests {
         );
         assert_eq!(head(&[("authorization", "Basic abc")]).bearer_token(), None);
         assert_eq!(head(&[("authorization", "Bearer ")]).bearer_token(), None);
+        let twice = [
+            ("authorization", "Bearer abc"),
+            ("Authorization", "Bearer def"),
+        ];
+        assert_eq!(head(&twice).bearer_token(), None);
+    }
+
+    #[test]
+    fn a_single_header_is_refused_when_repeated() {
+        let h = head(&[
+            ("acl_rows", "{}"),
+            ("x-one", "1"),
+            ("ACL_ROWS", "{\"a\":1}"),
+        ]);
+        let err = h.single_header("acl_rows").unwrap_err();
+        assert_eq!(err.status, 400);
+        assert_eq!(err.message, "the `acl_rows` header is given more than once");
+        assert_eq!(h.single_header("x-one").unwrap(), Some("1"));
+        assert_eq!(h.single_header("missing").unwrap(), None);
+        // An empty repeat still counts as a second copy.
+        let h = head(&[("secret", "k"), ("secret", "")]);
+        assert_eq!(h.single_header("secret").unwrap_err().status, 400);
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub enum VerifyError {
     Algorithm,
     /// No key with this `kid` in the JWKS we have: maybe the keys rotated.
     UnknownKey(String),
+    /// No key with this `kid`, and as many other tokens as may are already waiting for the
+    /// tenant's keys to be refetched: final, without waiting.
+    UnknownKeyNoWait,
     Expired,
     /// Bad signature, issuer, audience or not yet valid.
     Invalid,

@@ -43,6 +43,7 @@ pub mod redis_store;
 pub mod routes;
 pub mod session;
 pub mod small_map;
+pub mod strict_json;
 pub mod timefmt;
 pub mod verifier;
 

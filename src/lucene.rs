@@ -151,8 +151,8 @@ fn any_of(field: &str, values: &Value) -> Result<String, FilterError> {
 /// One `app_metadata.<path>=<value>` filter; a JSON `{"$in": [...]}` value is an OR group.
 fn metadata_filter(field: &str, value: &str) -> Result<String, FilterError> {
     if value.trim_start().starts_with('{') {
-        let parsed: Value = serde_json::from_slice(value.as_bytes())
-            .map_err(|_| bad(format!("`{field}` is not valid JSON")))?;
+        let parsed =
+            crate::strict_json::parse(value.as_bytes(), &format!("`{field}` is not valid JSON"))?;
         let object = parsed.as_object().filter(|o| o.len() == 1);
         return match object.and_then(|o| o.get("$in")) {
             Some(values) => any_of(field, values),
@@ -285,8 +285,7 @@ pub fn user_search(
     }
     let mut groups: Vec<String> = Vec::new();
     if let Some(acl) = acl_rows.map(str::trim).filter(|a| !a.is_empty()) {
-        let parsed: Value = serde_json::from_slice(acl.as_bytes())
-            .map_err(|_| bad("acl_rows is not valid JSON"))?;
+        let parsed = crate::strict_json::parse(acl.as_bytes(), "acl_rows is not valid JSON")?;
         groups.push(acl_clause(&parsed, 0)?);
     }
     if !filters.is_empty() {

@@ -215,3 +215,32 @@ fn acl_fields_cannot_start_with_a_lucene_operator() {
     let ok = user_search(None, Some(r#"{"_x.a-b":"1"}"#), &conns()).unwrap();
     assert!(ok.q.starts_with(r#"(_x.a-b:"1")"#), "{}", ok.q);
 }
+
+#[test]
+fn acl_rows_and_in_filters_with_a_repeated_member_are_400() {
+    for (acl, key) in [
+        (
+            r#"{"app_metadata.tenant":"a","app_metadata.tenant":"b"}"#,
+            "app_metadata.tenant",
+        ),
+        (r#"{"$or":[{"a":"x"}],"$or":[{"b":"y"}]}"#, "$or"),
+        (r#"{"a":{"$eq":"x","$eq":"y"}}"#, "$eq"),
+        (r#"{"$and":[{"b":{"$in":["y"],"$in":["z"]}}]}"#, "$in"),
+    ] {
+        let err = user_search(None, Some(acl), &[]).unwrap_err();
+        assert_eq!(
+            (err.status, err.message),
+            (400, format!("`{key}` is given more than once")),
+            "{acl}"
+        );
+    }
+    let query = format!(
+        "app_metadata.groups={}",
+        urlencode(r#"{"$in":["a"],"$in":["b"]}"#)
+    );
+    let err = user_search(Some(&query), None, &[]).unwrap_err();
+    assert_eq!(
+        (err.status, err.message.as_str()),
+        (400, "`$in` is given more than once")
+    );
+}

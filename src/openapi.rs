@@ -61,6 +61,60 @@ mod tests {
         ));
     }
 
+    /// Every string under a credential-named member (`password`, `clientSecret`, `key`,
+    /// `apiKeys`, ...), at any depth.
+    fn credentials(value: &serde_json::Value, named: bool, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(s) if named => out.push(s.clone()),
+            serde_json::Value::Array(items) => {
+                items.iter().for_each(|v| credentials(v, named, out));
+            }
+            serde_json::Value::Object(members) => {
+                for (name, v) in members {
+                    let name = name.to_ascii_lowercase();
+                    let credential = name.contains("password")
+                        || name.contains("secret")
+                        || name.ends_with("key")
+                        || name.ends_with("keys");
+                    credentials(v, credential, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_served_document_shows_no_demo_credential() {
+        let mut demo = Vec::new();
+        for file in [
+            include_str!("../emulator/tenant.json"),
+            include_str!("../envoy/filter-config.json"),
+        ] {
+            let parsed: serde_json::Value = serde_json::from_str(file).unwrap();
+            credentials(&parsed, false, &mut demo);
+        }
+        // What the walk must find, so a renamed member cannot make this test vacuous.
+        for expected in [
+            "Alice-Passw0rd!",
+            "website-client-secret-0123456789",
+            "management-client-secret-0123456789",
+            "app-api-key",
+            "admin-api-key",
+        ] {
+            assert!(demo.iter().any(|d| d == expected), "{expected}");
+        }
+        let config = config_with(serde_json::json!({}));
+        let Start::Respond(reply, _, _) = get(&config, "/documentation/json") else {
+            panic!("not answered");
+        };
+        let served = String::from_utf8(reply.body).unwrap();
+        for credential in demo.iter().filter(|d| d.len() >= 8) {
+            assert!(!served.contains(credential.as_str()), "{credential}");
+        }
+        // Nor anything shaped like the demo passwords (`Grace-Passw0rd!` is README's).
+        assert!(!served.contains("Passw0rd"));
+    }
+
     #[test]
     fn switched_off_it_passes_through() {
         let config = config_with(serde_json::json!({"serveDocumentation": false}));

@@ -5,15 +5,63 @@ use crate::config::{Client, Config};
 use crate::error::FilterError;
 use crate::http::RequestHead;
 
-/// `host` or `host:port` with only the characters a DNS name, IPv4 or bracketed IPv6 address
-/// uses. Refuses `/`, `@`, `\`, spaces and control characters, so a forwarded host can't
-/// smuggle a path or credentials into `returnTo`.
+/// `host` or `host:port`, where the host is a DNS name, an IPv4 literal or a bracketed IPv6
+/// literal and the port is 1 to 65535 in digits. Anything else (`@`, `\`, `/`, `_`, a second
+/// `:`, spaces, non-ASCII, control characters, an empty label) is refused, so a forwarded host
+/// can neither smuggle a path or credentials into `returnTo` nor be read as another host by a
+/// browser's URL parser.
 pub fn is_valid_host(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 255
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
-        })
+    if let Some(rest) = value.strip_prefix('[') {
+        let Some((literal, after)) = rest.split_once(']') else {
+            return false;
+        };
+        return literal.parse::<std::net::Ipv6Addr>().is_ok() && optional_port(after);
+    }
+    let (host, port) = match value.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (value, None),
+    };
+    (is_ipv4(host) || is_dns_name(host)) && port.is_none_or(is_port)
+}
+
+/// Nothing, or `:` and a port.
+fn optional_port(after_host: &str) -> bool {
+    after_host.is_empty() || after_host.strip_prefix(':').is_some_and(is_port)
+}
+
+/// 1 to 65535, digits only (no sign, no spaces).
+fn is_port(port: &str) -> bool {
+    !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// Four decimal octets (std refuses leading zeros, which some parsers read as octal).
+fn is_ipv4(host: &str) -> bool {
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// Letters, digits and `-` in dot-separated labels of 1 to 63 characters that neither start
+/// nor end with `-`, 253 characters at most. A name whose last label is a number (`1.2.3`,
+/// `0x7f`) is refused: a browser reads it as an IPv4 address, not the name checked here.
+fn is_dns_name(host: &str) -> bool {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let numeric = |label: &str| {
+        label.bytes().all(|b| b.is_ascii_digit())
+            || label.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"))
+    };
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(label_ok)
+        && !host.rsplit('.').next().is_some_and(numeric)
 }
 
 /// The `redirect` parameter of a raw query string. Everything after `redirect=` is the path,
@@ -228,6 +276,134 @@ mod tests {
             let err = location(&config, &h);
             // `/%2F/evil.com` decodes to `///evil.com`, which is protocol-relative.
             assert_eq!(err.map_err(|e| e.status), Err(400), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_a_plain_host_and_port_is_a_valid_host() {
+        let long_label = "a".repeat(63);
+        let too_long_label = "a".repeat(64);
+        let name_253 = format!("{l}.{l}.{l}.{m}", l = long_label, m = "a".repeat(61));
+        let name_254 = format!("{name_253}a");
+        let valid = [
+            "a.org",
+            "app.example.org",
+            "App.Example.ORG",
+            "localhost",
+            "internal:8080",
+            "a-b.c-d.org:1",
+            "xn--bcher-kva.example:65535",
+            "a.org:080",
+            "1a.org",
+            "127.0.0.1",
+            "10.0.0.1:8443",
+            "[::1]",
+            "[::1]:8080",
+            "[2001:db8::1]:443",
+            "[::ffff:192.0.2.1]",
+            long_label.as_str(),
+            name_253.as_str(),
+        ];
+        for host in valid {
+            assert!(is_valid_host(host), "{host:?} should be valid");
+        }
+        let invalid = [
+            "",
+            ":80",
+            "evil.com@good",
+            "good.com\\@evil",
+            "good.com/@evil",
+            "good.com/path",
+            "[evil_com]:x:y",
+            "[evil.com]",
+            "[::1",
+            "::1",
+            "[::1]x",
+            "[::1]:",
+            "[::1]:0",
+            "[::1]:99999",
+            "[fe80::1%25eth0]",
+            "[fe80::1%eth0]",
+            "a..b",
+            ".a.com",
+            "a.com.",
+            "-a.com",
+            "a-.com",
+            "a.-b.com",
+            "under_score.com",
+            "good.com:",
+            "good.com:0",
+            "good.com:99999",
+            "good.com:65536",
+            "good.com:80:80",
+            "good.com:+80",
+            "good.com: 80",
+            "good.com:8o",
+            "g\u{f6}\u{f6}d.com",
+            "good.com\u{ff0e}evil",
+            "good.com\r\nx-injected: 1",
+            "good.com\n",
+            "good.com\0",
+            "good .com",
+            " good.com",
+            "good.com,evil.com",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "01.2.3.4",
+            "127.1",
+            "0x7f.0.0.1",
+            "a.0x7f",
+            "2130706433",
+            too_long_label.as_str(),
+            name_254.as_str(),
+        ];
+        for host in invalid {
+            assert!(!is_valid_host(host), "{host:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_bad_request_host_is_400_and_a_bad_allowed_host_is_a_config_error() {
+        let config = config_with(serde_json::json!({}));
+        for bad in [
+            "[evil_com]:x:y",
+            "evil.com@good",
+            "good.com:0",
+            "good.com:80:80",
+            "a..b",
+        ] {
+            let h = head("/logout?redirect=/x", &[("x-forwarded-host", bad)]);
+            let err = location(&config, &h).unwrap_err();
+            assert_eq!(err.status, 400, "{bad}");
+            assert!(!err.message.contains(bad), "{}", err.message);
+            // As the authority too.
+            let mut h = head("/logout?redirect=/x", &[]);
+            h.authority = bad.into();
+            assert_eq!(location(&config, &h).unwrap_err().status, 400, "{bad}");
+        }
+        // The first of several forwarded hosts is the one used (and checked).
+        let h = head(
+            "/logout?redirect=/x",
+            &[("x-forwarded-host", "[::1]:8080, evil_com:x")],
+        );
+        assert!(location(&config, &h)
+            .unwrap()
+            .contains("returnTo=http%3A%2F%2F%5B%3A%3A1%5D%3A8080%2Fx"));
+        let h = head(
+            "/logout?redirect=/x",
+            &[("x-forwarded-host", "evil_com:x, a.org")],
+        );
+        assert_eq!(location(&config, &h).unwrap_err().status, 400);
+        for bad in ["[evil_com]:x:y", "a.org:0", "a_b.org", "a.org:1:2"] {
+            let raw = crate::config::tests_support::base_json();
+            let mut raw = raw;
+            raw["allowedRedirectHosts"] = serde_json::json!([bad]);
+            let err = crate::config::Config::from_json(raw.to_string().as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().contains("allowedRedirectHosts[0]"),
+                "{bad}: {err}"
+            );
         }
     }
 

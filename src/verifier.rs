@@ -17,6 +17,15 @@ use crate::timefmt::Timestamp;
 /// A forced refetch (unknown `kid`) happens at most this often per tenant.
 pub const MIN_REFETCH_SECS: u64 = 1;
 
+/// How long a request that met an unknown `kid` waits for the refetch: long enough for the
+/// rate-limited refetch to land, then a made-up `kid` gives up.
+pub const UNKNOWN_KEY_WAIT_MS: u64 = MIN_REFETCH_SECS * 1_000 + 2_000;
+
+/// Most distinct tokens a worker lets wait for one tenant's keys at once after meeting an
+/// unknown `kid`; another is refused at once. Each waiting request holds its connection and
+/// polls, so without a cap a flood of tokens with made-up `kid`s holds as many as it sends.
+pub const MAX_UNKNOWN_KEY_WAITERS: usize = 16;
+
 /// Whether a tenant's JWKS should be fetched now.
 pub fn jwks_fetch_due(
     now: u64,
@@ -158,6 +167,10 @@ pub struct Verifier {
     /// The claim namespaces of the configuration the cached entries were made under: their
     /// remembered groups come from those, so another configuration starts a new cache.
     namespaces: Vec<String>,
+    /// Per issuer, the tokens (SHA-256 digests) waiting for a refetch after an unknown `kid`,
+    /// with when each began (unix ms): at most `MAX_UNKNOWN_KEY_WAITERS`, forgotten when the
+    /// issuer's keys change or after `UNKNOWN_KEY_WAIT_MS`.
+    waiting: HashMap<String, Vec<([u8; 32], u64)>>,
 }
 
 /// The stored JWKS of an issuer: version and document.
@@ -216,15 +229,51 @@ impl Verifier {
         if !current {
             let jwks = Jwks::parse(&document).map_err(|_| VerifyError::NoKeys)?;
             self.keys.insert(expect.issuer.clone(), (version, jwks));
+            // The refetch the waiting tokens asked for has landed: they are checked again
+            // against the new keys, and the room is free for others.
+            self.waiting.remove(&expect.issuer);
         }
         let jwks = self
             .keys
             .get(&expect.issuer)
             .map(|(_, k)| k)
             .ok_or(VerifyError::NoKeys)?;
-        let verified = verify(token, jwks, &expect, now)?;
-        self.cache.put(token, &expect, &verified, now);
-        Ok(verified)
+        match verify(token, jwks, &expect, now) {
+            Ok(verified) => {
+                self.cache.put(token, &expect, &verified, now);
+                Ok(verified)
+            }
+            Err(VerifyError::UnknownKey(kid)) => {
+                if self.may_wait_for_keys(&expect.issuer, token, now) {
+                    Err(VerifyError::UnknownKey(kid))
+                } else {
+                    Err(VerifyError::UnknownKeyNoWait)
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether a token with an unknown `kid` may wait for the issuer's keys: it already does,
+    /// or fewer than `MAX_UNKNOWN_KEY_WAITERS` other tokens do (then it is counted).
+    fn may_wait_for_keys(&mut self, issuer: &str, token: &str, now: Timestamp) -> bool {
+        let digest = hmac_sha256::Hash::hash(token.as_bytes());
+        let now_ms = now.millis();
+        if !self.waiting.contains_key(issuer) {
+            self.waiting.insert(issuer.to_string(), Vec::new());
+        }
+        let Some(waiters) = self.waiting.get_mut(issuer) else {
+            return false;
+        };
+        waiters.retain(|(_, since)| now_ms < since.saturating_add(UNKNOWN_KEY_WAIT_MS));
+        if waiters.iter().any(|(waiting, _)| *waiting == digest) {
+            return true;
+        }
+        if waiters.len() >= MAX_UNKNOWN_KEY_WAITERS {
+            return false;
+        }
+        waiters.push((digest, now_ms));
+        true
     }
 }
 
@@ -349,6 +398,95 @@ mod tests {
             ),
             Err(VerifyError::NoClient)
         );
+    }
+
+    /// A token signed with `k2`, which the stored keys lack; `n` makes each one distinct.
+    fn unknown_kid_token(n: u64) -> String {
+        use jwt_simple::prelude::{Duration, RSAKeyPairLike};
+        let claims = jwt_simple::prelude::Claims::with_custom_claims(
+            serde_json::json!({"azp": "web-client-id", "n": n}),
+            Duration::from_secs(600),
+        )
+        .with_issuer("https://tenant.eu.auth0.com/")
+        .with_audience("https://api.example.org");
+        crate::jwt::tests::key("k2").sign(claims).unwrap()
+    }
+
+    #[test]
+    fn only_so_many_tokens_wait_for_an_unknown_kid_until_the_keys_are_refetched() {
+        let config = crate::config::tests_support::config_with(serde_json::json!({}));
+        let version = std::cell::Cell::new(1);
+        let keys = |_: &str| {
+            Some((
+                version.get(),
+                crate::jwt::tests::jwks_json(&["k1"]).into_bytes(),
+            ))
+        };
+        let mut verifier = Verifier::default();
+        // Signed once each: a token carries the signing time.
+        let mut tokens = std::collections::HashMap::new();
+        let mut check = |n: u64, now: Timestamp| {
+            let token = tokens.entry(n).or_insert_with(|| unknown_kid_token(n));
+            verifier.verify(token, &VerifyAgainst::TokenClient, &config, &keys, now)
+        };
+        let waits = |r: Result<Verified, VerifyError>| matches!(r, Err(VerifyError::UnknownKey(_)));
+        for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
+            assert!(waits(check(n, NOW)), "token {n} waits");
+        }
+        // The 17th distinct token is refused at once; the first 16 still wait (a repeat check
+        // of a waiting token is not another waiter).
+        assert_eq!(check(100, NOW), Err(VerifyError::UnknownKeyNoWait));
+        for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
+            assert!(waits(check(n, NOW)), "token {n} still waits");
+        }
+        assert_eq!(check(101, NOW), Err(VerifyError::UnknownKeyNoWait));
+        // The keys are refetched (a new version): the room is free again.
+        version.set(2);
+        assert!(waits(check(100, NOW)));
+        for n in 200..200 + MAX_UNKNOWN_KEY_WAITERS as u64 - 1 {
+            assert!(waits(check(n, NOW)), "token {n} waits after the refetch");
+        }
+        assert_eq!(check(300, NOW), Err(VerifyError::UnknownKeyNoWait));
+        // Without a refetch, the room frees itself once the waits are over.
+        let later = Timestamp::from_secs(NOW.secs + UNKNOWN_KEY_WAIT_MS / 1_000 + 1);
+        assert!(waits(check(300, later)));
+    }
+
+    #[test]
+    fn the_unknown_kid_budget_is_per_issuer() {
+        let config = crate::config::tests_support::config_with(serde_json::json!({}));
+        let keys = |_: &str| Some((1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()));
+        let mut verifier = Verifier::default();
+        for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
+            verifier
+                .verify(
+                    &unknown_kid_token(n),
+                    &VerifyAgainst::TokenClient,
+                    &config,
+                    &keys,
+                    NOW,
+                )
+                .unwrap_err();
+        }
+        let full = unknown_kid_token(99);
+        assert_eq!(
+            verifier.verify(&full, &VerifyAgainst::TokenClient, &config, &keys, NOW),
+            Err(VerifyError::UnknownKeyNoWait)
+        );
+        // Another tenant has its own room.
+        let other = Expectation {
+            issuer: "https://other.eu.auth0.com/".into(),
+            ..(*config.clients["web"].access_expectation).clone()
+        };
+        let against = VerifyAgainst::Expectation(Arc::new(other));
+        assert!(matches!(
+            verifier.verify(&full, &against, &config, &keys, NOW),
+            Err(VerifyError::UnknownKey(_))
+        ));
+        assert!(verifier
+            .waiting
+            .values()
+            .all(|w| w.len() <= MAX_UNKNOWN_KEY_WAITERS));
     }
 
     #[test]

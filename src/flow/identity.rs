@@ -55,8 +55,12 @@ pub fn profile_claims(config: &Config, mut claims: Claims) -> Claims {
     claims
 }
 
+/// The member that says what a user may do: only an `app_metadata` namespace may give it.
+const GROUPS: &str = "groups";
+
 /// `/userinfo`: `sub` and the standard profile claims of the ID token, plus the members of
-/// each `customClaimsNamespaces` object at the top level (standard claims win on a clash).
+/// each `customClaimsNamespaces` object at the top level (standard claims win on a clash), but
+/// `groups` only from an `app_metadata` namespace.
 pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     body.insert("sub".into(), subject.into());
@@ -67,12 +71,17 @@ pub fn userinfo_body(config: &Config, claims: &Claims, subject: &str) -> serde_j
         }
     }
     // `app_metadata` namespaces first: users can edit their `user_metadata`, so it must not
-    // be able to shadow an admin-controlled member such as `groups`.
+    // be able to shadow an admin-controlled member; and where the admin gave no `groups`, a
+    // user's own must not stand in for them (a consumer of /userinfo would trust it).
     let mut namespaces: Vec<&String> = config.custom_claims_namespaces.iter().collect();
     namespaces.sort_by_key(|n| !is_app_metadata(n));
     for namespace in namespaces {
+        let admin = is_app_metadata(namespace);
         if let Some(serde_json::Value::Object(members)) = claims.get(namespace) {
             for (key, value) in members {
+                if key == GROUPS && !admin {
+                    continue;
+                }
                 body.entry(key.clone()).or_insert_with(|| value.clone());
             }
         }
@@ -92,7 +101,7 @@ pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
         .custom_claims_namespaces
         .iter()
         .filter(|n| is_app_metadata(n))
-        .filter_map(|n| claims.get(n)?.get("groups")?.as_array())
+        .filter_map(|n| claims.get(n)?.get(GROUPS)?.as_array())
         .flatten()
         .filter_map(|v| v.as_str())
         .filter(|g| !g.is_empty() && !g.contains(',') && !g.chars().any(char::is_control))
@@ -102,8 +111,9 @@ pub fn groups(config: &Config, claims: &Claims) -> Vec<String> {
 
 /// What to do when keys are missing: wait for the first fetch, or ask for a refetch once when
 /// the token names a `kid` we do not have and wait until it can have landed (refetches happen
-/// at most once a second per tenant, so a flood of made-up `kid`s costs little). `Some(action)`
-/// retries; `None` means the verification failure is final.
+/// at most once a second per tenant, so a flood of made-up `kid`s costs little; and the
+/// `Verifier` lets only so many distinct tokens wait at once, answering the others
+/// `UnknownKeyNoWait`). `Some(action)` retries; `None` means the verification failure is final.
 pub struct KeyWaits {
     waits: u32,
     /// When the unknown `kid` was first met (unix ms).
@@ -134,7 +144,7 @@ impl KeyWaits {
                 // Long enough for the rate-limited refetch to land; a made-up `kid` gives up
                 // after that, so a flood of them holds little.
                 Some(since) => {
-                    let budget = crate::verifier::MIN_REFETCH_SECS * 1_000 + 2_000;
+                    let budget = crate::verifier::UNKNOWN_KEY_WAIT_MS;
                     (ctx.now.millis() < since + budget).then_some(Action::Wait { millis: 50 })
                 }
             },
@@ -154,7 +164,9 @@ pub fn unauthorized(error: &VerifyError) -> FilterError {
     let why = match error {
         VerifyError::Expired => "the token has expired",
         VerifyError::NoKeys => "the signing keys are not available yet",
-        VerifyError::UnknownKey(_) => "the token is signed with an unknown key",
+        VerifyError::UnknownKey(_) | VerifyError::UnknownKeyNoWait => {
+            "the token is signed with an unknown key"
+        }
         VerifyError::Algorithm => "the token's algorithm is not accepted",
         VerifyError::Malformed | VerifyError::Invalid => "the token is not valid",
         VerifyError::NoClient => "the token was not issued to a configured client",

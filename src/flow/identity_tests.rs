@@ -369,6 +369,37 @@ fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
     assert!(super::identity::groups(&config, &only_user).is_empty());
 }
 
+#[test]
+fn userinfo_never_takes_groups_from_a_namespace_users_can_edit() {
+    let config = crate::config::tests_support::config_with(serde_json::json!({
+        "customClaimsNamespaces": ["https://x/user_metadata", "https://x/app_metadata", "https://x/prefs"]
+    }));
+    // No `groups` in app_metadata: the user's own (in any other namespace) are not shown.
+    for claims in [
+        serde_json::json!({
+            "https://x/user_metadata": {"groups": ["admin"], "theme": "dark"},
+            "https://x/app_metadata": {"plan": "pro"},
+            "https://x/prefs": {"groups": ["root"]}
+        }),
+        serde_json::json!({"https://x/user_metadata": {"groups": ["admin"], "theme": "dark"}}),
+    ] {
+        let claims: crate::jwt::Claims = serde_json::from_value(claims).unwrap();
+        let body = super::identity::userinfo_body(&config, &claims, "auth0|u1");
+        assert_eq!(body.get("groups"), None, "{body}");
+        assert_eq!(body["theme"], "dark");
+        assert!(super::identity::groups(&config, &claims).is_empty());
+    }
+    // An empty admin list stays empty.
+    let claims: crate::jwt::Claims = serde_json::from_value(serde_json::json!({
+        "https://x/user_metadata": {"groups": ["admin"]},
+        "https://x/app_metadata": {"groups": []}
+    }))
+    .unwrap();
+    let body = super::identity::userinfo_body(&config, &claims, "auth0|u1");
+    assert_eq!(body["groups"], serde_json::json!([]));
+    assert!(super::identity::groups(&config, &claims).is_empty());
+}
+
 /// Auth0 puts custom claims in the ID token only (unless an Action adds them to the access
 /// token): a Bearer token without groups gets them from its session's profile, taken from the
 /// ID token at login.
@@ -528,4 +559,48 @@ fn logout_ends_a_token_however_it_is_presented() {
             .unwrap();
         assert_eq!(refresh.status, 401);
     }
+}
+
+/// Past the cap of tokens waiting for an unknown `kid`, a request is answered at once: no
+/// refetch asked for, no wait.
+#[test]
+fn a_token_past_the_unknown_kid_cap_is_401_at_once() {
+    use crate::verifier::{VerifyAgainst, MAX_UNKNOWN_KEY_WAITERS};
+    let mut d = driver();
+    let unknown = |n: u64| sign("k2", &["https://api.example.org"], "web-client-id", 600 + n);
+    {
+        let store = crate::session::KvSessionStore::new(&d.kv, &d.config.session_scope);
+        let source = |issuer: &str| store.jwks_source(issuer);
+        for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
+            let result = d.verifier.verify(
+                &unknown(n),
+                &VerifyAgainst::TokenClient,
+                &d.config,
+                &source,
+                NOW,
+            );
+            assert!(matches!(
+                result,
+                Err(crate::jwt::VerifyError::UnknownKey(_))
+            ));
+        }
+    }
+    let bearer = format!("Bearer {}", unknown(1_000));
+    let reply = d
+        .request(
+            "GET",
+            "/api/orders",
+            &[("authorization", &bearer), ("accept", "application/json")],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        json(&reply)["message"],
+        "the token is signed with an unknown key"
+    );
+    assert_eq!(d.waits, 0);
+    // The same answer on /userinfo's path through `unauthorized`, never a 503.
+    let err = super::identity::unauthorized(&crate::jwt::VerifyError::UnknownKeyNoWait);
+    assert_eq!(err.status, 401);
 }

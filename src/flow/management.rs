@@ -105,7 +105,7 @@ pub(super) fn start(
     let request = match route.kind {
         RouteKind::UsersSearch => {
             let connections = ctx.config.management.connections();
-            let search = user_search(head.query(), head.header("acl_rows"), &connections)?;
+            let search = user_search(head.query(), head.single_header("acl_rows")?, &connections)?;
             get(search.auth0_path_and_query())
         }
         RouteKind::UserDelete => ManagementRequest {
@@ -166,10 +166,9 @@ fn json_object(
             "Content-Type must be application/json",
         ));
     }
-    match serde_json::from_slice(body) {
-        Ok(serde_json::Value::Object(object)) => Ok(object),
-        Ok(_) => Err(FilterError::bad_request("the body must be a JSON object")),
-        Err(_) => Err(FilterError::bad_request("malformed JSON body")),
+    match crate::strict_json::parse(body, "malformed JSON body")? {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(FilterError::bad_request("the body must be a JSON object")),
     }
 }
 

@@ -306,6 +306,82 @@ fn create_defaults_the_connection_and_patch_passes_the_body() {
     assert_eq!(sent.body.as_deref(), Some(&patch[..]));
 }
 
+#[test]
+fn user_bodies_with_a_repeated_member_are_400_and_never_sent() {
+    let mut d = admin();
+    d.store()
+        .save_management_token("t", NOW.secs + 3_600)
+        .unwrap();
+    let json_type = ("content-type", "application/json");
+    for (method, path, body, key) in [
+        (
+            "POST",
+            "/users",
+            &br#"{"email":"n@x.org","connection":"db-a","connection":"evil"}"#[..],
+            "connection",
+        ),
+        (
+            "PATCH",
+            "/users/auth0%7Cabc",
+            br#"{"app_metadata":{"groups":["users"],"groups":["admin"]}}"#,
+            "groups",
+        ),
+        (
+            "PATCH",
+            "/users/auth0%7Cabc",
+            br#"{"blocked":false,"blocked":true}"#,
+            "blocked",
+        ),
+    ] {
+        let reply = d.request(method, path, &[ADMIN, json_type], body).unwrap();
+        assert_eq!(reply.status, 400, "{method} {path}");
+        assert_eq!(
+            json(&reply)["message"],
+            format!("`{key}` is given more than once")
+        );
+    }
+    assert!(d.callouts.is_empty());
+}
+
+#[test]
+fn a_repeated_acl_rows_header_is_400() {
+    let mut d = admin();
+    d.store()
+        .save_management_token("t", NOW.secs + 3_600)
+        .unwrap();
+    let wide = ("acl_rows", r#"{"app_metadata.tenant":"a"}"#);
+    let reply = d
+        .request(
+            "GET",
+            "/users",
+            &[ADMIN, wide, ("acl_rows", r#"{"app_metadata.tenant":"b"}"#)],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        json(&reply)["message"],
+        "the `acl_rows` header is given more than once"
+    );
+    // A repeated member inside one header is refused too.
+    let twice = (
+        "acl_rows",
+        r#"{"app_metadata.tenant":"a","app_metadata.tenant":"b"}"#,
+    );
+    let reply = d.request("GET", "/users", &[ADMIN, twice], b"").unwrap();
+    assert_eq!(reply.status, 400);
+    assert!(d.callouts.is_empty());
+    // One header is taken as before.
+    d.answers.push_back(answered(200, "[]"));
+    let reply = d.request("GET", "/users", &[ADMIN, wide], b"").unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(
+        d.callouts[0].path.contains("app_metadata.tenant"),
+        "{}",
+        d.callouts[0].path
+    );
+}
+
 fn multipart_body(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, filename, data) in parts {
