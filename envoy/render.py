@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Render envoy.template.yaml for `make run`: fill the ports, the wasm path and the filter
-configuration (filter-config.json, itself templated with the Auth0 port) into one Envoy config.
+configuration (filter-config.json, itself templated with the Auth0 and listener ports) into one Envoy config.
 
 Usage: render.py [--compose] LISTEN ADMIN AUTH0 UPSTREAM WASM_PATH > envoy.yaml
 
@@ -52,7 +52,8 @@ if compose:
         "# envoy/envoy.template.yaml: edit the template, not this file.\n" + text
     )
 
-config = json.dumps(json.loads(config.replace("{{AUTH0_PORT}}", auth0)), separators=(",", ":"))
+config = config.replace("{{AUTH0_PORT}}", auth0).replace("{{LISTEN_PORT}}", listen)
+config = json.dumps(json.loads(config), separators=(",", ":"))
 values = {
     "LISTEN_PORT": listen, "ADMIN_PORT": admin, "AUTH0_PORT": auth0, "UPSTREAM_PORT": upstream,
     "WASM_PATH": wasm, "FILTER_CONFIG": config, "PREFIX": "", "WEBDIS_PORT": "7379",

@@ -168,8 +168,8 @@ pub struct Verifier {
     /// remembered groups come from those, so another configuration starts a new cache.
     namespaces: Vec<String>,
     /// Per issuer, the tokens (SHA-256 digests) waiting for a refetch after an unknown `kid`,
-    /// with when each began (unix ms): at most `MAX_UNKNOWN_KEY_WAITERS`, forgotten when the
-    /// issuer's keys change or after `UNKNOWN_KEY_WAIT_MS`.
+    /// with when each began (unix ms): at most `MAX_UNKNOWN_KEY_WAITERS`, forgotten once the
+    /// token verifies or after `UNKNOWN_KEY_WAIT_MS`.
     waiting: HashMap<String, Vec<([u8; 32], u64)>>,
 }
 
@@ -229,9 +229,6 @@ impl Verifier {
         if !current {
             let jwks = Jwks::parse(&document).map_err(|_| VerifyError::NoKeys)?;
             self.keys.insert(expect.issuer.clone(), (version, jwks));
-            // The refetch the waiting tokens asked for has landed: they are checked again
-            // against the new keys, and the room is free for others.
-            self.waiting.remove(&expect.issuer);
         }
         let jwks = self
             .keys
@@ -241,6 +238,13 @@ impl Verifier {
         match verify(token, jwks, &expect, now) {
             Ok(verified) => {
                 self.cache.put(token, &expect, &verified, now);
+                // A token that waited for a refetch and now verifies leaves the room at once;
+                // one still waiting keeps its place until its wait ends, so no more than
+                // `MAX_UNKNOWN_KEY_WAITERS` are ever held at the same time.
+                if let Some(waiters) = self.waiting.get_mut(&expect.issuer) {
+                    let digest = hmac_sha256::Hash::hash(token.as_bytes());
+                    waiters.retain(|(waiting, _)| *waiting != digest);
+                }
                 Ok(verified)
             }
             Err(VerifyError::UnknownKey(kid)) => {
@@ -402,13 +406,17 @@ mod tests {
 
     /// A token signed with `k2`, which the stored keys lack; `n` makes each one distinct.
     fn unknown_kid_token(n: u64) -> String {
-        use jwt_simple::prelude::{Duration, RSAKeyPairLike};
-        let claims = jwt_simple::prelude::Claims::with_custom_claims(
+        use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
+        let mut claims = jwt_simple::prelude::Claims::with_custom_claims(
             serde_json::json!({"azp": "web-client-id", "n": n}),
             Duration::from_secs(600),
         )
         .with_issuer("https://tenant.eu.auth0.com/")
+        .with_subject("auth0|u1")
         .with_audience("https://api.example.org");
+        claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+        claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
+        claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
         crate::jwt::tests::key("k2").sign(claims).unwrap()
     }
 
@@ -440,16 +448,40 @@ mod tests {
             assert!(waits(check(n, NOW)), "token {n} still waits");
         }
         assert_eq!(check(101, NOW), Err(VerifyError::UnknownKeyNoWait));
-        // The keys are refetched (a new version): the room is free again.
+        // A refetch that still lacks the key frees nothing: the waiting tokens still wait, and
+        // no more than 16 are ever held at once.
         version.set(2);
-        assert!(waits(check(100, NOW)));
-        for n in 200..200 + MAX_UNKNOWN_KEY_WAITERS as u64 - 1 {
-            assert!(waits(check(n, NOW)), "token {n} waits after the refetch");
-        }
-        assert_eq!(check(300, NOW), Err(VerifyError::UnknownKeyNoWait));
-        // Without a refetch, the room frees itself once the waits are over.
+        assert_eq!(check(100, NOW), Err(VerifyError::UnknownKeyNoWait));
+        // The room frees itself once the waits are over.
         let later = Timestamp::from_secs(NOW.secs + UNKNOWN_KEY_WAIT_MS / 1_000 + 1);
         assert!(waits(check(300, later)));
+    }
+
+    #[test]
+    fn a_token_whose_key_arrives_leaves_the_room_at_once() {
+        let config = crate::config::tests_support::config_with(serde_json::json!({}));
+        let rotated = std::cell::Cell::new(false);
+        let keys = |_: &str| {
+            let names: &[&str] = if rotated.get() { &["k1", "k2"] } else { &["k1"] };
+            Some((
+                u32::from(rotated.get()) + 1,
+                crate::jwt::tests::jwks_json(names).into_bytes(),
+            ))
+        };
+        let mut verifier = Verifier::default();
+        let tokens: Vec<String> = (0..MAX_UNKNOWN_KEY_WAITERS as u64)
+            .map(unknown_kid_token)
+            .collect();
+        for token in &tokens {
+            let waited = verifier.verify(token, &VerifyAgainst::TokenClient, &config, &keys, NOW);
+            assert!(matches!(waited, Err(VerifyError::UnknownKey(_))));
+        }
+        rotated.set(true);
+        for token in &tokens {
+            let verified = verifier.verify(token, &VerifyAgainst::TokenClient, &config, &keys, NOW);
+            assert!(verified.is_ok(), "{verified:?}");
+        }
+        assert!(verifier.waiting.values().all(Vec::is_empty));
     }
 
     #[test]

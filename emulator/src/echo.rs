@@ -1,21 +1,84 @@
 //! A sample upstream that answers every request with a JSON echo of it, so tests can check
 //! that pass-through requests arrive untouched.
+//!
+//! The echo also shows the headers as a WSGI application reads them (`wsgi`: `HTTP_` + name
+//! upper-cased with `-` as `_`, repeated names joined with `,`, as CGI, PHP and Rack do too),
+//! so a test can tell whether any spelling of a header reached the application as a given name.
+//! It keeps the method and path of every request it received; `GET /__echo/received` answers
+//! them (that request itself is not kept), so a test can check that the requests the filter
+//! answers never reach the upstream.
 
-use crate::server::{run as serve, Response};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::server::{run as serve, Request, Response};
+
+/// At most this many requests are kept (the oldest go first).
+const KEPT: usize = 10_000;
+
+/// The headers as a WSGI `environ` holds them.
+pub fn wsgi_environ(headers: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut environ: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+        environ
+            .entry(key)
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    environ
+}
+
+fn echo(request: &Request) -> Response {
+    Response::json(
+        200,
+        serde_json::json!({
+            "upstream": "echo",
+            "method": request.method,
+            "path": request.path,
+            "url": request.url,
+            "query": request.query,
+            "headers": request.headers.iter().map(|(n, v)| serde_json::json!([n, v])).collect::<Vec<_>>(),
+            "wsgi": wsgi_environ(&request.headers),
+            "body": String::from_utf8_lossy(&request.body),
+        }),
+    )
+}
 
 pub fn run(host: &str, port: u16, threads: usize) -> Result<(), String> {
-    serve(host, port, threads, |request| {
-        Response::json(
-            200,
-            serde_json::json!({
-                "upstream": "echo",
-                "method": request.method,
-                "path": request.path,
-                "url": request.url,
-                "query": request.query,
-                "headers": request.headers.iter().map(|(n, v)| serde_json::json!([n, v])).collect::<Vec<_>>(),
-                "body": String::from_utf8_lossy(&request.body),
-            }),
-        )
+    let received: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    serve(host, port, threads, move |request| {
+        let Ok(mut received) = received.lock() else {
+            return Response::json(500, serde_json::json!({"error": "lock"}));
+        };
+        if request.method == "GET" && request.path == "/__echo/received" {
+            return Response::json(200, serde_json::json!(*received));
+        }
+        if received.len() >= KEPT {
+            received.remove(0);
+        }
+        received.push(format!("{} {}", request.method, request.url));
+        drop(received);
+        echo(request)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wsgi_environ;
+
+    #[test]
+    fn every_spelling_is_one_wsgi_name() {
+        let headers = [
+            ("x-auth0_user-id".to_string(), "a".to_string()),
+            ("X_AUTH0_USER_ID".to_string(), "b".to_string()),
+            ("acl_rows".to_string(), "{}".to_string()),
+        ];
+        let environ = wsgi_environ(&headers);
+        assert_eq!(environ["HTTP_X_AUTH0_USER_ID"], "a,b");
+        assert_eq!(environ["HTTP_ACL_ROWS"], "{}");
+    }
 }

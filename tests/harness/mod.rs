@@ -173,6 +173,8 @@ pub struct Gateway {
     pub auth0_base: String,
     pub auth0_port: u16,
     pub admin_port: u16,
+    /// The echo upstream, reached directly (not through Envoy).
+    pub upstream_base: String,
     dir: PathBuf,
     envoy: Child,
     emulator: Option<Child>,
@@ -323,9 +325,12 @@ impl Gateway {
         }
         let template = std::fs::read_to_string(repo().join("envoy/filter-config.json"))
             .expect("filter config");
-        let mut config: serde_json::Value =
-            serde_json::from_str(&template.replace("{{AUTH0_PORT}}", &auth0.to_string()))
-                .expect("filter config JSON");
+        let mut config: serde_json::Value = serde_json::from_str(
+            &template
+                .replace("{{AUTH0_PORT}}", &auth0.to_string())
+                .replace("{{LISTEN_PORT}}", &listen.to_string()),
+        )
+        .expect("filter config JSON");
         let overrides: serde_json::Value = serde_json::from_str(
             &overrides
                 .to_string()
@@ -397,6 +402,7 @@ impl Gateway {
             auth0_base: format!("http://127.0.0.1:{auth0}"),
             auth0_port: auth0,
             admin_port: admin,
+            upstream_base: format!("http://127.0.0.1:{upstream}"),
             dir,
             envoy,
             emulator,
@@ -425,6 +431,48 @@ impl Gateway {
             Some(spec.to_string().as_bytes()),
         );
         assert_eq!(r.status, 200);
+    }
+
+    /// Sends `method target` with `headers` byte for byte (no client normalises the target),
+    /// and reads the answer until Envoy closes the connection.
+    pub fn raw(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://");
+        let mut text = format!("{method} {target} HTTP/1.1\r\nhost: {address}\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("connection: close\r\n\r\n");
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        stream.write_all(text.as_bytes()).expect("send");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    /// `METHOD target` of every request the upstream received, oldest first.
+    pub fn upstream_received(&self) -> Vec<String> {
+        let url = format!("{}/__echo/received", self.upstream_base);
+        serde_json::from_value(request("GET", &url, &[], None).json()).expect("a list")
     }
 
     pub fn emulator_calls(&self, path: &str) -> u64 {
