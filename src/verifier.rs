@@ -462,7 +462,11 @@ mod tests {
         let config = crate::config::tests_support::config_with(serde_json::json!({}));
         let rotated = std::cell::Cell::new(false);
         let keys = |_: &str| {
-            let names: &[&str] = if rotated.get() { &["k1", "k2"] } else { &["k1"] };
+            let names: &[&str] = if rotated.get() {
+                &["k1", "k2"]
+            } else {
+                &["k1"]
+            };
             Some((
                 u32::from(rotated.get()) + 1,
                 crate::jwt::tests::jwks_json(names).into_bytes(),

@@ -21,8 +21,15 @@ fn query_of(url: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// A browser login up to the callback: the login cookie `/authorize` set, the code and state.
+struct Started {
+    cookie: String,
+    code: String,
+    state: String,
+}
+
 /// `/authorize` through the gateway, then the emulator's login (as `user`), up to the callback.
-fn authorize(gw: &Gateway, key: (&str, &str), query: &str, user: &str) -> (String, String) {
+fn authorize(gw: &Gateway, key: (&str, &str), query: &str, user: &str) -> Started {
     let start = gw.call("GET", &format!("/authorize{query}"), &[key], None);
     assert_eq!(start.status, 302, "{}", start.body);
     let at_auth0 = start.header("location").unwrap().to_string();
@@ -33,13 +40,33 @@ fn authorize(gw: &Gateway, key: (&str, &str), query: &str, user: &str) -> (Strin
     let callback = request("GET", &format!("{at_auth0}&login_hint={user}"), &[], None);
     assert_eq!(callback.status, 302, "{}", callback.body);
     let params = query_of(callback.header("location").unwrap());
-    (params["code"].clone(), params["state"].clone())
+    let cookie = start
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a login cookie")
+        .to_string();
+    Started {
+        cookie,
+        code: params["code"].clone(),
+        state: params["state"].clone(),
+    }
 }
 
-fn redeem(gw: &Gateway, key: (&str, &str), code: &str, state: &str) -> harness::Response {
+/// The login site's callback: `{code, state}` posted from the browser, with its cookies.
+fn redeem(
+    gw: &Gateway,
+    key: (&str, &str),
+    code: &str,
+    state: &str,
+    cookie: &str,
+) -> harness::Response {
+    let mut headers = vec![key];
+    if !cookie.is_empty() {
+        headers.push(("cookie", cookie));
+    }
     gw.post_json(
         "/oauth/token",
-        &[key],
+        &headers,
         json!({"code": code, "state": state}),
     )
 }
@@ -81,8 +108,8 @@ fn browser_login_from_authorize_to_logout() {
     );
     assert!(params["state"].len() >= 22, "at least 128 random bits");
 
-    let (code, state) = authorize(&gw, WEB_KEY, "?redirect=/home", "alice");
-    let login = redeem(&gw, WEB_KEY, &code, &state);
+    let started = authorize(&gw, WEB_KEY, "?redirect=/home", "alice");
+    let login = redeem(&gw, WEB_KEY, &started.code, &started.state, &started.cookie);
     assert_eq!(login.status, 200, "{}", login.body);
     assert_eq!(
         login.header("location"),
@@ -145,8 +172,8 @@ fn browser_login_from_authorize_to_logout() {
     )
     .assert_error(401);
     // The JSON client gets the redirect in the body.
-    let (code, state) = authorize(&gw, APP_KEY, "?redirect=/app", "alice");
-    let tokens = redeem(&gw, APP_KEY, &code, &state);
+    let started = authorize(&gw, APP_KEY, "?redirect=/app", "alice");
+    let tokens = redeem(&gw, APP_KEY, &started.code, &started.state, &started.cookie);
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert_eq!(tokens.json()["redirect"], "/app");
     let bearer = format!("Bearer {}", tokens.json()["accessToken"].as_str().unwrap());
@@ -158,26 +185,33 @@ fn browser_login_from_authorize_to_logout() {
 }
 
 #[test]
-fn login_states_are_single_use_per_client_and_expire() {
-    // 2 s, not 1: expiry has whole-second resolution, so a 1 s state can lapse before its
+fn logins_are_redeemed_once_by_their_client_in_their_browser_and_expire() {
+    // 2 s, not 1: expiry has whole-second resolution, so a 1 s login can lapse before its
     // first redeem when authorize and redeem straddle a second boundary under load.
     let gw = Gateway::start("id_states", json!({"loginStateTtlSeconds": 2}));
-    let (code, state) = authorize(&gw, WEB_KEY, "", "alice");
-    assert_eq!(redeem(&gw, WEB_KEY, &code, &state).status, 200);
+    let s = authorize(&gw, WEB_KEY, "", "alice");
+    let login = redeem(&gw, WEB_KEY, &s.code, &s.state, &s.cookie);
+    assert_eq!(login.status, 200);
+    let cleared = format!("{}=;", s.cookie.split_once('=').unwrap().0);
+    assert!(login
+        .headers
+        .iter()
+        .any(|(n, v)| n == "set-cookie" && v.starts_with(&cleared)));
     let calls = gw.emulator_calls("/oauth/token");
-    redeem(&gw, WEB_KEY, &code, &state).assert_error(400);
-    // A state from another client.
-    let (code, state) = authorize(&gw, WEB_KEY, "", "alice");
-    redeem(&gw, APP_KEY, &code, &state).assert_error(400);
-    redeem(&gw, WEB_KEY, &code, "never-issued").assert_error(400);
-    // An expired state.
-    let (code, state) = authorize(&gw, WEB_KEY, "", "alice");
+    // The browser no longer has the cookie: a replay is refused before Auth0.
+    redeem(&gw, WEB_KEY, &s.code, &s.state, "").assert_error(400);
+    // Another client, or a state the cookie was not made for.
+    let s = authorize(&gw, WEB_KEY, "", "alice");
+    redeem(&gw, APP_KEY, &s.code, &s.state, &s.cookie).assert_error(400);
+    redeem(&gw, WEB_KEY, &s.code, "never-issued", &s.cookie).assert_error(400);
+    // An expired login.
+    let s = authorize(&gw, WEB_KEY, "", "alice");
     std::thread::sleep(std::time::Duration::from_millis(3_100));
-    redeem(&gw, WEB_KEY, &code, &state).assert_error(400);
+    redeem(&gw, WEB_KEY, &s.code, &s.state, &s.cookie).assert_error(400);
     assert_eq!(
         gw.emulator_calls("/oauth/token"),
         calls,
-        "no refused state reaches Auth0"
+        "no refused login reaches Auth0"
     );
     // Bad /authorize input.
     gw.call("GET", "/authorize?redirect=//evil.com", &[WEB_KEY], None)
@@ -209,23 +243,46 @@ fn a_required_state_is_the_callers_and_must_be_given() {
         query_of(start.header("location").unwrap())["state"],
         "my-own-state-1234567"
     );
-    // A state in use cannot be taken over (its verifier and redirect stay the first caller's).
-    gw.call(
+    // A state given again by someone else cannot take the first login over: each browser's
+    // cookie holds its own redirect and verifier.
+    let first_cookie = start
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let second = gw.call(
         "GET",
         "/authorize?state=my-own-state-1234567&redirect=/evil",
         &[WEB_KEY],
         None,
-    )
-    .assert_error(400);
+    );
+    assert_eq!(second.status, 302);
+    let second_cookie = second
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let at_auth0 = start.header("location").unwrap();
+    let callback = request("GET", &format!("{at_auth0}&login_hint=alice"), &[], None);
+    let code = query_of(callback.header("location").unwrap())["code"].clone();
+    let state = "my-own-state-1234567";
+    let login = redeem(&gw, WEB_KEY, &code, state, &first_cookie);
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(
+        login.header("location"),
+        None,
+        "not the second caller's redirect"
+    );
+    redeem(&gw, WEB_KEY, &code, state, &second_cookie).assert_error(403);
 }
 
 #[test]
 fn a_code_redeemed_with_another_logins_verifier_fails_pkce() {
     let gw = Gateway::start("id_pkce", json!({}));
     // Two logins: the code of the first redeemed with the state (and verifier) of the second.
-    let (code_a, _state_a) = authorize(&gw, WEB_KEY, "", "alice");
-    let (_code_b, state_b) = authorize(&gw, WEB_KEY, "", "alice");
-    let r = redeem(&gw, WEB_KEY, &code_a, &state_b);
+    let a = authorize(&gw, WEB_KEY, "", "alice");
+    let b = authorize(&gw, WEB_KEY, "", "alice");
+    let r = redeem(&gw, WEB_KEY, &a.code, &b.state, &b.cookie);
     r.assert_error(403);
     assert!(
         r.json()["message"]

@@ -1,5 +1,5 @@
 //! Two Envoys (replicas) sharing sessions through Redis behind Webdis: every session route works
-//! on either, logout on one is honoured on the other at once, Redis outages are 503 on session
+//! on either, logout on one is honoured on the other at once (cookie and Bearer), Redis outages are 503 on session
 //! routes only and recover without a restart, and key prefixes isolate deployments.
 
 mod harness;
@@ -87,14 +87,54 @@ fn a_login_started_on_one_replica_finishes_on_the_other_once() {
         url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
             .into_owned()
             .collect();
+    // The login travels in the browser's cookie: the other replica redeems it, with no store.
+    let cookie = start
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
     let body = json!({"code": params["code"], "state": params["state"]});
-    let r = b.post_json("/oauth/token", &[WEB_KEY], body.clone());
+    let r = b.post_json(
+        "/oauth/token",
+        &[WEB_KEY, ("cookie", &cookie)],
+        body.clone(),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    // The state was used: not again on either replica.
+    // From another browser (no cookie): on neither replica.
     a.post_json("/oauth/token", &[WEB_KEY], body.clone())
         .assert_error(400);
     b.post_json("/oauth/token", &[WEB_KEY], body)
         .assert_error(400);
+}
+
+#[test]
+fn a_logout_on_one_replica_ends_the_bearer_token_on_the_other() {
+    let redis = Redis::start("rep_bearer_logout");
+    let overrides = json!({
+        "sessionStore": redis.store_config("deploy1:"),
+        "protectedRoutes": {"prefixes": ["/protected/"], "sessionRecheckSeconds": 0},
+    });
+    let a = Gateway::start_with_webdis("rep_bearer_logout_a", overrides.clone(), redis.webdis_port);
+    let b = a.start_replica("rep_bearer_logout_b", overrides, redis.webdis_port);
+    let sid = a.post_form("/oauth/token", &[WEB_KEY], ALICE).sid();
+    let bearer = format!("Bearer {sid}");
+    let api = [
+        ("authorization", bearer.as_str()),
+        ("accept", "application/json"),
+    ];
+    assert_eq!(a.call("GET", "/protected/x", &api, None).status, 200);
+    assert_eq!(b.call("GET", "/protected/x", &api, None).status, 200);
+    let cookie = format!("sid={sid}");
+    let logout = b.call("GET", "/logout", &[WEB_KEY, ("cookie", &cookie)], None);
+    assert_eq!(logout.status, 302);
+    for replica in [&a, &b] {
+        replica
+            .call("GET", "/protected/x", &api, None)
+            .assert_error(401);
+        replica
+            .call("GET", "/userinfo", &[("authorization", &bearer)], None)
+            .assert_error(401);
+    }
 }
 
 #[test]
@@ -110,15 +150,16 @@ fn a_redis_outage_is_503_on_session_routes_only_and_recovers() {
         .assert_error(503);
     a.call("GET", "/users/active", &[ADMIN], None)
         .assert_error(503);
-    // What needs no session keeps working: pass-through, and a protected route with a Bearer.
+    // What needs no session keeps working: pass-through. A protected route is 503 even with a
+    // valid Bearer token: whether it was logged out cannot be told.
     assert_eq!(a.call("GET", "/anything", &[], None).status, 200);
-    let protected = a.call(
+    a.call(
         "GET",
         "/protected/x",
         &[("authorization", &bearer), ("accept", "application/json")],
         None,
-    );
-    assert_eq!(protected.status, 200, "{}", protected.body);
+    )
+    .assert_error(503);
     redis.start_redis();
     await_recovery(&a);
 }

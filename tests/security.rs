@@ -17,7 +17,11 @@ const ALICE_ID: &str = "auth0|0000000000000000000000a1";
 /// Every spelling of the three identity headers an upstream could read as one of them.
 fn identity_spellings() -> Vec<String> {
     let mut names = Vec::new();
-    for base in ["x-auth0-user-id", "x-auth0-user-groups", "x-auth0-client-type"] {
+    for base in [
+        "x-auth0-user-id",
+        "x-auth0-user-groups",
+        "x-auth0-client-type",
+    ] {
         let parts: Vec<&str> = base.split('-').collect();
         for mask in 0..(1u32 << (parts.len() - 1)) {
             let mut name = parts[0].to_string();
@@ -255,7 +259,10 @@ fn no_spelling_of_an_identity_header_reaches_any_upstream() {
         let echo = answer.json();
         let wsgi = echo["wsgi"].as_object().unwrap();
         for (name, value) in wsgi {
-            assert!(!value.as_str().unwrap().contains("forged"), "{path}: {name}");
+            assert!(
+                !value.as_str().unwrap().contains("forged"),
+                "{path}: {name}"
+            );
         }
         let user = wsgi.get("HTTP_X_AUTH0_USER_ID").and_then(Value::as_str);
         match token {
@@ -283,7 +290,10 @@ fn a_client_sent_x_forwarded_for_is_not_the_ip_auth0_sees() {
             gw.auth0_base
         );
         let headers = request("GET", &url, &[], None).json();
-        assert_eq!(headers["auth0-forwarded-for"], "127.0.0.1", "{xff}: {headers}");
+        assert_eq!(
+            headers["auth0-forwarded-for"], "127.0.0.1",
+            "{xff}: {headers}"
+        );
     }
 }
 
@@ -292,7 +302,12 @@ fn logged_out_bearer(gw: &Gateway) -> (String, String) {
     let sid = gw.post_form("/oauth/token", &[WEB_KEY], ALICE).sid();
     let bearer = format!("Bearer {sid}");
     let json_accept = ("accept", "application/json");
-    let before = gw.call("GET", "/protected/x", &[("authorization", &bearer), json_accept], None);
+    let before = gw.call(
+        "GET",
+        "/protected/x",
+        &[("authorization", &bearer), json_accept],
+        None,
+    );
     assert_eq!(before.status, 200, "{}", before.body);
     let cookie = format!("sid={sid}");
     let logout = gw.call("GET", "/logout", &[WEB_KEY, ("cookie", &cookie)], None);
@@ -312,9 +327,18 @@ fn logout_ends_the_token_wherever_the_filter_accepts_it() {
     // Several times: Envoy's two workers both refuse it.
     for _ in 0..4 {
         for (path, headers) in [
-            ("/protected/x", vec![("authorization", bearer.as_str()), json_accept]),
-            ("/protected/x", vec![("cookie", cookie.as_str()), json_accept]),
-            ("/userinfo", vec![WEB_KEY, ("authorization", bearer.as_str())]),
+            (
+                "/protected/x",
+                vec![("authorization", bearer.as_str()), json_accept],
+            ),
+            (
+                "/protected/x",
+                vec![("cookie", cookie.as_str()), json_accept],
+            ),
+            (
+                "/userinfo",
+                vec![WEB_KEY, ("authorization", bearer.as_str())],
+            ),
             ("/userinfo", vec![WEB_KEY, ("cookie", cookie.as_str())]),
         ] {
             gw.call("GET", path, &headers, None).assert_error(401);
@@ -327,7 +351,11 @@ fn logout_ends_the_token_wherever_the_filter_accepts_it() {
         )
         .assert_error(401);
     }
-    assert_eq!(gw.upstream_received().len(), 1, "only the request before the logout");
+    assert_eq!(
+        gw.upstream_received().len(),
+        1,
+        "only the request before the logout"
+    );
 }
 
 #[test]
@@ -358,7 +386,11 @@ fn duplicate_fields_and_headers_are_refused() {
     let nested = br#"{"email":"x@example.org","password":"Str0ng-Passw0rd!","app_metadata":{"groups":["users"],"groups":["admin"]}}"#;
     gw.call("POST", "/users", &[ADMIN, json_type], Some(nested))
         .assert_error(400);
-    assert_eq!(gw.emulator_calls("/oauth/token"), 0, "nothing reached Auth0");
+    assert_eq!(
+        gw.emulator_calls("/oauth/token"),
+        0,
+        "nothing reached Auth0"
+    );
     // Repeated headers, sent as they are (an HTTP client library would merge them).
     let twice = gw.raw(
         "GET",
@@ -373,7 +405,10 @@ fn duplicate_fields_and_headers_are_refused() {
     gw.call(
         "GET",
         "/users",
-        &[ADMIN, ("acl_rows", r#"{"groups":"users","groups":"admin"}"#)],
+        &[
+            ADMIN,
+            ("acl_rows", r#"{"groups":"users","groups":"admin"}"#),
+        ],
         None,
     )
     .assert_error(400);
@@ -425,7 +460,12 @@ fn userinfo_never_takes_groups_from_user_metadata() {
 #[test]
 fn logout_redirects_go_only_to_listed_well_formed_hosts() {
     let gw = Gateway::start("sec_return_to", json!({}));
-    for host in ["evil.com", "[evil_com]:x:y", "localhost:8080@evil.com", "evil.com\\@x"] {
+    for host in [
+        "evil.com",
+        "[evil_com]:x:y",
+        "localhost:8080@evil.com",
+        "evil.com\\@x",
+    ] {
         gw.call(
             "GET",
             "/logout?redirect=/bye",
@@ -456,11 +496,9 @@ fn the_documentation_carries_no_credentials() {
         "/envoy/filter-config.json"
     ))
     .unwrap();
-    let tenant = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/emulator/tenant.json"
-    ))
-    .unwrap();
+    let tenant =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/emulator/tenant.json"))
+            .unwrap();
     let secrets = regex_free_values(&config, &["clientSecret", "key"])
         .into_iter()
         .chain(regex_free_values(&tenant, &["password", "clientSecret"]));
@@ -506,7 +544,10 @@ fn the_shipped_listener_bounds_connections_and_slow_requests() {
         "\"use_remote_address\":true",
         "\"path_with_escaped_slashes_action\":\"REJECT_REQUEST\"",
     ] {
-        assert!(text.contains(expected), "{expected} not in the running config");
+        assert!(
+            text.contains(expected),
+            "{expected} not in the running config"
+        );
     }
     // A body that never completes: the stream is cut when nothing moves for 15 s.
     use std::io::{Read, Write};
@@ -586,12 +627,18 @@ fn tokens_waiting_for_an_unknown_key_are_capped() {
         })
         .collect();
     let results: Vec<(u16, Duration)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert!(results.iter().all(|(status, _)| *status == 401), "{results:?}");
+    assert!(
+        results.iter().all(|(status, _)| *status == 401),
+        "{results:?}"
+    );
     let held = results
         .iter()
         .filter(|(_, took)| *took > Duration::from_millis(1_500))
         .count();
-    assert!(held <= 32, "{held} requests were held (two workers, 16 each)");
+    assert!(
+        held <= 32,
+        "{held} requests were held (two workers, 16 each)"
+    );
     assert!(held >= 1, "the first unknown kid waits for the refetch");
     assert!(gw.upstream_received().is_empty());
 }
