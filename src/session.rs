@@ -241,7 +241,7 @@ pub struct KvSessionStore<K> {
 pub struct SweepStats {
     /// Expired records removed.
     pub removed: usize,
-    /// Live records left in the slots swept.
+    /// Live sessions left in the slots swept (ended sessions' markers not counted).
     pub remaining: usize,
 }
 
@@ -426,7 +426,8 @@ impl<K: CasKv> KvSessionStore<K> {
                 let before = records.len();
                 records.retain(|_, r| r.expires_at > now.secs);
                 removed = before - records.len();
-                remaining = records.len();
+                // Ended sessions' markers are kept, but are no live session.
+                remaining = records.values().filter(|r| !r.ended).count();
                 (records, removed > 0)
             });
             // A contended slot is swept on the next pass.

@@ -142,9 +142,11 @@ fn sweep_removes_expired_records_and_the_key_count_stays_bounded() {
             )
             .unwrap();
     }
-    // An ended session leaves its marker, swept like a session once it expires.
+    // An ended session leaves its marker (not a live session), swept once it expires.
     store.delete(&SessionKey::for_token("t1"), 1_100).unwrap();
     assert_eq!(live_records(kv), 3_000);
+    let stats = store.sweep(0..SLOTS, Timestamp::from_secs(1_000));
+    assert_eq!((stats.removed, stats.remaining), (0, 2_999));
     let stats = store.sweep(0..SLOTS, Timestamp::from_secs(1_200));
     assert_eq!((stats.removed, stats.remaining), (1_501, 1_499));
     let stats = store.sweep(0..SLOTS, Timestamp::from_secs(6_000));

@@ -228,19 +228,26 @@ fn query_param(url: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {url}"))
 }
 
-/// `/authorize`, then the emulator's login as alice: the callback's code and state. Without an
-/// emulator only the state is real.
-fn code_and_state(gw: &Gateway, emulator_up: bool) -> (String, String) {
+/// `/authorize`, then the emulator's login as alice: the login cookie and the callback's code
+/// and state. Without an emulator only the cookie and state are real.
+fn code_and_state(gw: &Gateway, emulator_up: bool) -> (String, String, String) {
     let start = gw.call("GET", "/authorize", &[APP_KEY], None);
     assert_eq!(start.status, 302, "{}", start.body);
+    let cookie = start
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_string();
     let at_auth0 = start.header("location").unwrap_or_default().to_string();
     if !emulator_up {
-        return ("code-never-issued".into(), query_param(&at_auth0, "state"));
+        let state = query_param(&at_auth0, "state");
+        return (cookie, "code-never-issued".into(), state);
     }
     let callback = request("GET", &format!("{at_auth0}&login_hint=alice"), &[], None);
     assert_eq!(callback.status, 302, "{}", callback.body);
     let location = callback.header("location").unwrap_or_default();
     (
+        cookie,
         query_param(location, "code"),
         query_param(location, "state"),
     )
@@ -253,11 +260,11 @@ fn password_login(key: (&'static str, &'static str)) -> Prepared {
 }
 
 fn code_exchange(gw: &Gateway, emulator_up: bool) -> Prepared {
-    let (code, state) = code_and_state(gw, emulator_up);
+    let (cookie, code, state) = code_and_state(gw, emulator_up);
     prepared("/oauth/token", move |gw: &Gateway| {
         gw.post_json(
             "/oauth/token",
-            &[APP_KEY],
+            &[APP_KEY, ("cookie", &cookie)],
             json!({"code": code, "state": state}),
         )
     })

@@ -251,13 +251,11 @@ fn create_patch_delete_and_errors_pass_through() {
         Some(b"{}"),
     );
     assert_eq!(unknown.status, 404, "{}", unknown.body);
-    for bad in [
-        "/users/a%2Fb",
-        "/users/..%2Fadmin",
-        "/users/x..y",
-        "/users/a%5C..%5Cb",
-    ] {
-        gw.call("DELETE", bad, &[ADMIN], None).assert_error(400);
+    gw.call("DELETE", "/users/x..y", &[ADMIN], None)
+        .assert_error(400);
+    // An encoded `/` or `\` is refused by Envoy itself (`path_with_escaped_slashes_action`).
+    for bad in ["/users/a%2Fb", "/users/..%2Fadmin", "/users/a%5C..%5Cb"] {
+        assert_eq!(gw.call("DELETE", bad, &[ADMIN], None).status, 400, "{bad}");
     }
     // With path normalisation on, Envoy itself refuses a %00 in the path before the filter
     // (whose own check is unit-tested): still a 400, and nothing reaches Auth0.
@@ -437,8 +435,9 @@ fn bulk_import_with_status_and_errors() {
         .assert_error(415);
     assert_eq!(gw.emulator_calls("/api/v2/jobs/users-imports"), calls);
     // Job ids are validated like user ids; unknown ones are Auth0's 404.
-    gw.call("GET", "/users/import/status/..%2Fusers", &[ADMIN], None)
-        .assert_error(400);
+    // An encoded `/` is refused by Envoy itself (`path_with_escaped_slashes_action`).
+    let escaped = gw.call("GET", "/users/import/status/..%2Fusers", &[ADMIN], None);
+    assert_eq!(escaped.status, 400);
     let unknown = gw.call(
         "GET",
         "/users/import/status/job_doesnotexist0000",

@@ -599,6 +599,8 @@ fn tokens_waiting_for_an_unknown_key_are_capped() {
     let issuer = format!("{}/", gw.auth0_base);
     // 60 distinct tokens at once, each naming its own unknown key: a worker holds at most 16
     // of them waiting for a refetch; the rest are refused at once.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(60));
+    let origin = Instant::now();
     let handles: Vec<_> = (0..60)
         .map(|i| {
             let key = key.clone().with_key_id(&format!("made-up-{i}"));
@@ -611,8 +613,10 @@ fn tokens_waiting_for_an_unknown_key_are_capped() {
             .with_audience("https://api.example.org");
             let token = key.sign(claims).unwrap();
             let base = gw.base.clone();
+            let barrier = std::sync::Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let started = Instant::now();
+                barrier.wait();
+                let started = origin.elapsed();
                 let answer = request(
                     "GET",
                     &format!("{base}/protected/x"),
@@ -622,23 +626,42 @@ fn tokens_waiting_for_an_unknown_key_are_capped() {
                     ],
                     None,
                 );
-                (answer.status, started.elapsed())
+                (answer.status, started, origin.elapsed())
             })
         })
         .collect();
-    let results: Vec<(u16, Duration)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<(u16, Duration, Duration)> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(
-        results.iter().all(|(status, _)| *status == 401),
+        results.iter().all(|(status, ..)| *status == 401),
         "{results:?}"
     );
-    let held = results
+    // A held request waits its whole 3 s; a refused one is answered at once. On a busy
+    // machine the requests may not all arrive together, so what is bounded is how many are
+    // held at the same instant: two workers, 16 each (plus one answer in flight per worker
+    // as a wait ends and another begins).
+    let held: Vec<(Duration, Duration)> = results
         .iter()
-        .filter(|(_, took)| *took > Duration::from_millis(1_500))
-        .count();
+        .filter(|(_, start, end)| *end - *start > Duration::from_millis(2_500))
+        .map(|(_, start, end)| (*start, *end))
+        .collect();
+    let most_at_once = held
+        .iter()
+        .map(|(start, end)| {
+            let instant = *start + (*end - *start) / 2;
+            held.iter()
+                .filter(|(s, e)| *s <= instant && instant <= *e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
     assert!(
-        held <= 32,
-        "{held} requests were held (two workers, 16 each)"
+        most_at_once <= 34,
+        "{most_at_once} held at once: {results:?}"
     );
-    assert!(held >= 1, "the first unknown kid waits for the refetch");
+    assert!(
+        !held.is_empty(),
+        "the first unknown kid waits for the refetch"
+    );
     assert!(gw.upstream_received().is_empty());
 }
