@@ -4,7 +4,7 @@
 
 mod harness;
 
-use harness::{base_clients, request, Gateway, ALICE, APP_KEY, WEB_KEY};
+use harness::{base_clients, Gateway, ALICE, APP_KEY, WEB_KEY};
 use serde_json::json;
 
 #[test]
