@@ -283,6 +283,13 @@ impl std::hash::Hasher for TokenTailHasher {
 const CACHE_LIMIT: usize = 10_000;
 
 impl VerifiedCache {
+    /// Forgets what requests last read of `token`'s session: it was ended.
+    pub fn forget_session_read(&self, token: &str) {
+        for (_, verified) in self.entries.get(token).into_iter().flatten() {
+            *verified.session_seen.borrow_mut() = None;
+        }
+    }
+
     /// The cached verification of `token` against the first expectation `wanted` accepts
     /// (given what that check found), unless it has expired (then it is dropped).
     pub fn get(

@@ -10,6 +10,7 @@
 //! - `<prefix>.management_token_fetch`, `<prefix>.jwks_fetch`: callouts for those;
 //! - `<prefix>.callout_failure.<kind>`: Auth0 callouts that failed, by kind;
 //! - `<prefix>.callout_latency_ms`: histogram of Auth0 callout latency;
+//! - `<prefix>.callout_abandoned`: callouts whose request ended first (the client hung up);
 //! - `<prefix>.sessions_live`: gauge of live sessions, as of the last full sweep.
 
 use crate::http::{Callout, CalloutResult};
@@ -183,6 +184,14 @@ pub fn invalid_answer(prefix: &str) -> MetricEvent {
 
 pub fn jwks_fetch(prefix: &str) -> MetricEvent {
     MetricEvent::count(prefix, "jwks_fetch")
+}
+
+/// Callouts whose request ended before the answer came (the client hung up meanwhile).
+pub fn callouts_abandoned(prefix: &str, count: u64) -> MetricEvent {
+    MetricEvent {
+        value: count,
+        ..MetricEvent::count(prefix, "callout_abandoned")
+    }
 }
 
 pub fn sessions_live(prefix: &str, live: u64) -> MetricEvent {

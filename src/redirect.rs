@@ -98,6 +98,15 @@ pub fn validate_relative_path(path: &str) -> Result<(), FilterError> {
     if path.contains('\\') || path.chars().any(|c| c.is_control()) {
         return Err(refuse());
     }
+    // Dot segments could resolve to a network-path reference: `/.//evil.com` is the path
+    // `//evil.com`, which a login site or application reusing it would send off-site.
+    let path_part = path.split(['?', '#']).next().unwrap_or_default();
+    if path_part
+        .split('/')
+        .any(|segment| matches!(segment, "." | ".."))
+    {
+        return Err(refuse());
+    }
     Ok(())
 }
 
@@ -268,6 +277,10 @@ mod tests {
             "/\tx",
             "%E0%A4%A",
             "/%2F/evil.com",
+            "/.//evil.com",
+            "/a/..//evil.com",
+            "/%2E/%2Fevil.com",
+            "/..",
         ] {
             let h = head(
                 &format!("/logout?redirect={bad}"),
@@ -276,6 +289,10 @@ mod tests {
             let err = location(&config, &h);
             // `/%2F/evil.com` decodes to `///evil.com`, which is protocol-relative.
             assert_eq!(err.map_err(|e| e.status), Err(400), "{bad}");
+        }
+        // Dots inside names, and in the query, are not dot segments.
+        for good in ["/a.b/c..d", "/x?next=/../y", "/.well-known/x"] {
+            assert!(validate_relative_path(good).is_ok(), "{good}");
         }
     }
 

@@ -21,8 +21,8 @@ pub const MIN_REFETCH_SECS: u64 = 1;
 /// rate-limited refetch to land, then a made-up `kid` gives up.
 pub const UNKNOWN_KEY_WAIT_MS: u64 = MIN_REFETCH_SECS * 1_000 + 2_000;
 
-/// Most distinct tokens a worker lets wait for one tenant's keys at once after meeting an
-/// unknown `kid`; another is refused at once. Each waiting request holds its connection and
+/// Most requests a worker lets wait for one tenant's keys at once after meeting an unknown
+/// `kid`; another is refused at once. Each waiting request holds its connection and
 /// polls, so without a cap a flood of tokens with made-up `kid`s holds as many as it sends.
 pub const MAX_UNKNOWN_KEY_WAITERS: usize = 16;
 
@@ -167,9 +167,9 @@ pub struct Verifier {
     /// The claim namespaces of the configuration the cached entries were made under: their
     /// remembered groups come from those, so another configuration starts a new cache.
     namespaces: Vec<String>,
-    /// Per issuer, the tokens (SHA-256 digests) waiting for a refetch after an unknown `kid`,
-    /// with when each began (unix ms): at most `MAX_UNKNOWN_KEY_WAITERS`, forgotten once the
-    /// token verifies or after `UNKNOWN_KEY_WAIT_MS`.
+    /// Per issuer, the requests waiting for a refetch after an unknown `kid`: their token's
+    /// SHA-256 digest and when the wait began (unix ms). At most `MAX_UNKNOWN_KEY_WAITERS`,
+    /// forgotten once the token verifies or after `UNKNOWN_KEY_WAIT_MS`.
     waiting: HashMap<String, Vec<([u8; 32], u64)>>,
 }
 
@@ -187,6 +187,12 @@ pub enum VerifyAgainst {
 }
 
 impl Verifier {
+    /// Forgets this worker's last read of `token`'s session: a flow here ended it.
+    pub fn forget_session_read(&self, token: &str) {
+        self.cache.forget_session_read(token);
+    }
+
+    /// A request's first check of its token.
     pub fn verify(
         &mut self,
         token: &str,
@@ -194,6 +200,31 @@ impl Verifier {
         config: &Config,
         source: JwksSource<'_>,
         now: Timestamp,
+    ) -> Result<Verified, VerifyError> {
+        self.check(token, against, config, source, now, false)
+    }
+
+    /// The check again of a request that is waiting for a refetch of the keys: it already has
+    /// its place among the waiting requests.
+    pub fn verify_waiting(
+        &mut self,
+        token: &str,
+        against: &VerifyAgainst,
+        config: &Config,
+        source: JwksSource<'_>,
+        now: Timestamp,
+    ) -> Result<Verified, VerifyError> {
+        self.check(token, against, config, source, now, true)
+    }
+
+    fn check(
+        &mut self,
+        token: &str,
+        against: &VerifyAgainst,
+        config: &Config,
+        source: JwksSource<'_>,
+        now: Timestamp,
+        waiting: bool,
     ) -> Result<Verified, VerifyError> {
         if self.namespaces != config.custom_claims_namespaces {
             self.cache = VerifiedCache::default();
@@ -243,12 +274,12 @@ impl Verifier {
                 // `MAX_UNKNOWN_KEY_WAITERS` are ever held at the same time.
                 if let Some(waiters) = self.waiting.get_mut(&expect.issuer) {
                     let digest = hmac_sha256::Hash::hash(token.as_bytes());
-                    waiters.retain(|(waiting, _)| *waiting != digest);
+                    waiters.retain(|(waiter, _)| *waiter != digest);
                 }
                 Ok(verified)
             }
             Err(VerifyError::UnknownKey(kid)) => {
-                if self.may_wait_for_keys(&expect.issuer, token, now) {
+                if waiting || self.may_wait_for_keys(&expect.issuer, token, now) {
                     Err(VerifyError::UnknownKey(kid))
                 } else {
                     Err(VerifyError::UnknownKeyNoWait)
@@ -258,25 +289,18 @@ impl Verifier {
         }
     }
 
-    /// Whether a token with an unknown `kid` may wait for the issuer's keys: it already does,
-    /// or fewer than `MAX_UNKNOWN_KEY_WAITERS` other tokens do (then it is counted).
+    /// Whether a request whose token names an unknown `kid` may wait for the issuer's keys:
+    /// fewer than `MAX_UNKNOWN_KEY_WAITERS` requests do (then it is counted, until its wait is
+    /// over or its token verifies). Requests are counted, not tokens: copies of one token each
+    /// take a place.
     fn may_wait_for_keys(&mut self, issuer: &str, token: &str, now: Timestamp) -> bool {
-        let digest = hmac_sha256::Hash::hash(token.as_bytes());
         let now_ms = now.millis();
-        if !self.waiting.contains_key(issuer) {
-            self.waiting.insert(issuer.to_string(), Vec::new());
-        }
-        let Some(waiters) = self.waiting.get_mut(issuer) else {
-            return false;
-        };
+        let waiters = self.waiting.entry(issuer.to_string()).or_default();
         waiters.retain(|(_, since)| now_ms < since.saturating_add(UNKNOWN_KEY_WAIT_MS));
-        if waiters.iter().any(|(waiting, _)| *waiting == digest) {
-            return true;
-        }
         if waiters.len() >= MAX_UNKNOWN_KEY_WAITERS {
             return false;
         }
-        waiters.push((digest, now_ms));
+        waiters.push((hmac_sha256::Hash::hash(token.as_bytes()), now_ms));
         true
     }
 }
@@ -421,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn only_so_many_tokens_wait_for_an_unknown_kid_until_the_keys_are_refetched() {
+    fn only_so_many_requests_wait_for_an_unknown_kid() {
         let config = crate::config::tests_support::config_with(serde_json::json!({}));
         let version = std::cell::Cell::new(1);
         let keys = |_: &str| {
@@ -433,28 +457,41 @@ mod tests {
         let mut verifier = Verifier::default();
         // Signed once each: a token carries the signing time.
         let mut tokens = std::collections::HashMap::new();
-        let mut check = |n: u64, now: Timestamp| {
-            let token = tokens.entry(n).or_insert_with(|| unknown_kid_token(n));
-            verifier.verify(token, &VerifyAgainst::TokenClient, &config, &keys, now)
+        let mut token = |n: u64| {
+            tokens
+                .entry(n)
+                .or_insert_with(|| unknown_kid_token(n))
+                .clone()
         };
         let waits = |r: Result<Verified, VerifyError>| matches!(r, Err(VerifyError::UnknownKey(_)));
+        let against = VerifyAgainst::TokenClient;
         for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
-            assert!(waits(check(n, NOW)), "token {n} waits");
+            let first = verifier.verify(&token(n), &against, &config, &keys, NOW);
+            assert!(waits(first), "request {n} waits");
         }
-        // The 17th distinct token is refused at once; the first 16 still wait (a repeat check
-        // of a waiting token is not another waiter).
-        assert_eq!(check(100, NOW), Err(VerifyError::UnknownKeyNoWait));
+        // The 17th request is refused at once, whether its token is new or a copy of a waiting
+        // one; the 16 waiting requests check again and still wait.
+        for n in [100, 0] {
+            let refused = verifier.verify(&token(n), &against, &config, &keys, NOW);
+            assert_eq!(refused, Err(VerifyError::UnknownKeyNoWait), "{n}");
+        }
         for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
-            assert!(waits(check(n, NOW)), "token {n} still waits");
+            let again = verifier.verify_waiting(&token(n), &against, &config, &keys, NOW);
+            assert!(waits(again), "request {n} still waits");
         }
-        assert_eq!(check(101, NOW), Err(VerifyError::UnknownKeyNoWait));
-        // A refetch that still lacks the key frees nothing: the waiting tokens still wait, and
-        // no more than 16 are ever held at once.
+        // A refetch that still lacks the key frees nothing.
         version.set(2);
-        assert_eq!(check(100, NOW), Err(VerifyError::UnknownKeyNoWait));
+        let refused = verifier.verify(&token(101), &against, &config, &keys, NOW);
+        assert_eq!(refused, Err(VerifyError::UnknownKeyNoWait));
         // The room frees itself once the waits are over.
         let later = Timestamp::from_secs(NOW.secs + UNKNOWN_KEY_WAIT_MS / 1_000 + 1);
-        assert!(waits(check(300, later)));
+        assert!(waits(verifier.verify(
+            &token(300),
+            &against,
+            &config,
+            &keys,
+            later
+        )));
     }
 
     #[test]

@@ -585,33 +585,14 @@ fn the_shipped_listener_bounds_connections_and_slow_requests() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
-#[test]
-fn tokens_waiting_for_an_unknown_key_are_capped() {
-    use jwt_simple::prelude::{Claims, RS256KeyPair, RSAKeyPairLike};
-    let gw = Gateway::start("sec_unknown_kid", json!({}));
-    // The tenant's own key under names the tenant does not publish.
-    let pem = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/it/emulator-key.pem"
-    ))
-    .unwrap();
-    let key = RS256KeyPair::from_pem(&pem).unwrap();
-    let issuer = format!("{}/", gw.auth0_base);
-    // 60 distinct tokens at once, each naming its own unknown key: a worker holds at most 16
-    // of them waiting for a refetch; the rest are refused at once.
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(60));
+/// Sends every token at once to a protected route and returns, for each request, its status
+/// and when it started and ended (from a common origin).
+fn all_at_once(gw: &Gateway, tokens: Vec<String>) -> Vec<(u16, Duration, Duration)> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(tokens.len()));
     let origin = Instant::now();
-    let handles: Vec<_> = (0..60)
-        .map(|i| {
-            let key = key.clone().with_key_id(&format!("made-up-{i}"));
-            let claims = Claims::with_custom_claims(
-                json!({"azp": "app-client-id"}),
-                jwt_simple::prelude::Duration::from_mins(5),
-            )
-            .with_issuer(&issuer)
-            .with_subject(format!("auth0|{i}"))
-            .with_audience("https://api.example.org");
-            let token = key.sign(claims).unwrap();
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
             let base = gw.base.clone();
             let barrier = std::sync::Arc::clone(&barrier);
             std::thread::spawn(move || {
@@ -630,23 +611,19 @@ fn tokens_waiting_for_an_unknown_key_are_capped() {
             })
         })
         .collect();
-    let results: Vec<(u16, Duration, Duration)> =
-        handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert!(
-        results.iter().all(|(status, ..)| *status == 401),
-        "{results:?}"
-    );
-    // A held request waits its whole 3 s; a refused one is answered at once. On a busy
-    // machine the requests may not all arrive together, so what is bounded is how many are
-    // held at the same instant: two workers, 16 each (plus one answer in flight per worker
-    // as a wait ends and another begins).
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// How many requests were held for the keys at the same instant. A held request waits its
+/// whole 3 s; a refused one is answered at once. On a busy machine the requests may not all
+/// arrive together, so what is bounded is how many are held at once.
+fn most_held_at_once(results: &[(u16, Duration, Duration)]) -> usize {
     let held: Vec<(Duration, Duration)> = results
         .iter()
         .filter(|(_, start, end)| *end - *start > Duration::from_millis(2_500))
         .map(|(_, start, end)| (*start, *end))
         .collect();
-    let most_at_once = held
-        .iter()
+    held.iter()
         .map(|(start, end)| {
             let instant = *start + (*end - *start) / 2;
             held.iter()
@@ -654,14 +631,90 @@ fn tokens_waiting_for_an_unknown_key_are_capped() {
                 .count()
         })
         .max()
-        .unwrap_or(0);
-    assert!(
-        most_at_once <= 34,
-        "{most_at_once} held at once: {results:?}"
-    );
-    assert!(
-        !held.is_empty(),
-        "the first unknown kid waits for the refetch"
-    );
+        .unwrap_or(0)
+}
+
+#[test]
+fn requests_waiting_for_an_unknown_key_are_capped() {
+    use jwt_simple::prelude::{Claims, RS256KeyPair, RSAKeyPairLike};
+    let gw = Gateway::start("sec_unknown_kid", json!({}));
+    // The tenant's own key under names the tenant does not publish.
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/it/emulator-key.pem"
+    ))
+    .unwrap();
+    let key = RS256KeyPair::from_pem(&pem).unwrap();
+    let issuer = format!("{}/", gw.auth0_base);
+    let token = |n: usize| {
+        let claims = Claims::with_custom_claims(
+            json!({"azp": "app-client-id"}),
+            jwt_simple::prelude::Duration::from_mins(5),
+        )
+        .with_issuer(&issuer)
+        .with_subject(format!("auth0|{n}"))
+        .with_audience("https://api.example.org");
+        key.clone()
+            .with_key_id(&format!("made-up-{n}"))
+            .sign(claims)
+            .unwrap()
+    };
+    // 60 distinct tokens, then 60 copies of one: a worker holds at most 16 requests waiting for
+    // a refetch (two workers, plus one answer in flight per worker as a wait ends and another
+    // begins); the rest are refused at once.
+    let distinct = (0..60).map(token).collect();
+    let copies = vec![token(1_000); 60];
+    for (what, tokens) in [("distinct", distinct), ("copies", copies)] {
+        let results = all_at_once(&gw, tokens);
+        assert!(
+            results.iter().all(|(status, ..)| *status == 401),
+            "{results:?}"
+        );
+        let most = most_held_at_once(&results);
+        assert!(most <= 34, "{what}: {most} held at once: {results:?}");
+        assert!(
+            most >= 1,
+            "{what}: the first unknown kid waits for the refetch"
+        );
+    }
     assert!(gw.upstream_received().is_empty());
+}
+
+#[test]
+fn requests_abandoned_during_an_auth0_call_leave_nothing_behind() {
+    use std::io::Write;
+    let gw = Gateway::start("sec_abandoned", json!({}));
+    gw.fault(json!({"delayMs": 600}));
+    let address = gw.base.trim_start_matches("http://").to_string();
+    let body = "grant_type=password&username=alice&password=wrong";
+    let sent = 40;
+    for _ in 0..sent {
+        // Anonymous (the default client), and gone before Auth0 answers.
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let head = format!(
+            "POST /oauth/token HTTP/1.1\r\nhost: gw\r\n\
+             content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(stream);
+    }
+    // Every callout answered by now; each request that went away took its entry with it.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let url = format!(
+        "http://127.0.0.1:{}/stats?filter=callout_abandoned",
+        gw.admin_port
+    );
+    let stats = request("GET", &url, &[], None).body;
+    let abandoned: u64 = stats
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .find(|(name, _)| name.ends_with("auth0_filter.callout_abandoned"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no abandoned-callout count in {stats}"));
+    assert_eq!(abandoned, sent, "{stats}");
+    // And the gateway serves as before.
+    gw.fault(json!({"delayMs": 0}));
+    assert_eq!(gw.post_form("/oauth/token", &[APP_KEY], ALICE).status, 200);
 }

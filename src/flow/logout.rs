@@ -21,6 +21,7 @@ struct LogoutFlow {
     reply: Reply,
     state: State,
     key: SessionKey,
+    token: String,
     /// Until when the ended session's marker stays.
     ended_until: u64,
 }
@@ -45,6 +46,7 @@ pub(super) fn start(
         state: State::LookingUp,
         key: key.clone(),
         ended_until: ended_until(ctx.config, Some(&token), ctx.now),
+        token,
     };
     Ok((Box::new(flow), Action::Store(StoreOp::Get(key))))
 }
@@ -65,6 +67,7 @@ impl Flow for LogoutFlow {
         match (&self.state, outcome) {
             (State::LookingUp, StoreOutcome::Record(Some(record))) => {
                 self.state = State::Deleting(record);
+                ctx.session_ended(&self.token);
                 Ok(Action::Store(StoreOp::Delete(
                     self.key.clone(),
                     self.ended_until,

@@ -40,10 +40,13 @@ pub enum Action {
     /// Call `on_wake` after about this many milliseconds (another request is fetching
     /// something this one needs).
     Wait { millis: u64 },
-    /// Verify a token against the stored JWKS, then call `on_verified`.
+    /// Verify a token against the stored JWKS, then call `on_verified`. `waiting`: the request
+    /// is checking again after waiting for the keys (it already has its place among the
+    /// requests waiting for them).
     Verify {
         token: std::rc::Rc<str>,
         against: crate::verifier::VerifyAgainst,
+        waiting: bool,
     },
     /// Let the request go upstream with these headers set (identity headers).
     Forward {
@@ -73,6 +76,7 @@ pub struct Ctx<'a> {
     pub entropy: [u8; ENTROPY_BYTES],
     logs: &'a mut Vec<LogLine>,
     grant: &'a mut Option<LoginGrant>,
+    ended_tokens: &'a mut Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -87,6 +91,12 @@ impl Ctx<'_> {
     /// Names the grant of the login under way, counted if the request succeeds.
     pub fn login_grant(&mut self, grant: LoginGrant) {
         *self.grant = Some(grant);
+    }
+
+    /// Says that the session of `token` is being ended, so this worker forgets what it last
+    /// read of it at once (`flow::protected`), instead of within `sessionRecheckSeconds`.
+    pub fn session_ended(&mut self, token: &str) {
+        self.ended_tokens.push(token.to_string());
     }
 }
 
@@ -168,6 +178,8 @@ pub struct Exchange {
     route: &'static str,
     management: bool,
     grant: Option<LoginGrant>,
+    /// Tokens whose session a flow ended, for the host to forget their session reads.
+    ended_tokens: Vec<String>,
     metrics: Vec<MetricEvent>,
     /// When the Auth0 callout under way was made.
     call_started: Option<Timestamp>,
@@ -228,12 +240,14 @@ impl Exchange {
         };
         let mut logs = Vec::new();
         let mut grant = None;
+        let mut ended_tokens = Vec::new();
         let mut ctx = Ctx {
             config,
             now,
             entropy,
             logs: &mut logs,
             grant: &mut grant,
+            ended_tokens: &mut ended_tokens,
         };
         let (route_name, management) = match &route {
             None => ("protected", false),
@@ -270,6 +284,7 @@ impl Exchange {
             route: route_name,
             management,
             grant,
+            ended_tokens,
             metrics: Vec::new(),
             call_started: None,
         };
@@ -349,6 +364,11 @@ impl Exchange {
         std::mem::take(&mut self.logs)
     }
 
+    /// Tokens whose session was ended since the last call.
+    pub fn take_ended_tokens(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.ended_tokens)
+    }
+
     /// Stat changes since the last call.
     pub fn take_metrics(&mut self) -> Vec<MetricEvent> {
         std::mem::take(&mut self.metrics)
@@ -401,6 +421,7 @@ impl Exchange {
             entropy: self.entropy,
             logs: &mut self.logs,
             grant: &mut self.grant,
+            ended_tokens: &mut self.ended_tokens,
         };
         let action = match event(self.flow.as_mut(), &mut ctx) {
             Ok(action) => action,

@@ -48,7 +48,7 @@ fn protected_cache_hit() {
         let t = std::time::Instant::now();
         for _ in 0..n / 20 {
             let head = RequestHead::from_pairs(pairs.iter().map(|(a, b)| (*a, b.as_bytes())));
-            let Start::Exchange(mut ex, Action::Verify { token, against }) =
+            let Start::Exchange(mut ex, Action::Verify { token, against, .. }) =
                 Exchange::start(&d.config, &head, NOW, [0; ENTROPY_BYTES])
             else {
                 panic!("not a verification")

@@ -97,7 +97,12 @@ pub(super) fn start(
     // The client (which says what the token must satisfy) is the one its `azp` names; a
     // repeat check finds it from the cached verification.
     let against = VerifyAgainst::TokenClient;
-    Ok((Box::new(flow), Action::Verify { token, against }))
+    let action = Action::Verify {
+        token,
+        against,
+        waiting: false,
+    };
+    Ok((Box::new(flow), action))
 }
 
 /// No token, or one issued to no configured client.
@@ -109,10 +114,12 @@ struct Denied;
 impl Flow for Denied {}
 
 impl ProtectedFlow {
-    fn verify(&self) -> Step {
+    /// The check again after a wait for the keys.
+    fn verify_again(&self) -> Step {
         Ok(Action::Verify {
             token: Rc::clone(&self.token),
             against: VerifyAgainst::TokenClient,
+            waiting: true,
         })
     }
 
@@ -230,7 +237,7 @@ impl Flow for ProtectedFlow {
     }
 
     fn on_wake(&mut self, _ctx: &mut Ctx<'_>) -> Step {
-        self.verify()
+        self.verify_again()
     }
 }
 

@@ -211,6 +211,9 @@ impl Flow for RefreshFlow {
             (Some(old), next) => {
                 self.state = State::AwaitDelete { next, reply };
                 let until = ended_until(ctx.config, self.presented.as_deref(), ctx.now);
+                if let Some(token) = &self.presented {
+                    ctx.session_ended(token);
+                }
                 Ok(Action::Store(StoreOp::Delete(old, until)))
             }
             (None, Some((key, record))) => {

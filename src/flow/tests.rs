@@ -140,6 +140,9 @@ impl Driver {
         for _ in 0..80 {
             self.logs.extend(exchange.take_logs());
             self.metrics.extend(exchange.take_metrics());
+            for token in exchange.take_ended_tokens() {
+                self.verifier.forget_session_read(&token);
+            }
             action = match action {
                 Action::Respond(reply) => return Some(reply),
                 Action::PassThrough => return None,
@@ -148,12 +151,25 @@ impl Driver {
                     self.forwarded = Some(named.collect());
                     return None;
                 }
-                Action::Verify { token, against } => {
+                Action::Verify {
+                    token,
+                    against,
+                    waiting,
+                } => {
                     let store = KvSessionStore::new(&self.kv, &self.config.session_scope);
                     let source = |issuer: &str| store.jwks_source(issuer);
-                    let result = self
-                        .verifier
-                        .verify(&token, &against, &self.config, &source, NOW);
+                    let result = match waiting {
+                        false => self
+                            .verifier
+                            .verify(&token, &against, &self.config, &source, NOW),
+                        true => self.verifier.verify_waiting(
+                            &token,
+                            &against,
+                            &self.config,
+                            &source,
+                            NOW,
+                        ),
+                    };
                     exchange.on_verified(&self.config, NOW, result)
                 }
                 Action::Wait { millis } => {

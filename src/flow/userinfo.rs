@@ -59,8 +59,8 @@ pub(super) fn start(
 }
 
 impl UserinfoFlow {
-    /// The verification the current stage needs (asked again after a wait for keys).
-    fn verification(&self, ctx: &Ctx<'_>) -> Step {
+    /// The verification the current stage needs (`waiting`: asked again after a wait for keys).
+    fn verification(&self, ctx: &Ctx<'_>, waiting: bool) -> Step {
         let Stage::CheckingAccess(session) = &self.stage else {
             return Err(super::unexpected("verification"));
         };
@@ -68,6 +68,7 @@ impl UserinfoFlow {
         Ok(Action::Verify {
             token: std::rc::Rc::clone(&self.token),
             against: VerifyAgainst::Expectation(std::sync::Arc::clone(&client.access_expectation)),
+            waiting,
         })
     }
 
@@ -113,7 +114,7 @@ impl Flow for UserinfoFlow {
         match (std::mem::replace(&mut self.stage, Stage::Done), outcome) {
             (Stage::LookingUp, StoreOutcome::Record(Some(session))) => {
                 self.stage = Stage::CheckingAccess(session);
-                self.verification(ctx)
+                self.verification(ctx, false)
             }
             (Stage::LookingUp, StoreOutcome::Record(None) | StoreOutcome::Ended) => Err(
                 FilterError::unauthorized("the session has expired or does not exist"),
@@ -159,7 +160,7 @@ impl Flow for UserinfoFlow {
     }
 
     fn on_wake(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        self.verification(ctx)
+        self.verification(ctx, true)
     }
 
     fn on_verified(&mut self, ctx: &mut Ctx<'_>, result: Result<Verified, VerifyError>) -> Step {
@@ -212,6 +213,7 @@ impl Flow for UserinfoFlow {
         );
         let old = SessionKey::for_token(&self.token);
         let until = ended_until(ctx.config, Some(&self.token), ctx.now);
+        ctx.session_ended(&self.token);
         self.token = std::rc::Rc::from(tokens.access_token);
         self.stage = Stage::DroppingOld {
             next: (key, next),

@@ -164,6 +164,12 @@ impl HttpState {
     fn flush_logs(&mut self) {
         if let Some(exchange) = self.exchange.as_mut() {
             let (logs, metrics) = (exchange.take_logs(), exchange.take_metrics());
+            let ended = exchange.take_ended_tokens();
+            if let Ok(verifier) = self.verifier.try_borrow() {
+                for token in &ended {
+                    verifier.forget_session_read(token);
+                }
+            }
             self.emit(logs, metrics);
         }
     }
@@ -239,13 +245,19 @@ impl HttpState {
                     let outcome = store.execute(&op, at);
                     self.step(|ex, config| ex.on_store(config, at, outcome))
                 }
-                Action::Verify { token, against } => {
+                Action::Verify {
+                    token,
+                    against,
+                    waiting,
+                } => {
                     let store = KvSessionStore::new(SharedData, &config.session_scope);
                     let source = |issuer: &str| store.jwks_source(issuer);
-                    let result = self
-                        .verifier
-                        .borrow_mut()
-                        .verify(&token, &against, &config, &source, at);
+                    let mut verifier = self.verifier.borrow_mut();
+                    let result = match waiting {
+                        false => verifier.verify(&token, &against, &config, &source, at),
+                        true => verifier.verify_waiting(&token, &against, &config, &source, at),
+                    };
+                    drop(verifier);
                     self.step(|ex, config| ex.on_verified(config, at, result))
                 }
                 Action::Forward { set_headers } => {
@@ -331,6 +343,32 @@ impl HttpState {
     fn run_resumed(&mut self, action: Action, at: Timestamp) {
         if let HostAction::Continue = self.run(action, true, at) {
             let _ = hostcalls::resume_http_request();
+        }
+    }
+}
+
+impl Drop for FilterHttp {
+    /// A request that ends before its callout is answered (the client hung up) is never handed
+    /// the answer, so its entries would stay in the worker's registry for good: an anonymous
+    /// caller could grow the VM's memory by hanging up during Auth0 calls. They go with it.
+    fn drop(&mut self) {
+        let Ok(state) = self.state.try_borrow() else {
+            return;
+        };
+        let Ok(mut registry) = state.waiters.try_borrow_mut() else {
+            return;
+        };
+        let id = state.context_id;
+        let before = registry.callouts.len();
+        registry.callouts.retain(|_, (context, _)| *context != id);
+        registry.waiters.retain(|waiter| waiter.context_id != id);
+        let abandoned = before - registry.callouts.len();
+        if let (true, Some(config)) = (abandoned > 0, state.config.as_deref()) {
+            let count = u64::try_from(abandoned).unwrap_or(u64::MAX);
+            stats::apply(vec![crate::metrics::callouts_abandoned(
+                &config.stat_prefix,
+                count,
+            )]);
         }
     }
 }
