@@ -42,6 +42,27 @@ fn driver() -> Driver {
     d
 }
 
+/// A website password login that Auth0 answers with `access` (and an ID token and a refresh
+/// token): its session is stored under `access`.
+fn website_login(d: &mut Driver, access: &str) {
+    let id = sign("k1", &["web-client-id"], "web-client-id", 600);
+    d.answers.push_back(token_json(access, &id, "rt-1"));
+    let login = d
+        .request(
+            "POST",
+            "/oauth/token",
+            &[("secret", "web-key"), JSON_TYPE],
+            br#"{"grant_type":"password","username":"alice","password":"s3cret-pw"}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        login.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&login.body)
+    );
+}
+
 pub(super) fn token_json(access: &str, id: &str, refresh: &str) -> CalloutResult {
     let body = serde_json::json!({"access_token": access, "id_token": id, "refresh_token": refresh, "expires_in": 60});
     CalloutResult::Answered {
@@ -429,22 +450,7 @@ fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
     let bearer = format!("Bearer {access}");
     let api = [("authorization", bearer.as_str())];
 
-    let id = sign("k1", &["web-client-id"], "web-client-id", 600);
-    d.answers.push_back(token_json(&access, &id, "rt-1"));
-    let login = d
-        .request(
-            "POST",
-            "/oauth/token",
-            &[("secret", "web-key"), JSON_TYPE],
-            br#"{"grant_type":"password","username":"alice","password":"s3cret-pw"}"#,
-        )
-        .unwrap();
-    assert_eq!(
-        login.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&login.body)
-    );
+    website_login(&mut d, &access);
     // The session keeps the profile claims, not the ID token with its signature.
     let profile = d.session(&access).unwrap().profile.unwrap();
     let mut names: Vec<&str> = profile.keys().map(String::as_str).collect();
@@ -509,17 +515,7 @@ fn logout_ends_a_token_however_it_is_presented() {
             "https://tenant.eu.auth0.com/userinfo",
         ];
         let access = sign("k1", &audiences, "web-client-id", 600);
-        let id = sign("k1", &["web-client-id"], "web-client-id", 600);
-        d.answers.push_back(token_json(&access, &id, "rt-1"));
-        let login = d
-            .request(
-                "POST",
-                "/oauth/token",
-                &[("secret", "web-key"), JSON_TYPE],
-                br#"{"grant_type":"password","username":"alice","password":"s3cret-pw"}"#,
-            )
-            .unwrap();
-        assert_eq!(login.status, 200);
+        website_login(&mut d, &access);
         let bearer = format!("Bearer {access}");
         let cookie = format!("sid={access}");
         let as_bearer = [("authorization", bearer.as_str())];
