@@ -9,10 +9,8 @@ pub const SESSION_COOKIE: &str = "sid";
 /// that is not RFC 6265 `cookie-value` (octets, optionally in one pair of quotes) counts as
 /// absent: the filter never sets one, and `sid=" a b "` must not give ` a b `.
 pub fn find_cookie<'a>(head: &'a RequestHead, name: &str) -> Option<&'a str> {
-    head.header_values("cookie")
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| n.trim() == name)
+    cookie_pairs(head)
+        .find(|(n, _)| *n == name)
         .map(|(_, v)| {
             let v = v.trim();
             v.strip_prefix('"')
@@ -20,6 +18,14 @@ pub fn find_cookie<'a>(head: &'a RequestHead, name: &str) -> Option<&'a str> {
                 .unwrap_or(v)
         })
         .filter(|v| is_cookie_value(v))
+}
+
+/// Every `name=value` of every `Cookie` header, name trimmed, value as sent.
+pub fn cookie_pairs(head: &RequestHead) -> impl Iterator<Item = (&str, &str)> {
+    head.header_values("cookie")
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim(), value))
 }
 
 /// RFC 6265 `cookie-octet`: what may stand in a cookie value unquoted.

@@ -145,9 +145,7 @@ pub fn clear_cookie(name: &str, same_site: Option<SameSite>) -> String {
 
 /// The login cookies of a request, by name, at most [`MAX_LOGIN_COOKIES`].
 pub fn login_cookies(head: &crate::http::RequestHead) -> Vec<(String, String)> {
-    head.header_values("cookie")
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    crate::cookie::cookie_pairs(head)
         .filter(|(name, value)| name.starts_with(COOKIE_PREFIX) && !value.is_empty())
         .take(MAX_LOGIN_COOKIES)
         .map(|(name, value)| (name.to_string(), value.trim().to_string()))

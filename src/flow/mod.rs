@@ -157,10 +157,12 @@ pub fn ownership(config: &Config, method: &str, raw_path: &str) -> Result<Owners
     if let Some(route) = config.routes.classify(method, &path) {
         return Ok(Ownership::Route(route));
     }
+    // The raw path is another reading only when normalising changed it.
+    let changed = matches!(path, std::borrow::Cow::Owned(_));
     let protected = config
         .protected
         .as_ref()
-        .is_some_and(|p| p.covers(&path) || p.covers(raw_path));
+        .is_some_and(|p| p.covers(&path) || (changed && p.covers(raw_path)));
     Ok(match protected {
         true => Ownership::Protected,
         false => Ownership::Foreign,
@@ -462,6 +464,8 @@ impl Exchange {
 
 #[cfg(test)]
 mod identity_tests;
+#[cfg(test)]
+mod logout_tests;
 #[cfg(test)]
 mod management_tests;
 #[cfg(test)]
