@@ -91,7 +91,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) cargo test -p auth0-filter --test '*' -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
 		--test integration --test identity --test management --test edge_cases \
-		--test observability --test security -- --test-threads 2
+		--test observability --test security --test security_limits -- --test-threads 2
 
 test: build unit lint validate-envoy api-check integration bench-smoke
 

@@ -3,8 +3,14 @@
 
 use crate::small_map::SmallMap;
 
-use super::raw::{RawClient, RawManagementAccess, RawManagementClient, RawSessionStore};
-use super::{non_empty, Auth0Endpoint, Client, ConfigError, ManagementAccess, ManagementClient};
+use super::raw::{
+    RawClient, RawManagementAccess, RawManagementClient, RawProtectedRoutes, RawSessionStore,
+};
+use super::{
+    non_empty, Auth0Endpoint, Client, ConfigError, ManagementAccess, ManagementClient,
+    ProtectedRoutes,
+};
+use std::sync::Arc;
 
 pub(super) fn validate_clusters(raw: &SmallMap<String>) -> Result<SmallMap<String>, ConfigError> {
     let mut clusters = SmallMap::new();
@@ -390,4 +396,55 @@ pub(super) fn validate_stat_prefix(prefix: Option<String>) -> Result<String, Con
             "must be 1-64 letters, digits or `_`, starting with a letter",
         ))
     }
+}
+
+pub(super) fn validate_protected(
+    raw: RawProtectedRoutes,
+    prefix: &str,
+) -> Result<ProtectedRoutes, ConfigError> {
+    if raw.prefixes.is_empty() {
+        return Err(ConfigError::new(
+            "protectedRoutes.prefixes",
+            "list at least one path prefix",
+        ));
+    }
+    let mut prefixes = Vec::new();
+    for (index, p) in raw.prefixes.iter().enumerate() {
+        if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+            return Err(ConfigError::new(
+                format!("protectedRoutes.prefixes[{index}]"),
+                "must be a path prefix starting with `/`",
+            ));
+        }
+        prefixes.push(format!("{prefix}{p}"));
+    }
+    let header = |field: &str, name: &str| -> Result<Arc<str>, ConfigError> {
+        let name = name.trim().to_ascii_lowercase();
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !token || name.starts_with(':') {
+            return Err(ConfigError::new(
+                format!("protectedRoutes.identityHeaders.{field}"),
+                "must be a header name",
+            ));
+        }
+        Ok(Arc::from(name))
+    };
+    let session_recheck_seconds = raw.session_recheck_seconds.unwrap_or(5);
+    if session_recheck_seconds > 300 {
+        return Err(ConfigError::new(
+            "protectedRoutes.sessionRecheckSeconds",
+            "must be between 0 and 300",
+        ));
+    }
+    Ok(ProtectedRoutes {
+        prefixes,
+        redirect_to_login: raw.redirect_to_login,
+        session_recheck_seconds,
+        user_id_header: header("userId", &raw.identity_headers.user_id)?,
+        groups_header: header("groups", &raw.identity_headers.groups)?,
+        client_type_header: header("clientType", &raw.identity_headers.client_type)?,
+    })
 }
