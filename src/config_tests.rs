@@ -336,3 +336,37 @@ fn identity_headers_are_known_in_each_spelling() {
         assert!(!protected.is_identity_header(name), "{name}");
     }
 }
+
+#[test]
+fn body_reading_defaults_to_stop_iteration_and_takes_hold_filter() {
+    let config = config_with(serde_json::json!({}));
+    assert_eq!(config.body_reading, BodyReading::StopIteration);
+    let config = config_with(serde_json::json!({"bodyReading": "holdFilter"}));
+    assert_eq!(config.body_reading, BodyReading::HoldFilter);
+    let err = with(|v| v["bodyReading"] = serde_json::json!("buffer")).unwrap_err();
+    assert_eq!(err.field, "bodyReading");
+}
+
+#[test]
+fn a_plugin_is_a_hold_instance_only_with_the_hold_role_alone() {
+    assert!(matches!(
+        Plugin::from_json(br#"{"role": "hold"}"#),
+        Ok(Plugin::Hold)
+    ));
+    let filter = Plugin::from_json(base_json().to_string().as_bytes());
+    assert!(matches!(filter, Ok(Plugin::Filter(_))));
+    let err = Plugin::from_json(br#"{"role": "filter"}"#).unwrap_err();
+    assert_eq!(err.field, "role");
+    let err = Plugin::from_json(br#"{"role": "hold", "clients": {}}"#).unwrap_err();
+    assert_eq!(err.field, "role");
+    let mut with_role = base_json();
+    with_role["role"] = serde_json::json!("hold");
+    assert!(Plugin::from_json(with_role.to_string().as_bytes()).is_err());
+    assert_eq!(Plugin::from_json(b"{").unwrap_err().field, "(root)");
+    // A filter configuration is checked as `Config::from_json` checks it.
+    let bad = serde_json::json!({"clients": {}, "bodyReading": "holdFilter"}).to_string();
+    assert_eq!(
+        Plugin::from_json(bad.as_bytes()).unwrap_err().to_string(),
+        Config::from_json(bad.as_bytes()).unwrap_err().to_string()
+    );
+}

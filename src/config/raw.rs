@@ -65,6 +65,16 @@ pub(super) struct RawConfig {
     /// Answers `GET <prefix>/documentation/json` with the OpenAPI description; on by default.
     #[serde(default)]
     pub(super) serve_documentation: Option<bool>,
+    /// How the filter reads the body of the requests it answers (see `BodyReading`).
+    #[serde(default)]
+    pub(super) body_reading: Option<super::BodyReading>,
+}
+
+/// The configuration of a hold instance: `{"role": "hold"}` and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawHold {
+    pub(super) role: String,
 }
 
 #[derive(Deserialize)]
