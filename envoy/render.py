@@ -2,7 +2,11 @@
 """Render envoy.template.yaml for `make run`: fill the ports, the wasm path and the filter
 configuration (filter-config.json, itself templated with the Auth0 and listener ports) into one Envoy config.
 
-Usage: render.py [--compose] LISTEN ADMIN AUTH0 UPSTREAM WASM_PATH > envoy.yaml
+Usage: render.py [--compose] [--hold] LISTEN ADMIN AUTH0 UPSTREAM WASM_PATH > envoy.yaml
+
+--hold renders the mode without `allow_on_headers_stop_iteration` (filter config
+`bodyReading: holdFilter`): lines tagged `# flag-mode` are dropped and the `#hold:` lines
+uncommented, which add the hold instance after the filter.
 
 --compose renders the same template for docker-compose.yml (envoy/compose/envoy.yaml): Envoy
 listens on 0.0.0.0 and reaches the emulator and the echo upstream by their compose service
@@ -16,8 +20,8 @@ import sys
 here = pathlib.Path(__file__).parent
 args = sys.argv[1:]
 compose = "--compose" in args
-if compose:
-    args.remove("--compose")
+hold = "--hold" in args
+args = [a for a in args if a not in ("--compose", "--hold")]
 if len(args) != 5:
     sys.exit(__doc__)
 listen, admin, auth0, upstream, wasm = args
@@ -52,8 +56,20 @@ if compose:
         "# envoy/envoy.template.yaml: edit the template, not this file.\n" + text
     )
 
+if hold:
+    lines = []
+    for line in text.splitlines():
+        if line.rstrip().endswith("# flag-mode"):
+            continue
+        indent, marker, rest = line.partition("#hold: ")
+        lines.append(indent + rest if marker and not indent.strip() else line)
+    text = "\n".join(lines) + "\n"
+
 config = config.replace("{{AUTH0_PORT}}", auth0).replace("{{LISTEN_PORT}}", listen)
-config = json.dumps(json.loads(config), separators=(",", ":"))
+config = json.loads(config)
+if hold:
+    config["bodyReading"] = "holdFilter"
+config = json.dumps(config, separators=(",", ":"))
 values = {
     "LISTEN_PORT": listen, "ADMIN_PORT": admin, "AUTH0_PORT": auth0, "UPSTREAM_PORT": upstream,
     "WASM_PATH": wasm, "FILTER_CONFIG": config, "PREFIX": "", "WEBDIS_PORT": "7379",

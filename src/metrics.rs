@@ -194,6 +194,11 @@ pub fn callouts_abandoned(prefix: &str, count: u64) -> MetricEvent {
     }
 }
 
+/// A request in the hold mode whose headers no hold instance stopped: it was refused.
+pub fn hold_missing(prefix: &str) -> MetricEvent {
+    MetricEvent::count(prefix, "hold_missing")
+}
+
 pub fn sessions_live(prefix: &str, live: u64) -> MetricEvent {
     MetricEvent {
         kind: MetricKind::Gauge,

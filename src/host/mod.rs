@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+mod hold;
 mod root;
 mod stats;
 
@@ -12,7 +13,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, BufferType, LogLevel as HostLevel, MapType, Status};
 
-use crate::config::Config;
+use crate::config::{BodyReading, Config};
 use crate::flow::{Action, Exchange, LogLevel, LogLine, Start};
 use crate::http::{CalloutResult, RequestHead};
 use crate::session::{CasKv, KvError, KvSessionStore, SessionStore};
@@ -149,6 +150,8 @@ pub(crate) struct HttpState {
     /// Paused while the flow decides (callout, wait, verification): nothing of the request,
     /// body or trailers, may go upstream until it has.
     undecided: bool,
+    /// In the hold mode: whether this request's headers went on to the hold instance.
+    held: Held,
     callout_started_ms: u64,
     /// `x-request-id` and route, made into the tag of the request's log lines only when one
     /// is written (most requests write none).
@@ -158,6 +161,19 @@ pub(crate) struct HttpState {
     me: Weak<RefCell<HttpState>>,
     waiters: Waiters,
     verifier: Rc<RefCell<Verifier>>,
+}
+
+/// A request the filter answers after reading its body, in the hold mode (`bodyReading:
+/// holdFilter`): its headers go on to the hold instance, which stops them before the router.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Not held: the flag mode, or a request whose body the filter does not read.
+    No,
+    /// Marked for the hold instance; whether it stopped the request is checked when the body
+    /// arrives.
+    Marked,
+    /// The hold instance confirmed it stopped the request.
+    Confirmed,
 }
 
 impl HttpState {
@@ -207,6 +223,12 @@ impl HttpState {
         loop {
             self.flush_logs();
             action = match action {
+                // The hold instance keeps a held request from the router for good: one that
+                // should go on is a bug, answered rather than left hanging.
+                Action::PassThrough | Action::Forward { .. } if self.held != Held::No => {
+                    let error = crate::error::FilterError::internal("a held request cannot go on");
+                    Action::Respond(error.to_reply())
+                }
                 Action::PassThrough => {
                     self.undecided = false;
                     return HostAction::Continue;
@@ -344,6 +366,56 @@ impl HttpState {
         if let HostAction::Continue = self.run(action, true, at) {
             let _ = hostcalls::resume_http_request();
         }
+    }
+}
+
+impl HttpState {
+    /// In the hold mode a request whose body the filter waits for is not paused in the
+    /// request-headers callback (Envoy would then withhold the body): it is marked and its
+    /// headers go on to the hold instance, which stops them.
+    fn hold_instead_of_pause(&mut self, verdict: HostAction, end_of_stream: bool) -> HostAction {
+        let hold_mode = self
+            .config
+            .as_ref()
+            .is_some_and(|c| c.body_reading == BodyReading::HoldFilter);
+        if !hold_mode
+            || end_of_stream
+            || self.reading_body.is_none()
+            || !matches!(verdict, HostAction::Pause)
+        {
+            return verdict;
+        }
+        if hostcalls::set_property(vec![crate::http::HOLD_MARK], Some(b"1")).is_err() {
+            log(LogLevel::Error, "the host refused the hold mark");
+            let error = crate::error::FilterError::internal("the request could not be held");
+            return self.run(Action::Respond(error.to_reply()), true, now());
+        }
+        self.held = Held::Marked;
+        HostAction::Continue
+    }
+
+    /// The first body callback of a marked request: if no hold instance stopped its headers,
+    /// they have reached the router, and the request is refused before its body follows.
+    fn hold_confirmed(&mut self) -> Option<HostAction> {
+        if self.held != Held::Marked {
+            return None;
+        }
+        self.held = Held::Confirmed;
+        if let Ok(Some(_)) = hostcalls::get_property(vec![crate::http::HOLD_TAKEN]) {
+            return None;
+        }
+        log(
+            LogLevel::Error,
+            "bodyReading is holdFilter but no hold instance ({\"role\": \"hold\"}) follows \
+             the filter: the request was refused",
+        );
+        if let Some(config) = self.config.as_deref() {
+            stats::apply(vec![crate::metrics::hold_missing(&config.stat_prefix)]);
+        }
+        self.reading_body = None;
+        self.held = Held::No;
+        let error = crate::error::FilterError::internal("the request could not be held");
+        Some(self.run(Action::Respond(error.to_reply()), true, now()))
     }
 }
 
@@ -485,13 +557,17 @@ impl HttpContext for FilterHttp {
             Start::Exchange(exchange, action) => {
                 state.route = exchange.route();
                 state.exchange = Some(*exchange);
-                state.run(action, end_of_stream, at)
+                let verdict = state.run(action, end_of_stream, at);
+                state.hold_instead_of_pause(verdict, end_of_stream)
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> HostAction {
         let mut state = self.state.borrow_mut();
+        if let Some(refused) = state.hold_confirmed() {
+            return refused;
+        }
         let Some(limit) = state.reading_body else {
             // A body arriving while the flow decides waits with the headers.
             return if state.undecided {

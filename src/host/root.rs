@@ -10,7 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
 use super::{call_result, log, now, stats, FilterHttp, HttpState, SharedData};
-use crate::config::Config;
+use crate::config::{Config, Plugin};
 use crate::flow::LogLevel;
 use crate::http::CalloutResult;
 use crate::session::KvSessionStore;
@@ -41,6 +41,8 @@ pub(super) const WAIT_TICK: Duration = Duration::from_millis(10);
 
 pub(super) struct FilterRoot {
     config: Option<Rc<Config>>,
+    /// A hold instance (`{"role": "hold"}`): its requests only stop the filter's marked ones.
+    hold: bool,
     waiters: Waiters,
     /// This worker's parsed keys and verification cache, shared with its requests.
     verifier: Rc<RefCell<Verifier>>,
@@ -53,6 +55,7 @@ impl FilterRoot {
     pub(super) fn new() -> Self {
         FilterRoot {
             config: None,
+            hold: false,
             waiters: Rc::new(RefCell::new(Registry::default())),
             verifier: Rc::new(RefCell::new(Verifier::default())),
             jwks_calls: std::collections::HashMap::new(),
@@ -204,9 +207,13 @@ impl RootContext for FilterRoot {
             .ok()
             .flatten()
             .unwrap_or_default();
-        match Config::from_json(&bytes) {
-            Ok(config) => {
-                self.config = Some(Rc::new(config));
+        match Plugin::from_json(&bytes) {
+            Ok(Plugin::Hold) => {
+                self.hold = true;
+                true
+            }
+            Ok(Plugin::Filter(config)) => {
+                self.config = Some(Rc::new(*config));
                 if let Some(store) = self.store() {
                     let issuers = self
                         .config
@@ -281,12 +288,16 @@ impl RootContext for FilterRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if self.hold {
+            return Some(Box::new(super::hold::HoldHttp::default()));
+        }
         let state = Rc::new_cyclic(|me| {
             RefCell::new(HttpState {
                 config: self.config.clone(),
                 exchange: None,
                 reading_body: None,
                 undecided: false,
+                held: super::Held::No,
                 callout_started_ms: 0,
                 request_id: String::new(),
                 route: "",

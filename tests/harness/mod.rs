@@ -168,6 +168,57 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Where one gateway's processes listen, and the module Envoy loads.
+pub struct Ports {
+    pub listen: u16,
+    pub admin: u16,
+    pub auth0: u16,
+    pub upstream: u16,
+    pub webdis: u16,
+    pub wasm: PathBuf,
+    /// This gateway's directory under target/it, for files its Envoy config refers to.
+    pub dir: PathBuf,
+}
+
+/// With `AUTH0_FILTER_BODY=hold` the filter reads bodies through a hold instance
+/// (`bodyReading: holdFilter`) instead of `allow_on_headers_stop_iteration`, so the same
+/// behavioural suites run in both modes.
+pub fn hold_mode() -> bool {
+    std::env::var("AUTH0_FILTER_BODY").is_ok_and(|mode| mode == "hold")
+}
+
+/// The shipped Envoy template (envoy/envoy.template.yaml) for these ports and filter config.
+/// Lines tagged `# flag-mode` are for the stop-iteration mode only; lines commented `#hold:`
+/// are the hold mode's.
+pub fn render_template(ports: &Ports, prefix: &str, config: &serde_json::Value) -> String {
+    let mut config = config.clone();
+    let template =
+        std::fs::read_to_string(repo().join("envoy/envoy.template.yaml")).expect("envoy template");
+    let template = if hold_mode() {
+        config["bodyReading"] = serde_json::json!("holdFilter");
+        template
+            .lines()
+            .filter(|line| !line.trim_end().ends_with("# flag-mode"))
+            .map(|line| match line.split_once("#hold: ") {
+                Some((indent, rest)) if indent.trim().is_empty() => format!("{indent}{rest}"),
+                _ => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        template
+    };
+    template
+        .replace("{{LISTEN_PORT}}", &ports.listen.to_string())
+        .replace("{{ADMIN_PORT}}", &ports.admin.to_string())
+        .replace("{{AUTH0_PORT}}", &ports.auth0.to_string())
+        .replace("{{UPSTREAM_PORT}}", &ports.upstream.to_string())
+        .replace("{{WASM_PATH}}", &ports.wasm.to_string_lossy())
+        .replace("{{PREFIX}}", prefix)
+        .replace("{{WEBDIS_PORT}}", &ports.webdis.to_string())
+        .replace("{{FILTER_CONFIG}}", &config.to_string())
+}
+
 pub struct Gateway {
     pub base: String,
     pub auth0_base: String,
@@ -262,7 +313,7 @@ impl Gateway {
     ) -> Result<Gateway, String> {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::start_once(name, &overrides, prefix, shared_auth0, webdis) {
+            match Self::start_once(name, &overrides, prefix, shared_auth0, webdis, None) {
                 Err(log)
                     if log.contains("Address already in use") || log.contains("cannot listen") =>
                 {
@@ -274,12 +325,31 @@ impl Gateway {
         Err(last)
     }
 
+    /// Starts the emulator and the echo upstream, then Envoy with the configuration `render`
+    /// makes from their ports and the local-run filter config (with `overrides`): how the
+    /// deployment-shape tests run the Envoy configuration a control plane would generate.
+    pub fn start_rendered(
+        name: &str,
+        overrides: serde_json::Value,
+        render: &dyn Fn(&Ports, &serde_json::Value) -> String,
+    ) -> Gateway {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_once(name, &overrides, "", None, None, Some(render)) {
+                Ok(gateway) => return gateway,
+                Err(log) => last = log,
+            }
+        }
+        panic!("Envoy refused to start:\n{last}")
+    }
+
     fn start_once(
         name: &str,
         overrides: &serde_json::Value,
         prefix: &str,
         shared_auth0: Option<u16>,
         webdis: Option<u16>,
+        render: Option<&dyn Fn(&Ports, &serde_json::Value) -> String>,
     ) -> Result<Gateway, String> {
         let dir = repo().join("target/it").join(name);
         let _ = std::fs::remove_dir_all(&dir);
@@ -346,16 +416,19 @@ impl Gateway {
                 }
             }
         }
-        let envoy_yaml = std::fs::read_to_string(repo().join("envoy/envoy.template.yaml"))
-            .expect("envoy template")
-            .replace("{{LISTEN_PORT}}", &listen.to_string())
-            .replace("{{ADMIN_PORT}}", &admin.to_string())
-            .replace("{{AUTH0_PORT}}", &auth0.to_string())
-            .replace("{{UPSTREAM_PORT}}", &upstream.to_string())
-            .replace("{{WASM_PATH}}", &env_path("WASM_PATH").to_string_lossy())
-            .replace("{{PREFIX}}", prefix)
-            .replace("{{WEBDIS_PORT}}", &webdis.unwrap_or(9).to_string())
-            .replace("{{FILTER_CONFIG}}", &config.to_string());
+        let ports = Ports {
+            listen,
+            admin,
+            auth0,
+            upstream,
+            webdis: webdis.unwrap_or(9),
+            wasm: env_path("WASM_PATH"),
+            dir: dir.clone(),
+        };
+        let envoy_yaml = match render {
+            Some(render) => render(&ports, &config),
+            None => render_template(&ports, prefix, &config),
+        };
         let yaml_path = dir.join("envoy.yaml");
         std::fs::write(&yaml_path, envoy_yaml).expect("write envoy.yaml");
         let envoy_log = dir.join("envoy.log");
