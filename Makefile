@@ -81,24 +81,29 @@ validate-envoy: build
 	@mkdir -p $(RUN_DIR)
 	@python3 envoy/render.py $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate.yaml -l error
+	@python3 envoy/render.py --hold $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate-hold.yaml
+	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-hold.yaml -l error
 	@python3 envoy/render.py --compose $(COMPOSE_PORTS) $(abspath $(WASM)) > $(RUN_DIR)/validate-compose.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-compose.yaml -l error
 
 IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
 
-# Every integration suite, then the behavioural suites again with sessions in Redis (Webdis).
+# Every integration suite, then the behavioural suites again with sessions in Redis (Webdis),
+# and again in the hold mode (no allow_on_headers_stop_iteration; envoy/render.py --hold).
+BEHAVIOUR_SUITES := --test integration --test identity --test management --test edge_cases \
+	--test observability --test security --test security_limits
 integration: build $(SCHEMATHESIS)
 	$(IT_ENV) cargo test -p auth0-filter --test '*' -- --test-threads 2
-	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter \
-		--test integration --test identity --test management --test edge_cases \
-		--test observability --test security --test security_limits -- --test-threads 2
+	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
+	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 
 test: build unit lint validate-envoy api-check integration bench-smoke
 
 # Starts the emulator, a sample upstream and Envoy with the filter; Ctrl-C stops them all.
+# `make run BODY=hold` runs the hold mode (no allow_on_headers_stop_iteration).
 run: build
 	@mkdir -p $(RUN_DIR)
-	@python3 envoy/render.py $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/envoy.yaml
+	@python3 envoy/render.py $(if $(filter hold,$(BODY)),--hold) $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/envoy.yaml
 	@trap 'kill 0' EXIT INT TERM; \
 	$(EMULATOR) serve --port $(AUTH0_PORT) --tenant emulator/tenant.json --key-file $(RUN_DIR)/emulator-key.pem & \
 	$(EMULATOR) echo --port $(UPSTREAM_PORT) & \

@@ -191,10 +191,20 @@ pub fn hold_mode() -> bool {
 /// Lines tagged `# flag-mode` are for the stop-iteration mode only; lines commented `#hold:`
 /// are the hold mode's.
 pub fn render_template(ports: &Ports, prefix: &str, config: &serde_json::Value) -> String {
+    render_template_in(ports, prefix, config, hold_mode())
+}
+
+/// `render_template` in the mode given: `hold` for the hold mode, else the flag mode.
+pub fn render_template_in(
+    ports: &Ports,
+    prefix: &str,
+    config: &serde_json::Value,
+    hold: bool,
+) -> String {
     let mut config = config.clone();
     let template =
         std::fs::read_to_string(repo().join("envoy/envoy.template.yaml")).expect("envoy template");
-    let template = if hold_mode() {
+    let template = if hold {
         config["bodyReading"] = serde_json::json!("holdFilter");
         template
             .lines()
