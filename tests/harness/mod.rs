@@ -180,6 +180,9 @@ pub struct Ports {
     pub dir: PathBuf,
 }
 
+/// Makes an Envoy configuration from the ports and the filter configuration.
+pub type Render<'a> = &'a dyn Fn(&Ports, &serde_json::Value) -> String;
+
 /// With `AUTH0_FILTER_BODY=hold` the filter reads bodies through a hold instance
 /// (`bodyReading: holdFilter`) instead of `allow_on_headers_stop_iteration`, so the same
 /// behavioural suites run in both modes.
@@ -341,7 +344,7 @@ impl Gateway {
     pub fn start_rendered(
         name: &str,
         overrides: serde_json::Value,
-        render: &dyn Fn(&Ports, &serde_json::Value) -> String,
+        render: Render,
     ) -> Gateway {
         let mut last = String::new();
         for _ in 0..3 {
@@ -359,7 +362,7 @@ impl Gateway {
         prefix: &str,
         shared_auth0: Option<u16>,
         webdis: Option<u16>,
-        render: Option<&dyn Fn(&Ports, &serde_json::Value) -> String>,
+        render: Option<Render>,
     ) -> Result<Gateway, String> {
         let dir = repo().join("target/it").join(name);
         let _ = std::fs::remove_dir_all(&dir);
