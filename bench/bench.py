@@ -17,8 +17,9 @@ import subprocess
 import threading
 import time
 
+import shapes
 import sizes
-from stack import (APP_LOGIN, NOOP_WASM, OUT, WASM, Stack, cpu_seconds, http, lua_script,
+from stack import (APP_LOGIN, OUT, WASM, Stack, cpu_seconds, http, lua_script,
                    rss_mb, wrk)
 
 # The direct baseline of P2: the form the filter itself sends Auth0 for the `app` client's
@@ -130,29 +131,12 @@ def measure_throughput(stack, args):
     seconds, pairs, conns = args.seconds, args.pairs, 16
     _, shipped, _ = stack.envoy("shipped")
     _, bare, _ = stack.envoy("bare", bare=True)
-    _, noop, _ = stack.envoy("noop", wasm=NOOP_WASM)
     get = lambda port, path, script=None: lambda: wrk(  # noqa: E731
         f"http://127.0.0.1:{port}{path}", seconds, conns, script)
-    figures = []
-
+    figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
     warm = lambda port, path, script=None: wrk(  # noqa: E731
         f"http://127.0.0.1:{port}{path}", max(1, seconds // 2), conns, script)
-    # Not measured: V8 first runs the module's functions with its baseline compiler and
-    # optimises the hot ones while they run; each Envoy gets the load it is measured with.
-    for port in (bare, shipped, noop):
-        warm(port, "/through-filter/x")
-        warm(port, "/app/resource")
 
-    # P1: a route the filter does not own, to the echo upstream; A and B side by side.
-    runs = together(pairs, get(bare, "/app/resource"), get(shipped, "/app/resource"))
-    figures.append(ratio_figure("P1a pass-through, filter off per route / no filter", runs, 0.97))
-    runs = together(pairs, get(bare, "/through-filter/x"), get(shipped, "/through-filter/x"))
-    figures.append(ratio_figure("P1b pass-through, filter on the chain / no filter", runs, 0.90))
-    # What any wasm filter costs on this machine: the same route through a filter that does
-    # nothing (context per request, a call into V8 per stream event). Not judged.
-    runs = together(pairs, get(bare, "/through-filter/x"), get(noop, "/through-filter/x"))
-    figures.append(ratio_figure("P1b floor, no-op wasm filter on the chain / no filter", runs,
-                                None))
 
     # P2: password login through the filter vs the same login proxied straight to the emulator.
     via_filter = lua_script(OUT / "login-filter.lua", "POST", APP_LOGIN,

@@ -78,19 +78,38 @@ class Stack:
         self.upstream_port = port
         return port
 
-    def envoy(self, name, bare=False, overrides=None, concurrency=1, wasm=WASM):
-        """Starts an Envoy (the shipped config, with `wasm` as its module); returns (child,
-        listen port, admin port)."""
+    def bare_config(self, listen, admin, extra_filters="", extra_resources=""):
+        """The bench's baseline config (no wasm filter); `extra_filters` go before the router,
+        `extra_resources` at the end of `static_resources`."""
+        text = (REPO / "bench" / "envoy-bare.template.yaml").read_text()
+        ports = {"LISTEN_PORT": listen, "ADMIN_PORT": admin, "AUTH0_PORT": self.auth0_port,
+                 "UPSTREAM_PORT": self.upstream_port}
+        for key, value in ports.items():
+            text = text.replace("{{" + key + "}}", str(value))
+        router = "          - name: envoy.filters.http.router\n"
+        if router not in text:
+            raise RuntimeError("bench: no router filter in envoy-bare.template.yaml")
+        return text.replace(router, extra_filters + router) + extra_resources
+
+    def envoy(self, name, bare=False, overrides=None, concurrency=1, wasm=WASM, hold=False,
+              render=None):
+        """Starts an Envoy (the shipped config, with `wasm` as its module; `hold`: in the hold
+        mode; `render(listen, admin)`: the config it returns instead); returns (child, listen
+        port, admin port)."""
         listen, admin = free_port(), free_port()
         ports = [str(listen), str(admin), str(self.auth0_port), str(self.upstream_port)]
-        if bare:
+        if render:
+            text = render(listen, admin)
+        elif bare:
             text = (REPO / "bench" / "envoy-bare.template.yaml").read_text()
             for key, value in zip(["LISTEN_PORT", "ADMIN_PORT", "AUTH0_PORT", "UPSTREAM_PORT"],
                                   ports):
                 text = text.replace("{{" + key + "}}", value)
         else:
-            text = subprocess.run([sys.executable, str(REPO / "envoy" / "render.py"), *ports,
-                                   str(wasm)], check=True, capture_output=True, text=True).stdout
+            mode = ["--hold"] if hold else []
+            text = subprocess.run([sys.executable, str(REPO / "envoy" / "render.py"), *mode,
+                                   *ports, str(wasm)],
+                                  check=True, capture_output=True, text=True).stdout
             if overrides:
                 text = filter_config_line(text, overrides)
         config = self.dir / f"envoy-{name}.yaml"

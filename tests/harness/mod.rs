@@ -341,11 +341,7 @@ impl Gateway {
     /// Starts the emulator and the echo upstream, then Envoy with the configuration `render`
     /// makes from their ports and the local-run filter config (with `overrides`): how the
     /// deployment-shape tests run the Envoy configuration a control plane would generate.
-    pub fn start_rendered(
-        name: &str,
-        overrides: serde_json::Value,
-        render: Render,
-    ) -> Gateway {
+    pub fn start_rendered(name: &str, overrides: serde_json::Value, render: Render) -> Gateway {
         let mut last = String::new();
         for _ in 0..3 {
             match Self::start_once(name, &overrides, "", None, None, Some(render)) {
