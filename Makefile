@@ -104,8 +104,11 @@ test: build unit lint validate-envoy check-manifests api-check integration bench
 # document against its CRD's OpenAPI schema from tests/fixtures/crds/ (tests/check_manifests.py,
 # first proving on tests/fixtures/manifests/ that it rejects what it must), and every plugin
 # configuration in them through the filter's own parser (tests/manifests.rs). Needs no build.
-MANIFEST_CHECK     := $(VENV)/.manifest-check-jsonschema-4.26.0
-MANIFEST_CHECK_PKG := jsonschema==4.26.0 pyyaml==6.0.3
+# The stamp file's name holds the pins, so changing one reinstalls.
+MANIFEST_CHECK_PKG := jsonschema==4.26.0 cel-python==0.5.0 pyyaml==6.0.3
+empty              :=
+space              := $(empty) $(empty)
+MANIFEST_CHECK     := $(VENV)/.manifest-check-$(subst ==,-,$(subst $(space),_,$(MANIFEST_CHECK_PKG)))
 
 $(MANIFEST_CHECK): $(ENVOY)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $(MANIFEST_CHECK_PKG)
