@@ -20,6 +20,8 @@ strict field validation:
   each document reports how many rules were evaluated and how many not (those that need
   Kubernetes' own CEL libraries, and transition rules).
 A kind without a CRD fixture fails, except the core kinds in CORE_KINDS, checked minimally.
+Helm values files (`values.yaml`, `*-values.yaml`, `*.values.yaml`: input to a chart, not
+objects) are listed and skipped.
 
 Usage (repository root, the project .venv's python):
     check_manifests.py              check istio/ and envoy-gateway/
@@ -397,6 +399,10 @@ def report(path, results):
     return failed
 
 
+def helm_values(path):
+    return path.stem == "values" or path.stem.endswith(("-values", ".values", "_values"))
+
+
 def shipped_files():
     files = []
     for folder in MANIFEST_DIRS:
@@ -441,6 +447,9 @@ def main(argv):
         return 1
     failed, documents = False, 0
     for path in files:
+        if helm_values(path):
+            print(f"skip {rel(path)}: Helm values, not a Kubernetes object")
+            continue
         results = check_file(path, crds)
         documents += len(results)
         failed |= report(path, results)
