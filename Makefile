@@ -26,6 +26,7 @@ AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
 .PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
+.PHONY: check-manifests
 .PHONY: api-check openapi-json
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
@@ -97,7 +98,26 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy api-check integration bench-smoke
+test: build unit lint validate-envoy check-manifests api-check integration bench-smoke
+
+# The shipped Kubernetes manifests (every YAML file under istio/ and envoy-gateway/): each
+# document against its CRD's OpenAPI schema from tests/fixtures/crds/ (tests/check_manifests.py,
+# first proving on tests/fixtures/manifests/ that it rejects what it must), and every plugin
+# configuration in them through the filter's own parser (tests/manifests.rs). Needs no build.
+# The stamp file's name holds the pins, so changing one reinstalls.
+MANIFEST_CHECK_PKG := jsonschema==4.26.0 cel-python==0.5.0 pyyaml==6.0.3
+empty              :=
+space              := $(empty) $(empty)
+MANIFEST_CHECK     := $(VENV)/.manifest-check-$(subst ==,-,$(subst $(space),_,$(MANIFEST_CHECK_PKG)))
+
+$(MANIFEST_CHECK): $(ENVOY)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $(MANIFEST_CHECK_PKG)
+	@touch $@
+
+check-manifests: $(MANIFEST_CHECK)
+	$(VENV)/bin/python tests/check_manifests.py --self-test
+	$(VENV)/bin/python tests/check_manifests.py
+	cargo test -p auth0-filter --test manifests
 
 # Starts the emulator, a sample upstream and Envoy with the filter; Ctrl-C stops them all.
 # `make run BODY=hold` runs the hold mode (no allow_on_headers_stop_iteration).
