@@ -324,6 +324,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--sessions", type=int, help="P4's live sessions (default 100k)")
+    parser.add_argument("--pass-through-only", action="store_true",
+                        help="only P1, the pass-through cost of each deployment shape")
     args = parser.parse_args()
     args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
     sessions = args.sessions or (1_000 if args.smoke else 100_000)
@@ -332,21 +334,25 @@ def main():
     try:
         stack.emulator()
         stack.echo()
-        figures, login_rps = measure_throughput(stack, args)
-        figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20,
-                                      10 if args.smoke else 600))
+        if args.pass_through_only:
+            figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
+        else:
+            figures, login_rps = measure_throughput(stack, args)
+            figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20,
+                                          10 if args.smoke else 600))
     finally:
         stack.stop()
     size = sizes.module_size(WASM)
     figures.append(size)
     produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
-    if args.smoke:
+    if args.smoke and not args.pass_through_only:
         memory = next(f for f in figures if f["kind"] == "mb_added")
         produced = produced and memory["sessions"] >= sessions and bool(size["crates"])
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "smoke": args.smoke, "pairs": args.pairs, "seconds_per_run": args.seconds,
               "envoy_workers": 1, "figures": figures}
-    name = "smoke.json" if args.smoke else "latest.json"
+    name = ("smoke.json" if args.smoke else
+            "pass-through.json" if args.pass_through_only else "latest.json")
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'figure':<62} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
           "raw rps per pair (A/B)")
