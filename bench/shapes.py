@@ -4,9 +4,12 @@ one run; with the references a user compares against (a proxy-wasm filter that d
 Envoy's native oauth2 filter with `pass_through_matcher`) and what the hold instance of the
 hold mode costs.
 """
+import http.server
+import json
 import pathlib
 import subprocess
 import sys
+import threading
 
 from stack import NOOP_WASM, REPO, WASM, wrk
 
@@ -42,28 +45,102 @@ OAUTH2_SECRETS = """\
 """
 
 # The control-plane translations of the shipped Kubernetes manifests (tools/controlplane/):
-# (figure, script, shape folder, path measured, target). Each runs the filter the way the
-# platform would place it; a shape whose script is not there is skipped with a note.
+# (figure, shape, path measured, target). Each runs the filter the way the platform would
+# place it; a shape whose translation is not there is skipped with a note.
 CONTROL_PLANE_SHAPES = [
-    ("istio/envoyfilter: ExtensionWithMatcher skips the filter", "istio.py",
-     "istio/envoyfilter", "/app/resource", 0.97),
-    ("envoy-gateway/: filter on its HTTPRoute only", "envoy_gateway.py",
-     "envoy-gateway", "/app/resource", 0.97),
-    ("istio/gateway: WasmPlugin filter + hold on every request", "istio.py",
-     "istio/gateway", "/app/resource", None),
+    ("envoy-gateway/: filter on its HTTPRoute only", "envoy-gateway", "/app/resource", 0.97),
+    ("istio/envoyfilter/: ExtensionWithMatcher skips the filter", "istio/envoyfilter",
+     "/app/resource", 0.97),
+    ("istio/gateway/: WasmPlugin filter + hold on every request", "istio/gateway",
+     "/app/resource", None),
 ]
 
 
-def control_plane_render(stack, script, folder):
-    """A `render(listen, admin)` for Stack.envoy from a control-plane translation, or None."""
-    path = REPO / "tools" / "controlplane" / script
-    if not path.exists():
+def local_filter_config(stack, listen):
+    """envoy/filter-config.json for the bench's emulator (what render.py fills in)."""
+    text = (REPO / "envoy" / "filter-config.json").read_text()
+    text = text.replace("{{AUTH0_PORT}}", str(stack.auth0_port))
+    text = text.replace("{{LISTEN_PORT}}", str(listen))
+    return json.loads(text)
+
+
+class ModuleServer:
+    """Serves the .wasm at any path over HTTP on loopback, as Envoy Gateway's Wasm server does
+    for the remote code it hands Envoy."""
+
+    def __init__(self):
+        module = WASM.read_bytes()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                self.send_response(200)
+                self.send_header("content-length", str(len(module)))
+                self.end_headers()
+                self.wfile.write(module)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def control_plane_argv(stack, shape, listen, admin, config_path, module_server):
+    """The translation's command line for `shape`, or None when it is not there."""
+    if shape == "envoy-gateway":
+        script = REPO / "tools" / "controlplane" / "envoy_gateway.py"
+        extra = ["--wasm-server", f"127.0.0.1:{module_server.port}",
+                 "--backend", f"Service/edge/app=127.0.0.1:{stack.upstream_port}",
+                 "--backend", f"Backend/edge/auth0-tenant=127.0.0.1:{stack.auth0_port}",
+                 "--backend", "Service/session-store/webdis=127.0.0.1:9"]
+    else:
+        script = REPO / "tools" / "controlplane" / "istio.py"
+        extra = ["--auth0", str(stack.auth0_port), "--upstream", str(stack.upstream_port),
+                 "--dir", str(stack.dir / pathlib.Path(shape).name)]
+    if not script.exists():
+        return None
+    return [sys.executable, str(script), str(REPO / shape), "--listen", str(listen),
+            "--admin", str(admin), "--wasm", str(WASM), "--filter-config",
+            f"@{config_path}", *extra]
+
+
+# The resources that put the filter on a chain: without them a shape's manifests give the same
+# Envoy configuration with no filter, the baseline of that shape's ratio.
+FILTER_KINDS = {"WasmPlugin", "EnvoyFilter", "EnvoyExtensionPolicy"}
+
+
+def without_filter(stack, shape):
+    """A copy of the shape's manifests without the resources that add the filter."""
+    import yaml  # Debian's python3-yaml (Makefile `setup`); only the control-plane shapes need it
+
+    folder = stack.dir / "without-filter" / shape
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in (REPO / shape).glob("*.yaml"):
+        documents = [d for d in yaml.safe_load_all(source.read_text())
+                     if not (isinstance(d, dict) and d.get("kind") in FILTER_KINDS)]
+        (folder / source.name).write_text(yaml.safe_dump_all(documents))
+    return folder
+
+
+def control_plane_render(stack, shape, module_server, folder=None):
+    """A `render(listen, admin)` for Stack.envoy from a control-plane translation of `shape`
+    (of `folder` instead of the shipped manifests, if given), or None."""
+    if control_plane_argv(stack, shape, 0, 0, "", module_server) is None:
         return None
 
     def render(listen, admin):
-        argv = [sys.executable, str(path), str(REPO / folder), "--listen", str(listen),
-                "--admin", str(admin), "--auth0", str(stack.auth0_port), "--upstream",
-                str(stack.upstream_port), "--wasm", str(WASM), "--dir", str(stack.dir)]
+        name = pathlib.Path(shape).name
+        config_path = stack.dir / f"filter-config-{name}.json"
+        config_path.write_text(json.dumps(local_filter_config(stack, listen)))
+        argv = control_plane_argv(stack, shape, listen, admin, config_path, module_server)
+        if folder is not None:
+            argv[2] = str(folder)
+        (stack.dir / name).mkdir(parents=True, exist_ok=True)
         return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
     return render
@@ -104,12 +181,22 @@ def measure_pass_through(stack, args, together, ratio_figure):
          get(shipped, "/through-filter/x"), get(held, "/through-filter/x"), None)
     pair("P1d native oauth2, pass_through_matcher / no filter",
          get(bare, "/app/resource"), get(oauth2, "/app/resource"), None)
-    for name, script, folder, path, target in CONTROL_PLANE_SHAPES:
-        render = control_plane_render(stack, script, folder)
-        if render is None:
-            print(f"  skipped: {name} (tools/controlplane/{script} is missing)", flush=True)
-            continue
-        _, port, _ = stack.envoy("p1-" + pathlib.Path(folder).name, render=render)
-        warm(port, path)
-        pair(f"P1e {name} / no filter", get(bare, path), get(port, path), target)
+    module_server = ModuleServer()
+    try:
+        for name, shape, path, target in CONTROL_PLANE_SHAPES:
+            render = control_plane_render(stack, shape, module_server)
+            if render is None:
+                print(f"  skipped: {name} (no translation in tools/controlplane/)", flush=True)
+                continue
+            plain = control_plane_render(stack, shape, module_server,
+                                         without_filter(stack, shape))
+            short = pathlib.Path(shape).name
+            _, port, _ = stack.envoy(f"p1-{short}", render=render)
+            _, baseline, _ = stack.envoy(f"p1-{short}-no-filter", render=plain)
+            warm(port, path)
+            warm(baseline, path)
+            pair(f"P1e {name} / the same without the filter", get(baseline, path),
+                 get(port, path), target)
+    finally:
+        module_server.stop()
     return figures
