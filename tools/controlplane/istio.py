@@ -6,15 +6,18 @@ written from the Istio sources (release 1.30) for what matters to the filter.
 
 Usage:
   istio.py SHAPE_DIR --listen PORT --admin PORT --auth0 PORT --upstream PORT --wasm FILE
-           --dir DIR --filter-config JSON [--without NAME] [--module-fetch-failed NAME]
+           --dir DIR [--filter-config JSON] [--without NAME] [--module-fetch-failed NAME]
            [--istio 1.30|1.29] [--istiod-values FILE] > envoy.yaml
 
 SHAPE_DIR holds the manifests (every document with `kind`). --filter-config is the local-run
-filter configuration (JSON text or @file): its tenant-specific fields replace the manifests'
-(see `local_filter_config`), everything else of the manifests stays. --dir receives the ECDS
-resource files. --without drops a WasmPlugin (by name); --module-fetch-failed serves, for that
-WasmPlugin, what the agent serves when it cannot fetch the module (an RBAC filter that denies
-everything for FAIL_CLOSE, allows everything for FAIL_OPEN).
+filter configuration (JSON text or @file; by default envoy/filter-config.json for these ports):
+its tenant-specific fields replace the manifests' (see `local_filter_config`), everything else
+of the manifests stays. --dir receives the ECDS resource files (named after the shape, so
+several shapes can share it). --without drops a WasmPlugin or EnvoyFilter by name (dropping
+all of them gives the same proxy without the filter, a baseline for measurements).
+--module-fetch-failed serves, for that WasmPlugin, what the agent serves when it cannot fetch
+the module (an RBAC filter that denies everything for FAIL_CLOSE, allows everything for
+FAIL_OPEN).
 
 What is translated:
 - WasmPlugin -> an HTTP filter delivered through ECDS (`config_discovery`; here a filesystem
@@ -64,6 +67,7 @@ PHASES = ["AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE"]
 FAILURE_POLICY = {"FAIL_CLOSE": "FAIL_CLOSED", "FAIL_OPEN": "FAIL_OPEN", "FAIL_RELOAD": "FAIL_RELOAD"}
 # The filter-config fields that belong to one tenant and one installation.
 TENANT_FIELDS = ["clients", "managementClient", "apiKeys", "allowedRedirectHosts", "sessionStore"]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 # The application behind the proxy (not part of the shipped manifests).
 APP_SERVICE = ("my-app", "my-app")
 
@@ -115,9 +119,7 @@ class Istio:
     def __init__(self, args):
         self.args = args
         self.documents = load_documents(args.shape_dir)
-        self.local = json.loads(
-            pathlib.Path(args.filter_config[1:]).read_text()
-            if args.filter_config.startswith("@") else args.filter_config)
+        self.local = json.loads(self.local_config_text(args))
         self.dir = pathlib.Path(args.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         waypoints = [g for g in of_kind(self.documents, "Gateway")
@@ -125,6 +127,16 @@ class Istio:
         self.waypoint = waypoints[0] if waypoints else None
         self.ecds_files = {}
         self.mesh = self.mesh_config()
+
+    @staticmethod
+    def local_config_text(args):
+        if args.filter_config is None:
+            text = (REPO / "envoy" / "filter-config.json").read_text()
+            return (text.replace("{{AUTH0_PORT}}", str(args.auth0))
+                    .replace("{{LISTEN_PORT}}", str(args.listen)))
+        if args.filter_config.startswith("@"):
+            return pathlib.Path(args.filter_config[1:]).read_text()
+        return args.filter_config
 
     # ---- MeshConfig (Helm values of istiod) ----
     def mesh_config(self):
@@ -148,7 +160,8 @@ class Istio:
     def write_ecds(self, name, typed_config):
         """Writes one ECDS resource as the DiscoveryResponse a filesystem subscription reads,
         and returns the HTTP filter that loads it."""
-        path = self.dir / f"ecds-{len(self.ecds_files)}.json"
+        shape = pathlib.Path(self.args.shape_dir).resolve().name
+        path = self.dir / f"ecds-istio-{shape}-{len(self.ecds_files)}.json"
         response = {"version_info": "1", "resources": [
             {"@type": EXTENSION_TYPE, "name": name, "typed_config": typed_config}]}
         path.write_text(json.dumps(response, indent=1))
@@ -240,6 +253,8 @@ class Istio:
     def envoy_filter_filters(self):
         extensions, filters = {}, []
         for envoy_filter in of_kind(self.documents, "EnvoyFilter"):
+            if envoy_filter["metadata"]["name"] in self.args.without:
+                continue
             for patch in envoy_filter["spec"]["configPatches"]:
                 context = patch.get("match", {}).get("context")
                 wanted = "SIDECAR_INBOUND" if self.waypoint else "GATEWAY"
@@ -371,7 +386,7 @@ def main():
         parser.add_argument(f"--{port}", type=int, required=True)
     parser.add_argument("--wasm", required=True)
     parser.add_argument("--dir", required=True)
-    parser.add_argument("--filter-config", required=True)
+    parser.add_argument("--filter-config")
     parser.add_argument("--without", action="append", default=[])
     parser.add_argument("--module-fetch-failed", action="append", default=[])
     parser.add_argument("--istio", choices=["1.29", "1.30"], default="1.30")
