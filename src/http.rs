@@ -223,9 +223,6 @@ pub struct Callout {
     pub timeout_ms: u64,
 }
 
-/// The tag of a request's log lines: its `x-request-id` (as sent or as Envoy generated it,
-/// cut to 64 characters of `[A-Za-z0-9._:-]`, anything else shown as `_`, so a client cannot
-/// forge log lines) and the route's name.
 /// The stream property (Envoy filter state) with which the filter, in the hold mode, marks a
 /// request whose body it reads: the hold instance after it stops exactly those requests.
 pub const HOLD_MARK: &str = "auth0_filter_hold";
@@ -233,6 +230,9 @@ pub const HOLD_MARK: &str = "auth0_filter_hold";
 /// can tell that its headers did not go on to the router.
 pub const HOLD_TAKEN: &str = "auth0_filter_held";
 
+/// The tag of a request's log lines: its `x-request-id` (as sent or as Envoy generated it,
+/// cut to 64 characters of `[A-Za-z0-9._:-]`, anything else shown as `_`, so a client cannot
+/// forge log lines) and the route's name.
 pub fn log_tag(request_id: &str, route: &str) -> String {
     let id: String = request_id
         .chars()

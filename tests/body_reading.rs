@@ -140,7 +140,27 @@ fn every_body_route_is_answered_and_nothing_of_it_reaches_the_upstream() {
             Vec::<String>::new(),
             "{mode}: the upstream got a request the filter answered"
         );
+        // The echo records a request once its body is in; Envoy's own count also sees headers
+        // that went upstream and were reset.
+        assert_eq!(
+            upstream_requests(&gw),
+            0,
+            "{mode}: Envoy sent a request upstream"
+        );
     }
+}
+
+/// Requests Envoy sent to the `upstream` cluster, headers alone included.
+fn upstream_requests(gw: &Gateway) -> u64 {
+    let url = format!(
+        "http://127.0.0.1:{}/stats?filter=^cluster\\.upstream\\.upstream_rq_total$",
+        gw.admin_port
+    );
+    let stats = harness::request("GET", &url, &[], None).body;
+    stats
+        .split_once(": ")
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no upstream_rq_total in {stats:?}"))
 }
 
 #[test]
@@ -176,6 +196,7 @@ fn a_hold_instance_lets_every_request_the_filter_does_not_answer_through_whole()
             "POST /protected/orders"
         ]
     );
+    assert_eq!(upstream_requests(&gw), 3);
 }
 
 #[test]

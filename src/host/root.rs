@@ -210,9 +210,11 @@ impl RootContext for FilterRoot {
         match Plugin::from_json(&bytes) {
             Ok(Plugin::Hold) => {
                 self.hold = true;
+                self.config = None;
                 true
             }
             Ok(Plugin::Filter(config)) => {
+                self.hold = false;
                 self.config = Some(Rc::new(*config));
                 if let Some(store) = self.store() {
                     let issuers = self
