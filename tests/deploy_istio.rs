@@ -321,7 +321,7 @@ fn the_envoy_filter_shape_runs_every_flow_with_the_filter_skipped_elsewhere() {
 }
 
 #[test]
-fn without_the_hold_plugin_a_body_request_is_refused_and_never_forwarded() {
+fn without_the_hold_plugin_a_body_request_is_refused_and_its_body_never_forwarded() {
     let gw = start(
         "istio_no_hold",
         "gateway",
