@@ -17,6 +17,7 @@ pub(super) struct HoldHttp {
 
 impl Context for HoldHttp {}
 
+// Exported callbacks: tools/wasm-exports.json (as for the filter).
 impl HttpContext for HoldHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if !matches!(hostcalls::get_property(vec![HOLD_MARK]), Ok(Some(_))) {

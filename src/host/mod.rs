@@ -459,6 +459,8 @@ impl Context for FilterHttp {
     }
 }
 
+// Only the callbacks listed in tools/wasm-exports.json are exported from the module: a callback
+// added here must be added there too, or Envoy never calls it.
 impl HttpContext for FilterHttp {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> HostAction {
         if self.state.borrow().undecided {
