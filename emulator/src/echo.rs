@@ -4,14 +4,16 @@
 //! The echo also shows the headers as a WSGI application reads them (`wsgi`: `HTTP_` + name
 //! upper-cased with `-` as `_`, repeated names joined with `,`, as CGI, PHP and Rack do too),
 //! so a test can tell whether any spelling of a header reached the application as a given name.
-//! It keeps the method and path of every request it received; `GET /__echo/received` answers
-//! them (that request itself is not kept), so a test can check that the requests the filter
-//! answers never reach the upstream.
+//! It keeps the method and target of every request whose head it received, with or without a
+//! body (a request Envoy forwarded and then reset is kept too): `GET /__echo/received` answers
+//! them, `GET /__echo/received-headers` the same with each one's header names (these two
+//! requests are not kept), so a test can check that the requests the filter answers never
+//! reach the upstream, not even their headers.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::server::{run as serve, Request, Response};
+use crate::server::{run_observed as serve, Head, Request, Response};
 
 /// At most this many requests are kept (the oldest go first).
 const KEPT: usize = 10_000;
@@ -48,20 +50,39 @@ fn echo(request: &Request) -> Response {
     )
 }
 
+/// The echo's own routes, which are not kept.
+const RECEIVED: &str = "/__echo/received";
+const RECEIVED_HEADERS: &str = "/__echo/received-headers";
+
 pub fn run(host: &str, port: u16, threads: usize) -> Result<(), String> {
-    let received: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    serve(host, port, threads, move |request| {
-        let Ok(mut received) = received.lock() else {
-            return Response::json(500, serde_json::json!({"error": "lock"}));
-        };
-        if request.method == "GET" && request.path == "/__echo/received" {
-            return Response::json(200, serde_json::json!(*received));
+    // Each request's `METHOD target` and header names, in arrival order.
+    let received: Arc<Mutex<Vec<(String, Vec<String>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&received);
+    let on_head = move |head: &Head| {
+        if head.method == "GET" && (head.url == RECEIVED || head.url == RECEIVED_HEADERS) {
+            return;
         }
-        if received.len() >= KEPT {
-            received.remove(0);
+        let Ok(mut kept) = kept.lock() else { return };
+        if kept.len() >= KEPT {
+            kept.remove(0);
         }
-        received.push(format!("{} {}", request.method, request.url));
-        drop(received);
+        let names = head.headers.iter().map(|(n, _)| n.clone()).collect();
+        kept.push((format!("{} {}", head.method, head.url), names));
+    };
+    serve(host, port, threads, on_head, move |request| {
+        if request.method == "GET" && (request.url == RECEIVED || request.url == RECEIVED_HEADERS) {
+            let Ok(received) = received.lock() else {
+                return Response::json(500, serde_json::json!({"error": "lock"}));
+            };
+            let list: Vec<serde_json::Value> = received
+                .iter()
+                .map(|(line, names)| match request.url == RECEIVED {
+                    true => serde_json::json!(line),
+                    false => serde_json::json!([line, names]),
+                })
+                .collect();
+            return Response::json(200, serde_json::json!(list));
+        }
         echo(request)
     })
 }

@@ -111,19 +111,43 @@ impl Response {
 /// container) with one thread per connection, so keep-alive connections (Envoy keeps its
 /// upstream connections open) never starve a new one. `_threads` is accepted for
 /// compatibility and ignored.
-pub fn run<F>(host: &str, port: u16, _threads: usize, handler: F) -> Result<(), String>
+pub fn run<F>(host: &str, port: u16, threads: usize, handler: F) -> Result<(), String>
 where
+    F: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    run_observed(host, port, threads, |_: &Head| {}, handler)
+}
+
+/// A request's method, target and headers, as soon as its head is read (before its body).
+pub struct Head<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+/// `run`, also telling `on_head` of every request as soon as its head is read: a request whose
+/// body never comes (its sender reset it) is seen there and nowhere else.
+pub fn run_observed<H, F>(
+    host: &str,
+    port: u16,
+    _threads: usize,
+    on_head: H,
+    handler: F,
+) -> Result<(), String>
+where
+    H: Fn(&Head) + Send + Sync + 'static,
     F: Fn(&Request) -> Response + Send + Sync + 'static,
 {
     let listener = TcpListener::bind((host, port))
         .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
-    let handler = Arc::new(handler);
+    let handlers = Arc::new((on_head, handler));
     eprintln!("auth0-emulator listening on {host}:{port}");
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let handler = Arc::clone(&handler);
+        let handlers = Arc::clone(&handlers);
         std::thread::spawn(move || {
-            let _ = serve_connection(stream, handler.as_ref());
+            let (on_head, handler) = handlers.as_ref();
+            let _ = serve_connection(stream, on_head, handler);
         });
     }
     Ok(())
@@ -132,8 +156,9 @@ where
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-fn serve_connection<F>(stream: TcpStream, handler: &F) -> std::io::Result<()>
+fn serve_connection<H, F>(stream: TcpStream, on_head: &H, handler: &F) -> std::io::Result<()>
 where
+    H: Fn(&Head),
     F: Fn(&Request) -> Response,
 {
     let _ = stream.set_nodelay(true);
@@ -174,6 +199,11 @@ where
                 )
             })
             .collect();
+        on_head(&Head {
+            method: &method,
+            url: &url,
+            headers: &headers,
+        });
         let header = |name: &str| {
             headers
                 .iter()

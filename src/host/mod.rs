@@ -163,6 +163,9 @@ pub(crate) struct HttpState {
     verifier: Rc<RefCell<Verifier>>,
 }
 
+/// Request headers that carry a caller's credentials besides the API-key headers.
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "cookie"];
+
 /// A request the filter answers after reading its body, in the hold mode (`bodyReading:
 /// holdFilter`): its headers go on to the hold instance, which stops them before the router.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -389,6 +392,15 @@ impl HttpState {
             log(LogLevel::Error, "the host refused the hold mark");
             let error = crate::error::FilterError::internal("the request could not be held");
             return self.run(Action::Respond(error.to_reply()), true, now());
+        }
+        // The filter has read what it needs of the headers. Its credentials leave the header
+        // map, so a chain that lacks the hold instance forwards none of them before the filter
+        // notices and refuses the request.
+        for name in CREDENTIAL_HEADERS
+            .iter()
+            .chain(crate::clients::API_KEY_HEADERS.iter())
+        {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
         }
         self.held = Held::Marked;
         HostAction::Continue

@@ -557,6 +557,13 @@ impl Gateway {
         serde_json::from_value(request("GET", &url, &[], None).json()).expect("a list")
     }
 
+    /// `(METHOD target, header names)` of every request whose head reached the upstream,
+    /// with or without its body, oldest first.
+    pub fn upstream_received_headers(&self) -> Vec<(String, Vec<String>)> {
+        let url = format!("{}/__echo/received-headers", self.upstream_base);
+        serde_json::from_value(request("GET", &url, &[], None).json()).expect("a list")
+    }
+
     pub fn emulator_calls(&self, path: &str) -> u64 {
         let r = request(
             "GET",
