@@ -50,13 +50,15 @@ fn echo(request: &Request) -> Response {
     )
 }
 
+/// A request's `METHOD target` and header names.
+type ReceivedHead = (String, Vec<String>);
+
 /// The echo's own routes, which are not kept.
 const RECEIVED: &str = "/__echo/received";
 const RECEIVED_HEADERS: &str = "/__echo/received-headers";
 
 pub fn run(host: &str, port: u16, threads: usize) -> Result<(), String> {
-    // Each request's `METHOD target` and header names, in arrival order.
-    let received: Arc<Mutex<Vec<(String, Vec<String>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let received: Arc<Mutex<Vec<ReceivedHead>>> = Arc::new(Mutex::new(Vec::new()));
     let kept = Arc::clone(&received);
     let on_head = move |head: &Head| {
         if head.method == "GET" && (head.url == RECEIVED || head.url == RECEIVED_HEADERS) {
