@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use harness::{render_template_in, Gateway, ALICE, APP_KEY};
+use harness::{multipart, render_template_in, Gateway, ALICE, APP_KEY, MULTIPART};
 use serde_json::{json, Value};
 
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
@@ -51,12 +51,7 @@ fn send_in_pieces(gw: &Gateway, head: &str, pieces: &[&[u8]], pause: Duration) -
 
 fn multipart_import() -> Vec<u8> {
     let users = json!([{"email": "held.import@corp.example"}]).to_string();
-    let mut body = b"--XbOuNdArY\r\nContent-Disposition: form-data; name=\"users\"; \
-        filename=\"users.json\"\r\nContent-Type: application/json\r\n\r\n"
-        .to_vec();
-    body.extend_from_slice(users.as_bytes());
-    body.extend_from_slice(b"\r\n--XbOuNdArY--\r\n");
-    body
+    multipart(&[("users", Some("users.json"), users.as_bytes())])
 }
 
 #[test]
@@ -89,11 +84,10 @@ fn every_body_route_is_answered_and_nothing_of_it_reaches_the_upstream() {
         let path = format!("/users/{}", id.replace('|', "%7C"));
         let r = gw.call("PATCH", &path, &[ADMIN, JSON], Some(br#"{"name":"Held"}"#));
         assert_eq!(r.status, 200, "{mode}: {}", r.body);
-        let multipart = ("content-type", "multipart/form-data; boundary=XbOuNdArY");
         let r = gw.call(
             "POST",
             "/users/import",
-            &[ADMIN, multipart],
+            &[ADMIN, MULTIPART],
             Some(&multipart_import()),
         );
         assert_eq!(r.status, 201, "{mode}: {}", r.body);
@@ -151,11 +145,7 @@ fn every_body_route_is_answered_and_nothing_of_it_reaches_the_upstream() {
 
 /// Requests Envoy sent to the `upstream` cluster, headers alone included.
 fn upstream_requests(gw: &Gateway) -> u64 {
-    let url = format!(
-        "http://127.0.0.1:{}/stats?filter=^cluster\\.upstream\\.upstream_rq_total$",
-        gw.admin_port
-    );
-    let stats = harness::request("GET", &url, &[], None).body;
+    let stats = gw.stats("^cluster\\.upstream\\.upstream_rq_total$");
     stats
         .split_once(": ")
         .and_then(|(_, n)| n.trim().parse().ok())
@@ -219,16 +209,8 @@ fn the_hold_mode_without_a_hold_instance_refuses_body_requests() {
         0,
         "Auth0 is never called"
     );
-    let stats = harness::request(
-        "GET",
-        &format!(
-            "http://127.0.0.1:{}/stats?filter=hold_missing",
-            gw.admin_port
-        ),
-        &[],
-        None,
-    );
-    assert!(stats.body.contains("hold_missing: 1"), "{}", stats.body);
+    let stats = gw.stats("hold_missing");
+    assert!(stats.contains("hold_missing: 1"), "{stats}");
     assert!(
         gw.envoy_log().contains("no hold instance"),
         "the log names the cause"

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use auth0_filter::config::{BodyReading, Plugin};
 use harness::{Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
@@ -38,22 +37,7 @@ fn repo() -> PathBuf {
 
 /// Every document of every YAML file in envoy-gateway/, as JSON values.
 fn manifests() -> Vec<Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("envoy-gateway"))
-        .expect("envoy-gateway/")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|path| {
-            let text = std::fs::read_to_string(path).expect("manifest");
-            serde_yaml_ng::Deserializer::from_str(&text)
-                .map(|d| Value::deserialize(d).expect("a YAML document"))
-                .collect::<Vec<_>>()
-        })
-        .filter(|d| d.get("kind").is_some())
-        .collect()
+    harness::manifest_documents(&repo().join("envoy-gateway"))
 }
 
 fn one<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -395,10 +379,7 @@ fn login_refresh_userinfo_protected_management_import_logout() {
     let job = gw.call(
         "POST",
         "/users/import",
-        &[
-            ADMIN,
-            ("content-type", "multipart/form-data; boundary=XbOuNdArY"),
-        ],
+        &[ADMIN, harness::MULTIPART],
         Some(&import),
     );
     assert!(
@@ -424,25 +405,10 @@ fn login_refresh_userinfo_protected_management_import_logout() {
 
 fn import_body() -> Vec<u8> {
     let users = json!([{"email": "eg.one@corp.example"}]).to_string();
-    let mut body = Vec::new();
-    for (name, filename, data) in [
+    harness::multipart(&[
         ("users", Some("users.json"), users.as_bytes()),
-        ("upsert", None, b"false".as_slice()),
-    ] {
-        body.extend_from_slice(
-            format!("--XbOuNdArY\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
-        );
-        if let Some(file) = filename {
-            body.extend_from_slice(
-                format!("; filename=\"{file}\"\r\nContent-Type: application/json").as_bytes(),
-            );
-        }
-        body.extend_from_slice(b"\r\n\r\n");
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(b"--XbOuNdArY--\r\n");
-    body
+        ("upsert", None, b"false"),
+    ])
 }
 
 #[test]

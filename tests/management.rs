@@ -6,7 +6,7 @@ mod harness;
 
 use std::collections::BTreeSet;
 
-use harness::Gateway;
+use harness::{multipart, Gateway, MULTIPART};
 use serde_json::{json, Value};
 
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
@@ -321,27 +321,6 @@ fn tokens_are_refetched_on_expiry_and_after_a_401() {
     );
     assert_eq!(gw.emulator_calls("grant:client_credentials"), 3);
 }
-
-fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, filename, data) in parts {
-        body.extend_from_slice(
-            format!("--XbOuNdArY\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
-        );
-        if let Some(f) = filename {
-            body.extend_from_slice(
-                format!("; filename=\"{f}\"\r\nContent-Type: application/json").as_bytes(),
-            );
-        }
-        body.extend_from_slice(b"\r\n\r\n");
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(b"--XbOuNdArY--\r\n");
-    body
-}
-
-const MULTIPART: (&str, &str) = ("content-type", "multipart/form-data; boundary=XbOuNdArY");
 
 #[test]
 fn bulk_import_with_status_and_errors() {

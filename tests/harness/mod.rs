@@ -70,6 +70,51 @@ pub fn run_readme_command(base: &str, command: &str) -> String {
     String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
 }
 
+/// The `content-type` of the bodies `multipart` makes.
+pub const MULTIPART: (&str, &str) = ("content-type", "multipart/form-data; boundary=XbOuNdArY");
+
+/// A multipart/form-data body of `(name, file name, data)` parts; a file part is JSON.
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, data) in parts {
+        body.extend_from_slice(
+            format!("--XbOuNdArY\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if let Some(f) = filename {
+            body.extend_from_slice(
+                format!("; filename=\"{f}\"\r\nContent-Type: application/json").as_bytes(),
+            );
+        }
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--XbOuNdArY--\r\n");
+    body
+}
+
+/// Every Kubernetes document (one with a `kind`) of the `.yaml` files in `dir`, the files in
+/// name order (the order `kubectl apply -f dir` takes them).
+pub fn manifest_documents(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    use serde::Deserialize;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path).expect("manifest");
+            serde_yaml_ng::Deserializer::from_str(&text)
+                .map(|document| serde_json::Value::deserialize(document).expect("a YAML document"))
+                .collect::<Vec<_>>()
+        })
+        .filter(|d| d.get("kind").is_some())
+        .collect()
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -562,6 +607,12 @@ impl Gateway {
     pub fn upstream_received_headers(&self) -> Vec<(String, Vec<String>)> {
         let url = format!("{}/__echo/received-headers", self.upstream_base);
         serde_json::from_value(request("GET", &url, &[], None).json()).expect("a list")
+    }
+
+    /// Envoy's stats whose names match `filter` (a regex), as `/stats` lists them.
+    pub fn stats(&self, filter: &str) -> String {
+        let url = format!("http://127.0.0.1:{}/stats?filter={filter}", self.admin_port);
+        request("GET", &url, &[], None).body
     }
 
     pub fn emulator_calls(&self, path: &str) -> u64 {
