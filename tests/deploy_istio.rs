@@ -302,22 +302,80 @@ fn the_ambient_waypoint_shape_runs_every_flow() {
     run_the_flows(&gw);
 }
 
+/// The listener's route table as Envoy loaded it: (route name, whether the route enables
+/// `filter`) per route.
+fn routes_enabling(gw: &Gateway, filter: &str) -> Vec<(String, bool)> {
+    let url = format!("http://127.0.0.1:{}/config_dump", gw.admin_port);
+    let dump = harness::request("GET", &url, &[], None).json();
+    let configs = dump["configs"].as_array().cloned().unwrap_or_default();
+    let listeners = configs
+        .iter()
+        .find(|c| {
+            c["@type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("ListenersConfigDump"))
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    let table = &listeners["static_listeners"][0]["listener"]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["route_config"];
+    table["virtual_hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|vhost| vhost["routes"].as_array().cloned().unwrap_or_default())
+        .map(|route| {
+            let per_filter = &route["typed_per_filter_config"][filter];
+            let enabled = per_filter["@type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("envoy.config.route.v3.FilterConfig"))
+                && per_filter["disabled"] != true;
+            (route["name"].as_str().unwrap_or("").to_string(), enabled)
+        })
+        .collect()
+}
+
 #[test]
-fn the_envoy_filter_shape_runs_every_flow_with_the_filter_skipped_elsewhere() {
+fn the_envoy_filter_shape_runs_every_flow_with_the_filter_on_its_routes_only() {
     let gw = start("istio_envoyfilter", "envoyfilter", &[]);
     let (filters, ecds) = loaded(&gw);
     let at = |name: &str| filters.iter().position(|f| f == name);
     // The identity-header filter, then the filter, then (after Istio's own) the router.
     assert!(at("istio-system.auth0-identity-headers") < at("istio-system.auth0-filter"));
     assert!(at("istio-system.auth0-filter").is_some(), "{filters:?}");
+    // A plain Wasm filter through ECDS (what the agent fetches modules for), with the flag.
     let typed = &ecds_resource(&ecds, "istio-system.auth0-filter")["typed_config"];
     assert_eq!(
         typed["@type"],
-        "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher"
+        "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
     );
-    let wasm = &typed["extension_config"]["typed_config"]["config"];
-    assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
+    assert_eq!(typed["config"]["allow_on_headers_stop_iteration"], true);
+    // Enabled on exactly the routes named `auth0-filter`, the app's catch-all last.
+    let routes = routes_enabling(&gw, "istio-system.auth0-filter");
+    assert!(routes.len() > 2, "{routes:?}");
+    for (name, enabled) in &routes {
+        assert_eq!(*enabled, name == "auth0-filter", "{routes:?}");
+    }
+    assert_eq!(routes.last(), Some(&("app".to_string(), false)));
     run_the_flows(&gw);
+}
+
+#[test]
+fn the_envoy_filter_shape_fails_closed_on_its_routes_when_the_agent_cannot_fetch_the_module() {
+    // The agent serves a deny-all RBAC filter under the filter's name; the routes that enable
+    // the filter enable that one instead, and the others keep working.
+    let gw = start(
+        "istio_envoyfilter_fetch_failed",
+        "envoyfilter",
+        &["--module-fetch-failed", "auth0-filter"],
+    );
+    for path in ["/protected/x", "/oauth/token", "/users", "/PROTECTED/x"] {
+        let r = gw.call("GET", path, &[], None);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+    }
+    let public = gw.call("GET", "/public/page", &[], None);
+    assert_eq!(public.status, 200, "{}", public.body);
+    assert_eq!(gw.upstream_received(), ["GET /public/page"]);
 }
 
 #[test]

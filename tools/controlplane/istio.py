@@ -36,8 +36,23 @@ What is translated:
   listener waits for the resource (`initial_fetch_timeout: 0s`), and a module the agent cannot
   fetch becomes a deny-all (FAIL_CLOSE) or allow-all RBAC filter under the same name.
 - EnvoyFilter -> EXTENSION_CONFIG ADD becomes an ECDS resource, HTTP_FILTER INSERT_BEFORE the
-  router inserts its value (a `config_discovery` over ADS is pointed at that resource's file).
-  A local module file named in the patch is replaced by --wasm.
+  router inserts its value (a `config_discovery` over ADS is pointed at that resource's file),
+  HTTP_ROUTE MERGE merges its value into every route it matches (by route configuration name,
+  virtual host name or domain, route name; pilot/pkg/networking/core/envoyfilter/rc_patch.go:
+  messages merge field by field, map entries such as `typed_per_filter_config` are replaced by
+  key). A Wasm module in an ECDS resource is converted as the agent converts it (a remote one
+  becomes --wasm, ISTIO_META_* variables go; --module-fetch-failed with the EnvoyFilter's
+  name gives the RBAC filter instead); a local one in the patch is replaced by --wasm.
+- VirtualService bound to a Gateway of the shape (networking.istio.io, gateway context) -> the
+  routes of the gateway's route configuration `http.8080`, one virtual host per VirtualService
+  host (`<host>:<server port>`), one route per match in order (pilot/pkg/networking/core/
+  route/route.go TranslateRoute, TranslateRouteMatch): named after the HTTP route (plus
+  `.<match name>`), exact -> `path`, prefix -> `prefix`, regex -> `safe_regex`,
+  `case_sensitive: !ignoreUriCase`, `headers.request` -> request_headers_to_add/remove, the
+  destination -> cluster `outbound|<port>||<host>`; routes after a catch-all are dropped and
+  catch-alls go last (SortVHostRoutes). Istio's retry policy and metadata are left out.
+  Without a VirtualService the application is one catch-all route (a gateway Istio configured
+  without one would answer 404).
 - ServiceEntry (+ DestinationRule) -> the cluster `outbound|<port>||<host>` on a gateway, or
   `inbound-vip|<port>|http|<host>` on a waypoint the ServiceEntry is bound to
   (`istio.io/use-waypoint`); here it reaches the Auth0 emulator on 127.0.0.1 in plain HTTP, so
@@ -48,8 +63,8 @@ What is translated:
   timeout, websocket upgrades, and the upstream filters Istio adds after the extensions
   (grpc_stats, fault, cors, router). Filters that exist only in istio-proxy (istio.stats,
   istio.metadata_exchange, istio_authn, istio.alpn, the waypoint's upstream metadata filter)
-  and the HBONE plumbing of waypoints are left out. The application is one route to the echo
-  upstream, named as Istio names the application's cluster.
+  and the HBONE plumbing of waypoints are left out. Every application cluster is the echo
+  upstream.
 """
 import argparse
 import copy
@@ -126,6 +141,8 @@ class Istio:
                      if g["spec"].get("gatewayClassName") == "istio-waypoint"]
         self.waypoint = waypoints[0] if waypoints else None
         self.ecds_files = {}
+        self.route_patches = []
+        self.app_clusters = set()
         self.mesh = self.mesh_config()
 
     @staticmethod
@@ -239,22 +256,38 @@ class Istio:
         node = {key: self.localise_wasm(value) for key, value in node.items()}
         if node.get("@type") == WASM_TYPE:
             config = node["config"]
-            code = config["vm_config"]["code"]
-            if "local" not in code:
-                fail("an EnvoyFilter's Wasm module must be a local file (the agent fetches "
-                     "modules only for ECDS resources that are a Wasm filter)")
-            code["local"] = {"filename": self.args.wasm}
+            vm_config = config["vm_config"]
+            if "remote" in vm_config["code"]:
+                if not vm_config["code"]["remote"].get("http_uri", {}).get("uri"):
+                    fail("a remote Wasm module without http_uri.uri (the agent refuses it)")
+                env = vm_config.get("environment_variables", {}).get("key_values", {})
+                for key in [k for k in env if k.startswith("ISTIO_META_")]:
+                    del env[key]
+                if "environment_variables" in vm_config and not env:
+                    del vm_config["environment_variables"]
+            vm_config["code"] = {"local": {"filename": self.args.wasm}}
             configuration = config.get("configuration", {})
             if configuration.get("@type") == STRING_VALUE:
                 parsed = json.loads(configuration["value"])
                 config["configuration"] = self.plugin_configuration(parsed)
         return node
 
+    def fetch_failed(self, typed_config):
+        """What the agent serves for a Wasm ECDS resource whose remote module it cannot fetch:
+        an RBAC filter denying everything, or allowing everything for FAIL_OPEN."""
+        if typed_config.get("@type") != WASM_TYPE or "remote" not in typed_config["config"]["vm_config"]["code"]:
+            fail("--module-fetch-failed names an EnvoyFilter without a remote Wasm module")
+        if typed_config["config"].get("failure_policy") == "FAIL_OPEN":
+            return {"@type": RBAC_TYPE, "rules_stat_prefix": "wasm-default-allow"}
+        return {"@type": RBAC_TYPE, "rules": {}, "rules_stat_prefix": "wasm-default-deny"}
+
     def envoy_filter_filters(self):
         extensions, filters = {}, []
+        self.route_patches = []
         for envoy_filter in of_kind(self.documents, "EnvoyFilter"):
             if envoy_filter["metadata"]["name"] in self.args.without:
                 continue
+            failed = envoy_filter["metadata"]["name"] in self.args.module_fetch_failed
             for patch in envoy_filter["spec"]["configPatches"]:
                 context = patch.get("match", {}).get("context")
                 wanted = "SIDECAR_INBOUND" if self.waypoint else "GATEWAY"
@@ -264,7 +297,12 @@ class Istio:
                 if patch["applyTo"] == "EXTENSION_CONFIG":
                     if operation != "ADD":
                         continue  # istiod applies only ADD to EXTENSION_CONFIG
-                    extensions[value["name"]] = self.localise_wasm(value["typed_config"])
+                    extensions[value["name"]] = (self.fetch_failed(value["typed_config"]) if failed
+                                                 else self.localise_wasm(value["typed_config"]))
+                elif patch["applyTo"] == "HTTP_ROUTE":
+                    if operation != "MERGE":
+                        fail(f"unsupported HTTP_ROUTE patch {operation}")
+                    self.route_patches.append(patch)
                 elif patch["applyTo"] == "HTTP_FILTER":
                     sub = patch["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"]
                     if (operation, sub) != ("INSERT_BEFORE", "envoy.filters.http.router"):
@@ -284,6 +322,136 @@ class Istio:
             path = self.write_ecds(http_filter["name"], extensions[http_filter["name"]])
             discovery["config_source"] = self.config_source(path)
         return filters
+
+    # ---- routes ----
+    def gateway_of(self, virtual_service, ref):
+        """The shape's networking.istio.io Gateway a VirtualService's `gateways` entry names
+        (`name` in the VirtualService's namespace, or `namespace/name`)."""
+        namespace, _, name = ref.rpartition("/")
+        namespace = namespace or virtual_service["metadata"]["namespace"]
+        for gateway in of_kind(self.documents, "Gateway"):
+            if (gateway["apiVersion"].startswith("networking.istio.io/")
+                    and gateway["metadata"]["name"] == name
+                    and gateway["metadata"]["namespace"] == namespace):
+                return gateway
+        return None
+
+    def gateway_services(self):
+        """(VirtualService, the Gateway server's port) for each VirtualService bound to a
+        Gateway of the shape that selects the ingress gateway this translation stands for."""
+        bound = []
+        for virtual_service in of_kind(self.documents, "VirtualService"):
+            for ref in virtual_service["spec"].get("gateways", []):
+                gateway = self.gateway_of(virtual_service, ref)
+                if gateway is None:
+                    fail(f"VirtualService {virtual_service['metadata']['name']}: no Gateway {ref}")
+                if gateway["spec"].get("selector") != {"istio": "ingressgateway"}:
+                    fail(f"Gateway {ref}: only `selector: {{istio: ingressgateway}}` is translated")
+                servers = [s for s in gateway["spec"]["servers"] if s["port"]["protocol"] == "HTTP"]
+                if len(servers) != 1:
+                    fail(f"Gateway {ref}: expected one HTTP server")
+                bound.append((virtual_service, servers[0]["port"]["number"]))
+        return bound
+
+    @staticmethod
+    def route_match(match):
+        out = {"prefix": "/"}
+        uri = (match or {}).get("uri")
+        if uri:
+            if "exact" in uri:
+                out = {"path": uri["exact"]}
+            elif "prefix" in uri:
+                out = {"prefix": uri["prefix"]}
+            elif "regex" in uri:
+                out = {"safe_regex": {"regex": uri["regex"]}}
+        unsupported = set(match or {}) - {"uri", "ignoreUriCase", "name"}
+        if unsupported:
+            fail(f"unsupported HTTPMatchRequest fields {sorted(unsupported)}")
+        out["case_sensitive"] = not (match or {}).get("ignoreUriCase", False)
+        return out
+
+    @staticmethod
+    def is_catch_all(route):
+        match = route["match"]
+        return set(match) <= {"prefix", "case_sensitive"} and match.get("prefix") == "/"
+
+    def virtual_service_routes(self, virtual_service):
+        routes = []
+        for http in virtual_service["spec"].get("http", []):
+            destinations = http.get("route", [])
+            if len(destinations) != 1:
+                fail("one destination per HTTP route is translated")
+            destination = destinations[0]["destination"]
+            cluster = f"outbound|{destination['port']['number']}||{destination['host']}"
+            self.app_clusters.add(cluster)
+            for match in http.get("match") or [None]:
+                name = http.get("name", "")
+                if match and match.get("name"):
+                    name += "." + match["name"]
+                route = {"name": name, "match": self.route_match(match),
+                         "route": {"cluster": cluster, "timeout": "0s"}}
+                request = http.get("headers", {}).get("request", {})
+                added = ([{"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                          for k, v in request.get("set", {}).items()]
+                         + [{"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
+                            for k, v in request.get("add", {}).items()])
+                if added:
+                    route["request_headers_to_add"] = added
+                if request.get("remove"):
+                    route["request_headers_to_remove"] = list(request["remove"])
+                routes.append(route)
+                if self.is_catch_all(route):
+                    return routes  # Istio drops what follows a catch-all
+        return routes
+
+    def virtual_hosts(self):
+        bound = self.gateway_services()
+        if not bound:
+            self.app_clusters.add(self.app_cluster_name())
+            return [{"name": "*:8080", "domains": ["*"], "routes": [
+                {"match": {"prefix": "/"}, "route": {"cluster": self.app_cluster_name(), "timeout": "0s"}}]}]
+        hosts = {}
+        for virtual_service, port in bound:
+            routes = self.virtual_service_routes(virtual_service)
+            for host in virtual_service["spec"]["hosts"]:
+                vhost = hosts.setdefault(host.lower(), {
+                    "name": f"{host.lower()}:{port}", "domains": [host.lower()], "routes": []})
+                vhost["routes"] += copy.deepcopy(routes)
+        for vhost in hosts.values():
+            vhost["routes"] = ([r for r in vhost["routes"] if not self.is_catch_all(r)]
+                               + [r for r in vhost["routes"] if self.is_catch_all(r)])
+        return list(hosts.values())
+
+    @staticmethod
+    def merge(target, value):
+        """Protobuf merge of a patch value (as istiod merges an HTTP_ROUTE MERGE patch)."""
+        for key, item in value.items():
+            if key == "typed_per_filter_config":
+                target.setdefault(key, {}).update(copy.deepcopy(item))
+            elif isinstance(item, dict) and isinstance(target.get(key), dict):
+                Istio.merge(target[key], item)
+            elif isinstance(item, list):
+                target[key] = target.get(key, []) + copy.deepcopy(item)
+            else:
+                target[key] = copy.deepcopy(item)
+
+    def route_configuration(self, name):
+        virtual_hosts = self.virtual_hosts()
+        for patch in self.route_patches:
+            match = patch["match"].get("routeConfiguration", {})
+            if match.get("name", name) != name or match.get("portNumber", 80) not in (80, 8080):
+                continue
+            vhost_match = match.get("vhost", {})
+            for vhost in virtual_hosts:
+                if vhost_match.get("name", vhost["name"]) != vhost["name"]:
+                    continue
+                if vhost_match.get("domainName", vhost["domains"][0]) not in vhost["domains"]:
+                    continue
+                route_name = vhost_match.get("route", {}).get("name")
+                for route in vhost["routes"]:
+                    if route_name is None or route.get("name") == route_name:
+                        self.merge(route, patch["patch"]["value"])
+        return {"name": name, "virtual_hosts": virtual_hosts}
 
     # ---- clusters ----
     def tenant_clusters(self):
@@ -347,12 +515,9 @@ class Istio:
             "request_id_extension": {"typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
                 "use_request_id_for_trace_sampling": True}},
-            "route_config": {"name": "http.8080", "virtual_hosts": [{
-                "name": "*:8080", "domains": ["*"],
-                "routes": [{"match": {"prefix": "/"},
-                            "route": {"cluster": self.app_cluster_name(), "timeout": "0s"}}]}]},
-            "http_filters": self.http_filters(),
         }
+        hcm["http_filters"] = self.http_filters()  # reads the EnvoyFilters' route patches too
+        hcm["route_config"] = self.route_configuration("http.8080")
         trusted = self.mesh.get("defaultConfig", {}).get("gatewayTopology", {}).get("numTrustedProxies")
         if self.waypoint is None and trusted:
             hcm["xff_num_trusted_hops"] = trusted
@@ -373,7 +538,8 @@ class Istio:
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.args.listen}},
                     "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                                     "typed_config": self.connection_manager()}]}]}
-        clusters = self.tenant_clusters() + [self.cluster(self.app_cluster_name(), "STATIC", self.args.upstream)]
+        clusters = self.tenant_clusters() + [self.cluster(name, "STATIC", self.args.upstream)
+                                             for name in sorted(self.app_clusters)]
         return {"node": node,
                 "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.args.admin}}},
                 "static_resources": {"listeners": [listener], "clusters": clusters}}
