@@ -2,8 +2,9 @@
 //! document parses with the kinds and API versions Istio expects, every plugin configuration
 //! passes the filter's own parser (`Plugin::from_json`, what `on_configure` runs, so a renamed
 //! config field breaks this test), Auth0 is reached through the cluster Istio generates for the
-//! ServiceEntry, the three shapes stay one deployment, and the EnvoyFilter's matcher lets every
-//! request the configuration owns reach the filter. `tests/deploy_istio.rs` runs them in Envoy.
+//! ServiceEntry, the three shapes stay one deployment, and the EnvoyFilter shape's routes that
+//! enable the filter cover every request the configuration owns. `tests/deploy_istio.rs` runs
+//! them in Envoy.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,8 +14,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
-const MATCHER_TYPE: &str =
-    "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher";
+const RBAC_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+const FILTER_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
+/// The route name the EnvoyFilter enables the filter on.
+const FILTER_ROUTE: &str = "auth0-filter";
 
 fn repo_file(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
@@ -73,22 +76,28 @@ fn owned(items: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The filter configuration the EnvoyFilter serves (a JSON string inside the Wasm config
-/// inside the ExtensionWithMatcher).
-fn envoy_filter_parts(documents: &[Value]) -> (Value, Value, Value) {
+/// The EnvoyFilter's patches: the extension, the identity-header filter, the filter on the
+/// chain, the route patch.
+fn envoy_filter_parts(documents: &[Value]) -> [Value; 4] {
     let patches = one(documents, "EnvoyFilter", "auth0-filter")["spec"]["configPatches"]
         .as_array()
         .expect("configPatches")
         .clone();
-    assert_eq!(patches.len(), 3, "{patches:?}");
-    (patches[0].clone(), patches[1].clone(), patches[2].clone())
+    assert_eq!(patches.len(), 4, "{patches:?}");
+    [
+        patches[0].clone(),
+        patches[1].clone(),
+        patches[2].clone(),
+        patches[3].clone(),
+    ]
 }
 
+/// The filter configuration the EnvoyFilter serves (a JSON string inside the Wasm config).
 fn envoy_filter_config(documents: &[Value]) -> Value {
-    let (extension, _, _) = envoy_filter_parts(documents);
-    let wrapped = &extension["patch"]["value"]["typed_config"]["extension_config"]["typed_config"];
-    assert_eq!(wrapped["@type"], WASM_TYPE);
-    let json = wrapped["config"]["configuration"]["value"]
+    let [extension, ..] = envoy_filter_parts(documents);
+    let wasm = &extension["patch"]["value"]["typed_config"];
+    assert_eq!(wasm["@type"], WASM_TYPE);
+    let json = wasm["config"]["configuration"]["value"]
         .as_str()
         .expect("a JSON string");
     serde_json::from_str(json).expect("JSON")
@@ -149,11 +158,15 @@ fn every_shape_has_its_resources_with_their_api_versions() {
         .copied()
         .collect();
     assert_eq!(kinds(&shape("ambient")), owned(&ambient));
-    let filter = [(
-        "EnvoyFilter",
-        "networking.istio.io/v1alpha3",
-        "auth0-filter",
-    )];
+    let filter = [
+        ("Gateway", "networking.istio.io/v1", "app"),
+        ("VirtualService", "networking.istio.io/v1", "app"),
+        (
+            "EnvoyFilter",
+            "networking.istio.io/v1alpha3",
+            "auth0-filter",
+        ),
+    ];
     let envoy_filter: Vec<_> = tenant.iter().chain(&filter).copied().collect();
     assert_eq!(kinds(&shape("envoyfilter")), owned(&envoy_filter));
     for (name, namespace) in [
@@ -387,74 +400,29 @@ fn the_three_shapes_are_one_deployment() {
     assert_eq!(&waypoint, plugin_config);
 }
 
-/// Whether the EnvoyFilter's matcher skips the filter for a (normalised) `:path`.
-fn skips(matcher: &Value, path: &str) -> bool {
-    fn predicate(p: &Value, path: &str) -> bool {
-        if let Some(not) = p.get("not_matcher") {
-            return !predicate(not, path);
-        }
-        if let Some(or) = p.get("or_matcher") {
-            let list = or["predicate"].as_array().expect("or_matcher.predicate");
-            return list.iter().any(|p| predicate(p, path));
-        }
-        let single = &p["single_predicate"];
-        assert_eq!(single["input"]["typed_config"]["header_name"], ":path");
-        let m = &single["value_match"];
-        let fold = |s: &str| {
-            if m["ignore_case"] == true {
-                s.to_ascii_lowercase()
-            } else {
-                s.to_string()
-            }
-        };
-        let text = |key: &str| m[key].as_str().map(fold);
-        let path = fold(path);
-        if let Some(exact) = text("exact") {
-            return path == exact;
-        }
-        if let Some(prefix) = text("prefix") {
-            return path.starts_with(&prefix);
-        }
-        if let Some(contained) = text("contains") {
-            return path.contains(&contained);
-        }
-        panic!("an unsupported string matcher: {m}")
-    }
-    let matchers = matcher["matcher_list"]["matchers"]
-        .as_array()
-        .expect("matchers");
-    assert!(matcher.get("on_no_match").is_none());
-    matchers.iter().any(|m| {
-        assert_eq!(
-            m["on_match"]["action"]["typed_config"]["@type"],
-            "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
-        );
-        predicate(&m["predicate"], path)
-    })
-}
-
 #[test]
-fn the_envoy_filter_serves_the_flagged_filter_behind_a_matcher_through_ecds() {
+fn the_envoy_filter_serves_the_flagged_filter_through_ecds_enabled_per_route() {
     let documents = shape("envoyfilter");
-    let (extension, headers, http_filter) = envoy_filter_parts(&documents);
+    let [extension, headers, http_filter, route] = envoy_filter_parts(&documents);
     // 1. The extension: ADD only (istiod applies nothing else to EXTENSION_CONFIG), named
-    //    <namespace>.<name>, the Wasm filter wrapped in an ExtensionWithMatcher.
+    //    <namespace>.<name>, a plain Wasm filter: the agent fetches its module.
     assert_eq!(extension["applyTo"], "EXTENSION_CONFIG");
     assert_eq!(extension["match"]["context"], "GATEWAY");
     assert_eq!(extension["patch"]["operation"], "ADD");
     let value = &extension["patch"]["value"];
     assert_eq!(value["name"], "istio-system.auth0-filter");
-    assert_eq!(value["typed_config"]["@type"], MATCHER_TYPE);
-    let wasm = &value["typed_config"]["extension_config"]["typed_config"]["config"];
+    assert_eq!(value["typed_config"]["@type"], WASM_TYPE);
+    let wasm = &value["typed_config"]["config"];
     assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
     assert_eq!(wasm["failure_policy"], "FAIL_CLOSED");
     assert_eq!(wasm["root_id"], "auth0_filter");
     assert_eq!(wasm["vm_config"]["runtime"], "envoy.wasm.runtime.v8");
-    // Envoy loads the module itself (the agent converts only ECDS resources that are Wasm).
-    let file = wasm["vm_config"]["code"]["local"]["filename"]
-        .as_str()
-        .expect("a local module");
-    assert!(file.starts_with('/') && file.ends_with(".wasm"), "{file}");
+    // The same module the WasmPlugin shape pulls, through the agent (which needs http_uri).
+    let gateway = shape("gateway");
+    let plugin = &one(&gateway, "WasmPlugin", "auth0-filter")["spec"];
+    let uri = &wasm["vm_config"]["code"]["remote"]["http_uri"];
+    assert_eq!(uri["uri"], plugin["url"]);
+    assert!(uri["cluster"].is_string() && uri["timeout"].is_string(), "{uri}");
 
     // 2. and 3.: before the router of every gateway HTTP connection manager, in this order.
     for patch in [&headers, &http_filter] {
@@ -470,6 +438,7 @@ fn the_envoy_filter_serves_the_flagged_filter_behind_a_matcher_through_ecds() {
     }
     let value = &http_filter["patch"]["value"];
     assert_eq!(value["name"], "istio-system.auth0-filter");
+    assert_eq!(value["disabled"], true, "the routes enable it");
     assert!(
         value.get("typed_config").is_none(),
         "inline config: {value}"
@@ -478,9 +447,25 @@ fn the_envoy_filter_serves_the_flagged_filter_behind_a_matcher_through_ecds() {
     assert!(discovery["config_source"]["ads"].is_object(), "{discovery}");
     assert_eq!(discovery["config_source"]["resource_api_version"], "V3");
     assert_eq!(discovery["config_source"]["initial_fetch_timeout"], "0s");
-    assert_eq!(discovery["type_urls"], json!([MATCHER_TYPE]));
+    // The RBAC filter is what the agent serves when it cannot fetch the module.
+    assert_eq!(discovery["type_urls"], json!([WASM_TYPE, RBAC_TYPE]));
 
-    // The identity headers, in every spelling, are dropped before the filter.
+    // 4. Enabled on the routes of that name, on every route configuration of the gateway.
+    assert_eq!(route["applyTo"], "HTTP_ROUTE");
+    assert_eq!(route["match"]["context"], "GATEWAY");
+    assert_eq!(
+        route["match"]["routeConfiguration"],
+        json!({"vhost": {"route": {"name": FILTER_ROUTE}}})
+    );
+    assert_eq!(route["patch"]["operation"], "MERGE");
+    // An empty `config` is the FilterConfig that enables a filter disabled in the chain.
+    assert_eq!(
+        route["patch"]["value"],
+        json!({"typed_per_filter_config": {"istio-system.auth0-filter": {
+            "@type": FILTER_CONFIG_TYPE, "config": {}}}})
+    );
+
+    // The identity headers, in every spelling, are dropped from every request.
     let config = filter_config(&envoy_filter_config(&documents));
     let protected = config.protected.as_ref().expect("protectedRoutes");
     let removed: BTreeSet<&str> = headers["patch"]["value"]["typed_config"]["mutations"]
@@ -497,11 +482,66 @@ fn the_envoy_filter_serves_the_flagged_filter_behind_a_matcher_through_ecds() {
     );
 }
 
+/// The first route of the VirtualService (in order, as Envoy matches the routes Istio makes
+/// of it) that a normalised `:path` takes: its name.
+fn route_taken(virtual_service: &Value, path: &str) -> String {
+    let path_only = path.split('?').next().unwrap_or_default();
+    let matches = |m: &Value| -> bool {
+        let uri = &m["uri"];
+        let fold = |s: &str| {
+            if m["ignoreUriCase"] == true {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
+        if let Some(exact) = uri["exact"].as_str() {
+            return fold(path_only) == fold(exact);
+        }
+        if let Some(prefix) = uri["prefix"].as_str() {
+            return fold(path).starts_with(&fold(prefix));
+        }
+        if let Some(regex) = uri["regex"].as_str() {
+            // The one regex: a path (Envoy's safe_regex takes it without the query string)
+            // holding any of these characters.
+            assert_eq!(regex, r".*[;%\\].*");
+            return path_only.contains([';', '%', '\\']);
+        }
+        panic!("an unsupported match: {m}")
+    };
+    let http = virtual_service["spec"]["http"].as_array().expect("http");
+    for route in http {
+        let list = route["match"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() || list.iter().any(|m| matches(m)) {
+            return route["name"].as_str().unwrap_or_default().to_string();
+        }
+    }
+    panic!("no route for {path}")
+}
+
 #[test]
-fn the_envoy_filter_matcher_skips_only_requests_the_filter_does_not_own() {
+fn the_routes_that_enable_the_filter_cover_every_request_it_owns() {
     let documents = shape("envoyfilter");
-    let (extension, _, _) = envoy_filter_parts(&documents);
-    let matcher = &extension["patch"]["value"]["typed_config"]["xds_matcher"];
+    let gateway = one(&documents, "Gateway", "app");
+    let virtual_service = one(&documents, "VirtualService", "app");
+    // Bound to the Gateway on the ingress gateway the EnvoyFilter selects.
+    assert_eq!(virtual_service["spec"]["gateways"], json!(["app"]));
+    assert_eq!(gateway["spec"]["selector"], json!({"istio": "ingressgateway"}));
+    let filter = one(&documents, "EnvoyFilter", "auth0-filter");
+    assert_eq!(
+        filter["spec"]["workloadSelector"]["labels"],
+        gateway["spec"]["selector"]
+    );
+    // Every route reaches the application; the last is its catch-all, without the filter.
+    let http = virtual_service["spec"]["http"].as_array().expect("http");
+    let app = json!([{"destination": {"host": "my-app.my-app.svc.cluster.local",
+                                      "port": {"number": 80}}}]);
+    for route in http {
+        assert_eq!(route["route"], app, "{route}");
+    }
+    let last = http.last().expect("routes");
+    assert!(last.get("match").is_none() && last["name"] != FILTER_ROUTE);
+
     let config = filter_config(&envoy_filter_config(&documents));
     let protected = config.protected.as_ref().expect("protectedRoutes");
     let owns = |path: &str| {
@@ -542,14 +582,18 @@ fn the_envoy_filter_matcher_skips_only_requests_the_filter_does_not_own() {
         .map(|p| format!("{p}?a=1&b=/protected/"))
         .collect();
     probes.extend(with_query);
+    let mut owned = 0;
     for path in &probes {
         if owns(path) {
-            assert!(
-                !skips(matcher, path),
-                "the filter would be skipped for {path}"
+            owned += 1;
+            assert_eq!(
+                route_taken(virtual_service, path),
+                FILTER_ROUTE,
+                "the filter would be off for {path}"
             );
         }
     }
+    assert!(owned >= 20, "{owned}");
     // Spellings an upstream may read as a protected path always reach the filter.
     for path in [
         "/protected;x/y",
@@ -557,16 +601,17 @@ fn the_envoy_filter_matcher_skips_only_requests_the_filter_does_not_own() {
         "/%70rotected/x",
         "/protected\\x",
     ] {
-        assert!(!skips(matcher, path), "{path}");
+        assert_eq!(route_taken(virtual_service, path), FILTER_ROUTE, "{path}");
     }
-    // And foreign paths skip it: that is the point of the shape.
+    // And foreign paths do not: that is the point of the shape.
     for path in [
         "/",
         "/public/page",
         "/app/orders?id=1",
+        "/app/resource?q=a;b%20c",
         "/oauth/tokenx",
         "/usersx",
     ] {
-        assert!(skips(matcher, path), "{path}");
+        assert_ne!(route_taken(virtual_service, path), FILTER_ROUTE, "{path}");
     }
 }
