@@ -422,7 +422,10 @@ fn the_envoy_filter_serves_the_flagged_filter_through_ecds_enabled_per_route() {
     let plugin = &one(&gateway, "WasmPlugin", "auth0-filter")["spec"];
     let uri = &wasm["vm_config"]["code"]["remote"]["http_uri"];
     assert_eq!(uri["uri"], plugin["url"]);
-    assert!(uri["cluster"].is_string() && uri["timeout"].is_string(), "{uri}");
+    assert!(
+        uri["cluster"].is_string() && uri["timeout"].is_string(),
+        "{uri}"
+    );
 
     // 2. and 3.: before the router of every gateway HTTP connection manager, in this order.
     for patch in [&headers, &http_filter] {
@@ -526,7 +529,10 @@ fn the_routes_that_enable_the_filter_cover_every_request_it_owns() {
     let virtual_service = one(&documents, "VirtualService", "app");
     // Bound to the Gateway on the ingress gateway the EnvoyFilter selects.
     assert_eq!(virtual_service["spec"]["gateways"], json!(["app"]));
-    assert_eq!(gateway["spec"]["selector"], json!({"istio": "ingressgateway"}));
+    assert_eq!(
+        gateway["spec"]["selector"],
+        json!({"istio": "ingressgateway"})
+    );
     let filter = one(&documents, "EnvoyFilter", "auth0-filter");
     assert_eq!(
         filter["spec"]["workloadSelector"]["labels"],
