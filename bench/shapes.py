@@ -49,7 +49,7 @@ OAUTH2_SECRETS = """\
 # place it; a shape whose translation is not there is skipped with a note.
 CONTROL_PLANE_SHAPES = [
     ("envoy-gateway/: filter on its HTTPRoute only", "envoy-gateway", "/app/resource", 0.97),
-    ("istio/envoyfilter/: ExtensionWithMatcher skips the filter", "istio/envoyfilter",
+    ("istio/envoyfilter/: filter on its named routes only", "istio/envoyfilter",
      "/app/resource", 0.97),
     ("istio/gateway/: WasmPlugin filter + hold on every request", "istio/gateway",
      "/app/resource", None),

@@ -11,13 +11,12 @@ mod harness;
 use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
+use harness::{multipart, Gateway, Ports, ALICE, APP_KEY, MULTIPART, WEB_KEY};
 use serde_json::{json, Value};
 
 const ALICE_ID: &str = "auth0|0000000000000000000000a1";
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
 const JSON_ACCEPT: (&str, &str) = ("accept", "application/json");
-const MULTIPART: (&str, &str) = ("content-type", "multipart/form-data; boundary=XbOuNdArY");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -65,25 +64,6 @@ fn echo_header(echo: &Value, name: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, filename, data) in parts {
-        body.extend_from_slice(
-            format!("--XbOuNdArY\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
-        );
-        if let Some(f) = filename {
-            body.extend_from_slice(
-                format!("; filename=\"{f}\"\r\nContent-Type: application/json").as_bytes(),
-            );
-        }
-        body.extend_from_slice(b"\r\n\r\n");
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(b"--XbOuNdArY--\r\n");
-    body
 }
 
 /// Envoy's own view (its config dump): the HTTP filters of the listener in order, and the

@@ -6,11 +6,12 @@
 //! enable the filter cover every request the configuration owns. `tests/deploy_istio.rs` runs
 //! them in Envoy.
 
+mod harness;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use auth0_filter::config::{Config, ConfigError, Plugin};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -24,26 +25,13 @@ fn repo_file(path: &str) -> String {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Every YAML document of every file of `istio/<shape>`, as JSON values, in file-name order.
+/// Every document of every file of `istio/<shape>`, as JSON values, in file-name order.
 fn shape(shape: &str) -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("istio")
-        .join(shape);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{shape}: {e}"))
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|path| {
-            let text = std::fs::read_to_string(path).expect("manifest");
-            serde_yaml_ng::Deserializer::from_str(&text)
-                .map(|document| Value::deserialize(document).expect("a YAML document"))
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    harness::manifest_documents(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("istio")
+            .join(shape),
+    )
 }
 
 fn one<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
