@@ -41,12 +41,7 @@ fn manifests() -> Vec<Value> {
 }
 
 fn one<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    let found: Vec<&Value> = documents
-        .iter()
-        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one {kind} {name}");
-    found[0]
+    harness::manifest_named(documents, kind, name)
 }
 
 /// Serves the .wasm module over HTTP on a loopback port, as Envoy Gateway's Wasm HTTP server

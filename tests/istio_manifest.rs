@@ -35,12 +35,7 @@ fn shape(shape: &str) -> Vec<Value> {
 }
 
 fn one<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    let found: Vec<&Value> = documents
-        .iter()
-        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one {kind} {name}");
-    found[0]
+    harness::manifest_named(documents, kind, name)
 }
 
 fn kinds(documents: &[Value]) -> Vec<(String, String, String)> {

@@ -115,6 +115,20 @@ pub fn manifest_documents(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The one document of `kind` named `name`.
+pub fn manifest_named<'a>(
+    documents: &'a [serde_json::Value],
+    kind: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    let found: Vec<&serde_json::Value> = documents
+        .iter()
+        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one {kind} {name}");
+    found[0]
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
