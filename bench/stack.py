@@ -78,18 +78,12 @@ class Stack:
         self.upstream_port = port
         return port
 
-    def bare_config(self, listen, admin, extra_filters="", extra_resources=""):
-        """The bench's baseline config (no wasm filter); `extra_filters` go before the router,
-        `extra_resources` at the end of `static_resources`."""
-        text = (REPO / "bench" / "envoy-bare.template.yaml").read_text()
-        ports = {"LISTEN_PORT": listen, "ADMIN_PORT": admin, "AUTH0_PORT": self.auth0_port,
-                 "UPSTREAM_PORT": self.upstream_port}
-        for key, value in ports.items():
-            text = text.replace("{{" + key + "}}", str(value))
-        router = "          - name: envoy.filters.http.router\n"
-        if router not in text:
-            raise RuntimeError("bench: no router filter in envoy-bare.template.yaml")
-        return text.replace(router, extra_filters + router) + extra_resources
+    def shipped_config(self, listen, admin, hold=False, wasm=WASM):
+        """envoy/envoy.template.yaml as `make run` renders it (`hold`: in the hold mode)."""
+        ports = [str(listen), str(admin), str(self.auth0_port), str(self.upstream_port)]
+        mode = ["--hold"] if hold else []
+        return subprocess.run([sys.executable, str(REPO / "envoy" / "render.py"), *mode, *ports,
+                               str(wasm)], check=True, capture_output=True, text=True).stdout
 
     def envoy(self, name, bare=False, overrides=None, concurrency=1, wasm=WASM, hold=False,
               render=None):
@@ -106,10 +100,7 @@ class Stack:
                                   ports):
                 text = text.replace("{{" + key + "}}", value)
         else:
-            mode = ["--hold"] if hold else []
-            text = subprocess.run([sys.executable, str(REPO / "envoy" / "render.py"), *mode,
-                                   *ports, str(wasm)],
-                                  check=True, capture_output=True, text=True).stdout
+            text = self.shipped_config(listen, admin, hold, wasm)
             if overrides:
                 text = filter_config_line(text, overrides)
         config = self.dir / f"envoy-{name}.yaml"

@@ -61,17 +61,31 @@ fn owned(items: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
 
 /// The EnvoyFilter's patches: the extension, the identity-header filter, the filter on the
 /// chain, the route patch.
+/// The EnvoyFilter shape's patches: the extension, the identity-header filter (its own
+/// resource, applied first), the filter on the chain, the route switch.
 fn envoy_filter_parts(documents: &[Value]) -> [Value; 4] {
-    let patches = one(documents, "EnvoyFilter", "auth0-filter")["spec"]["configPatches"]
-        .as_array()
-        .expect("configPatches")
-        .clone();
-    assert_eq!(patches.len(), 4, "{patches:?}");
+    let patches = |name: &str| {
+        one(documents, "EnvoyFilter", name)["spec"]["configPatches"]
+            .as_array()
+            .expect("configPatches")
+            .clone()
+    };
+    let (filter, headers) = (patches("auth0-filter"), patches("auth0-identity-headers"));
+    assert_eq!(
+        (filter.len(), headers.len()),
+        (3, 1),
+        "{filter:?} {headers:?}"
+    );
+    let identity = one(documents, "EnvoyFilter", "auth0-identity-headers");
+    assert_eq!(
+        identity["spec"]["priority"], -1,
+        "applied before the filter"
+    );
     [
-        patches[0].clone(),
-        patches[1].clone(),
-        patches[2].clone(),
-        patches[3].clone(),
+        filter[0].clone(),
+        headers[0].clone(),
+        filter[1].clone(),
+        filter[2].clone(),
     ]
 }
 
@@ -144,6 +158,11 @@ fn every_shape_has_its_resources_with_their_api_versions() {
     let filter = [
         ("Gateway", "networking.istio.io/v1", "app"),
         ("VirtualService", "networking.istio.io/v1", "app"),
+        (
+            "EnvoyFilter",
+            "networking.istio.io/v1alpha3",
+            "auth0-identity-headers",
+        ),
         (
             "EnvoyFilter",
             "networking.istio.io/v1alpha3",

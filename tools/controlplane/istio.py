@@ -284,7 +284,11 @@ class Istio:
     def envoy_filter_filters(self):
         extensions, filters = {}, []
         self.route_patches = []
-        for envoy_filter in of_kind(self.documents, "EnvoyFilter"):
+        # Istio applies EnvoyFilters by priority (lowest first), then in creation order (here,
+        # the files' order).
+        envoy_filters = sorted(of_kind(self.documents, "EnvoyFilter"),
+                               key=lambda f: f["spec"].get("priority", 0))
+        for envoy_filter in envoy_filters:
             if envoy_filter["metadata"]["name"] in self.args.without:
                 continue
             failed = envoy_filter["metadata"]["name"] in self.args.module_fetch_failed
