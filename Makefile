@@ -18,7 +18,7 @@ WASM        := target/wasm/auth0_filter.wasm
 WASM_FEATURES  := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 WASM_OPT_FLAGS := -Oz $(WASM_FEATURES)
 # Only the proxy-wasm callbacks the filter implements stay exported (binaryen's wasm-metadce):
-# Envoy skips a callback the module does not export, so a request no longer enters the VM for
+# Envoy skips a callback the module does not export, so a request does not enter the VM for
 # its response headers, response body, log and done events, which the filter leaves alone.
 WASM_EXPORTS   := tools/wasm-exports.json
 EMULATOR    := target/release/auth0-emulator
@@ -168,9 +168,13 @@ bench: build bench-tools noop-wasm
 bench-smoke: build bench-tools noop-wasm
 	python3 bench/bench.py --smoke
 
-# P1b's floor: a proxy-wasm filter that does nothing (bench/noop-filter).
+# P1b's floor: a proxy-wasm filter that does nothing (bench/noop-filter), exporting the same
+# callbacks as the filter (tools/wasm-exports.json), so Envoy enters both VMs for the same events.
+NOOP_CARGO := target/wasm32-wasip1/release/noop_filter.wasm
 noop-wasm: setup
 	cargo build --release --target wasm32-wasip1 -p noop-filter
+	@mkdir -p target/wasm
+	wasm-metadce $(WASM_FEATURES) --graph-file $(WASM_EXPORTS) $(NOOP_CARGO) -o target/wasm/noop_filter.wasm >/dev/null
 
 soak: build bench-tools
 	python3 bench/soak.py

@@ -16,8 +16,9 @@ OUT = REPO / "target" / "bench"
 ENVOY = REPO / ".venv" / "bin" / "envoy"
 EMULATOR = REPO / "target" / "release" / "auth0-emulator"
 WASM = REPO / "target" / "wasm" / "auth0_filter.wasm"  # the shipped module (after wasm-opt)
-# P1b's floor: a filter that does nothing (bench/noop-filter, `make noop-wasm`).
-NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
+# P1b's floor: a filter that does nothing (bench/noop-filter, `make noop-wasm`), exporting the
+# same callbacks as the filter.
+NOOP_WASM = REPO / "target" / "wasm" / "noop_filter.wasm"
 
 # Envoy gets core 0 and wrk core 1 when the machine has two, so wrk's own CPU use does not
 # eat into the worker being measured.

@@ -8,6 +8,8 @@
 
 mod harness;
 
+use harness::manifest_named as one;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -20,22 +22,13 @@ const FILTER_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.route.v3.Filt
 /// The route name the EnvoyFilter enables the filter on.
 const FILTER_ROUTE: &str = "auth0-filter";
 
-fn repo_file(path: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Every document of every file of `istio/<shape>`, as JSON values, in file-name order.
 fn shape(shape: &str) -> Vec<Value> {
-    harness::manifest_documents(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("istio")
-            .join(shape),
-    )
-}
-
-fn one<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    harness::manifest_named(documents, kind, name)
+    harness::manifest_documents(&repo().join("istio").join(shape))
 }
 
 fn kinds(documents: &[Value]) -> Vec<(String, String, String)> {
@@ -362,7 +355,10 @@ fn the_three_shapes_are_one_deployment() {
     let plugin_config = &reference["spec"]["pluginConfig"];
 
     // The same fields as the local-run config (plus the production-only ones).
-    let local: Value = serde_json::from_str(&repo_file("envoy/filter-config.json")).expect("json");
+    let local: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("envoy/filter-config.json")).expect("config"),
+    )
+    .expect("json");
     let keys = |v: &Value| -> BTreeSet<String> {
         v.as_object()
             .map(|o| o.keys().cloned().collect())

@@ -109,7 +109,7 @@ impl Response {
 
 /// Serves HTTP/1.1 on `host` (127.0.0.1 unless `--host` says otherwise, e.g. 0.0.0.0 in a
 /// container) with one thread per connection, so keep-alive connections (Envoy keeps its
-/// upstream connections open) never starve a new one. `_threads` is accepted for
+/// upstream connections open) never starve a new one. `threads` is accepted for
 /// compatibility and ignored.
 pub fn run<F>(host: &str, port: u16, threads: usize, handler: F) -> Result<(), String>
 where

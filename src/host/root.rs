@@ -173,6 +173,7 @@ impl FilterRoot {
     }
 }
 
+// Exported callbacks: tools/wasm-exports.json.
 impl Context for FilterRoot {
     /// Answers to callouts made while the root woke a request: handed on to that request.
     fn on_http_call_response(
@@ -201,6 +202,7 @@ impl Context for FilterRoot {
     }
 }
 
+// Exported callbacks: tools/wasm-exports.json; a callback added here must be listed there.
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)

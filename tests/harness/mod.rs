@@ -9,9 +9,19 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod client;
+mod fixtures;
 mod redis;
-#[allow(unused_imports)] // Only some test binaries use the credentials.
+mod render;
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use client::{request, Response};
+#[allow(unused_imports)]
+pub use fixtures::{manifest_documents, manifest_named, multipart, MULTIPART};
+#[allow(unused_imports)]
 pub use redis::{Redis, WEBDIS_PASSWORD, WEBDIS_USER};
+#[allow(unused_imports)]
+pub use render::{hold_mode, render_template, render_template_in, Ports, Render};
 
 pub const APP_KEY: (&str, &str) = ("secret", "app-api-key");
 pub const WEB_KEY: (&str, &str) = ("secret", "website-api-key");
@@ -70,108 +80,6 @@ pub fn run_readme_command(base: &str, command: &str) -> String {
     String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
 }
 
-/// The `content-type` of the bodies `multipart` makes.
-pub const MULTIPART: (&str, &str) = ("content-type", "multipart/form-data; boundary=XbOuNdArY");
-
-/// A multipart/form-data body of `(name, file name, data)` parts; a file part is JSON.
-pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, filename, data) in parts {
-        body.extend_from_slice(
-            format!("--XbOuNdArY\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
-        );
-        if let Some(f) = filename {
-            body.extend_from_slice(
-                format!("; filename=\"{f}\"\r\nContent-Type: application/json").as_bytes(),
-            );
-        }
-        body.extend_from_slice(b"\r\n\r\n");
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(b"--XbOuNdArY--\r\n");
-    body
-}
-
-/// Every Kubernetes document (one with a `kind`) of the `.yaml` files in `dir`, the files in
-/// name order (the order `kubectl apply -f dir` takes them).
-pub fn manifest_documents(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    use serde::Deserialize;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|path| {
-            let text = std::fs::read_to_string(path).expect("manifest");
-            serde_yaml_ng::Deserializer::from_str(&text)
-                .map(|document| serde_json::Value::deserialize(document).expect("a YAML document"))
-                .collect::<Vec<_>>()
-        })
-        .filter(|d| d.get("kind").is_some())
-        .collect()
-}
-
-/// The one document of `kind` named `name`.
-pub fn manifest_named<'a>(
-    documents: &'a [serde_json::Value],
-    kind: &str,
-    name: &str,
-) -> &'a serde_json::Value {
-    let found: Vec<&serde_json::Value> = documents
-        .iter()
-        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one {kind} {name}");
-    found[0]
-}
-
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    /// Asserts the filter's one error shape with this status.
-    pub fn assert_error(&self, status: u16) {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        let body = self.json();
-        assert_eq!(body["statusCode"], status, "{body}");
-        assert!(
-            body["error"].is_string() && body["message"].is_string(),
-            "{body}"
-        );
-        assert_eq!(self.header("content-type"), Some("application/json"));
-    }
-
-    /// The `sid` value of a `Set-Cookie` answer.
-    pub fn sid(&self) -> String {
-        let cookie = self
-            .header("set-cookie")
-            .unwrap_or_else(|| panic!("no set-cookie: {}", self.status));
-        cookie
-            .strip_prefix("sid=")
-            .and_then(|c| c.split(';').next())
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
 fn env_path(name: &str) -> PathBuf {
     let value = std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the integration tests with `make test`")
@@ -225,70 +133,6 @@ fn stop(child: &mut Child) {
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Where one gateway's processes listen, and the module Envoy loads.
-pub struct Ports {
-    pub listen: u16,
-    pub admin: u16,
-    pub auth0: u16,
-    pub upstream: u16,
-    pub webdis: u16,
-    pub wasm: PathBuf,
-    /// This gateway's directory under target/it, for files its Envoy config refers to.
-    pub dir: PathBuf,
-}
-
-/// Makes an Envoy configuration from the ports and the filter configuration.
-pub type Render<'a> = &'a dyn Fn(&Ports, &serde_json::Value) -> String;
-
-/// With `AUTH0_FILTER_BODY=hold` the filter reads bodies through a hold instance
-/// (`bodyReading: holdFilter`) instead of `allow_on_headers_stop_iteration`, so the same
-/// behavioural suites run in both modes.
-pub fn hold_mode() -> bool {
-    std::env::var("AUTH0_FILTER_BODY").is_ok_and(|mode| mode == "hold")
-}
-
-/// The shipped Envoy template (envoy/envoy.template.yaml) for these ports and filter config.
-/// Lines tagged `# flag-mode` are for the stop-iteration mode only; lines commented `#hold:`
-/// are the hold mode's.
-pub fn render_template(ports: &Ports, prefix: &str, config: &serde_json::Value) -> String {
-    render_template_in(ports, prefix, config, hold_mode())
-}
-
-/// `render_template` in the mode given: `hold` for the hold mode, else the flag mode.
-pub fn render_template_in(
-    ports: &Ports,
-    prefix: &str,
-    config: &serde_json::Value,
-    hold: bool,
-) -> String {
-    let mut config = config.clone();
-    let template =
-        std::fs::read_to_string(repo().join("envoy/envoy.template.yaml")).expect("envoy template");
-    let template = if hold {
-        config["bodyReading"] = serde_json::json!("holdFilter");
-        template
-            .lines()
-            .filter(|line| !line.trim_end().ends_with("# flag-mode"))
-            .map(|line| match line.split_once("#hold: ") {
-                Some((indent, rest)) if indent.trim().is_empty() => format!("{indent}{rest}"),
-                _ => line.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    } else {
-        template
-    };
-    template
-        .replace("{{LISTEN_PORT}}", &ports.listen.to_string())
-        .replace("{{ADMIN_PORT}}", &ports.admin.to_string())
-        .replace("{{AUTH0_PORT}}", &ports.auth0.to_string())
-        .replace("{{UPSTREAM_PORT}}", &ports.upstream.to_string())
-        .replace("{{WASM_PATH}}", &ports.wasm.to_string_lossy())
-        .replace("{{PREFIX}}", prefix)
-        .replace("{{WEBDIS_PORT}}", &ports.webdis.to_string())
-        .replace("{{FILTER_CONFIG}}", &config.to_string())
 }
 
 pub struct Gateway {
@@ -682,39 +526,5 @@ impl Drop for Gateway {
         let _ = self.echo.kill();
         let _ = self.echo.wait();
         self.stop_emulator();
-    }
-}
-
-/// One HTTP request without following redirects, with a 15 s time limit.
-pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
-    let agent = ureq::AgentBuilder::new()
-        .redirects(0)
-        .timeout(Duration::from_secs(15))
-        .build();
-    let mut req = agent.request(method, url);
-    for (name, value) in headers {
-        req = req.set(name, value);
-    }
-    let result = match body {
-        Some(b) => req.send_bytes(b),
-        None => req.call(),
-    };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = response.status();
-    let mut out = Vec::new();
-    for name in response.headers_names() {
-        for value in response.all(&name) {
-            out.push((name.clone(), value.to_string()));
-        }
-    }
-    let body = response.into_string().unwrap_or_default();
-    Response {
-        status,
-        headers: out,
-        body,
     }
 }
