@@ -31,7 +31,7 @@ AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
 .PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
-.PHONY: check-manifests
+.PHONY: check-manifests curl-tour readme-tour readme-tour-check
 .PHONY: api-check openapi-json
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
@@ -44,6 +44,7 @@ setup: $(ENVOY)
 	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
 	@rustup component add clippy rustfmt rust-src >/dev/null 2>&1 || rustup component add clippy rustfmt rust-src
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 	@python3 -c 'import yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml; }
 	@{ command -v redis-server && command -v webdis; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server webdis; }
 	@command -v wasm-opt >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen; }
@@ -107,7 +108,20 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests api-check integration bench-smoke
+test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration bench-smoke
+
+# The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
+# ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
+# `make run` prints and README's tour block: `make readme-tour` writes the block from the
+# script, readme-tour-check fails when it differs.
+curl-tour: build
+	tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+
+readme-tour:
+	tests/curl/readme.sh
+
+readme-tour-check:
+	tests/curl/readme.sh --check
 
 # The shipped Kubernetes manifests (every YAML file under istio/ and envoy-gateway/): each
 # document against its CRD's OpenAPI schema from tests/fixtures/crds/ (tests/check_manifests.py,
@@ -128,7 +142,8 @@ check-manifests: $(MANIFEST_CHECK)
 	$(VENV)/bin/python tests/check_manifests.py
 	cargo test -p auth0-filter --test manifests
 
-# Starts the emulator, a sample upstream and Envoy with the filter; Ctrl-C stops them all.
+# Starts the emulator, a sample upstream and Envoy with the filter, prints the curl tour
+# (tests/curl/tour.sh --print); Ctrl-C stops them all.
 # `make run BODY=hold` runs the hold mode (no allow_on_headers_stop_iteration).
 run: build
 	@mkdir -p $(RUN_DIR)
@@ -138,7 +153,7 @@ run: build
 	$(EMULATOR) echo --port $(UPSTREAM_PORT) & \
 	$(ENVOY) -c $(RUN_DIR)/envoy.yaml --concurrency 2 --disable-hot-restart -l warning --component-log-level wasm:info & \
 	for i in $$(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$(ADMIN_PORT)/ready && break; sleep 0.1; done; \
-	sed -n '/<!-- seed-curls:start -->/,/<!-- seed-curls:end -->/p' README.md | grep -v -- '<!--' | sed 's/^```.*//'; \
+	echo; tests/curl/tour.sh --print http://localhost:$(LISTEN_PORT) http://localhost:$(ADMIN_PORT); echo; \
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
 	echo "Ctrl-C to stop."; \
 	wait
