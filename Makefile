@@ -33,6 +33,7 @@ UPSTREAM_PORT ?= 8082
 .PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
 .PHONY: check-manifests
 .PHONY: api-check openapi-json
+.PHONY: browser-test browser-tools
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
@@ -107,7 +108,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests api-check integration bench-smoke
+test: build unit lint validate-envoy check-manifests api-check integration browser-test bench-smoke
 
 # The shipped Kubernetes manifests (every YAML file under istio/ and envoy-gateway/): each
 # document against its CRD's OpenAPI schema from tests/fixtures/crds/ (tests/check_manifests.py,
@@ -140,8 +141,26 @@ run: build
 	for i in $$(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$(ADMIN_PORT)/ready && break; sleep 0.1; done; \
 	sed -n '/<!-- seed-curls:start -->/,/<!-- seed-curls:end -->/p' README.md | grep -v -- '<!--' | sed 's/^```.*//'; \
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
+	echo "Browser login: open http://localhost:$(LISTEN_PORT)/ and log in as alice / Alice-Passw0rd!"; \
 	echo "Ctrl-C to stop."; \
 	wait
+
+# The browser login of `make run` clicked through in headless Chromium (README "Try it in a
+# browser"): Debian's chromium and its chromedriver, Selenium (pinned) in the same .venv, the
+# driver's path given so Selenium Manager never downloads one. The wall-clock limit stops a
+# hung run; the script stops what it started.
+SELENIUM_PKG := selenium==4.51.0
+SELENIUM     := $(VENV)/.browser-test-$(subst ==,-,$(SELENIUM_PKG))
+
+$(SELENIUM): $(ENVOY)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $(SELENIUM_PKG)
+	@touch $@
+
+browser-tools: $(SELENIUM)
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+browser-test: build browser-tools
+	timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 $(SCHEMATHESIS): $(ENVOY)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(SCHEMATHESIS_PKG)
