@@ -33,6 +33,7 @@ UPSTREAM_PORT ?= 8082
 .PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
 .PHONY: check-manifests curl-tour readme-tour readme-tour-check
 .PHONY: api-check openapi-json
+.PHONY: browser-test browser-tools
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
@@ -108,7 +109,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration bench-smoke
+test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration browser-test bench-smoke
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
 # ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
@@ -155,8 +156,26 @@ run: build
 	for i in $$(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$(ADMIN_PORT)/ready && break; sleep 0.1; done; \
 	echo; tests/curl/tour.sh --print http://localhost:$(LISTEN_PORT) http://localhost:$(ADMIN_PORT); echo; \
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
+	echo "Browser login: open http://localhost:$(LISTEN_PORT)/ and log in as alice / Alice-Passw0rd!"; \
 	echo "Ctrl-C to stop."; \
 	wait
+
+# The browser login of `make run` clicked through in headless Chromium (README "Try it in a
+# browser"): Debian's chromium and its chromedriver, Selenium (pinned) in the same .venv, the
+# driver's path given so Selenium Manager never downloads one. The wall-clock limit stops a
+# hung run; the script stops what it started.
+SELENIUM_PKG := selenium==4.51.0
+SELENIUM     := $(VENV)/.browser-test-$(subst ==,-,$(SELENIUM_PKG))
+
+$(SELENIUM): $(ENVOY)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $(SELENIUM_PKG)
+	@touch $@
+
+browser-tools: $(SELENIUM)
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+browser-test: build browser-tools
+	timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 $(SCHEMATHESIS): $(ENVOY)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(SCHEMATHESIS_PKG)

@@ -12,6 +12,11 @@ uncommented, which add the hold instance after the filter.
 listens on 0.0.0.0 and reaches the emulator and the echo upstream by their compose service
 names (STRICT_DNS clusters), and the tenant URL is http://localhost:AUTH0 (the emulator's
 --issuer there), which the browser reaches through the published port.
+
+Both make the `website` client the default client: the sample login site (served by the echo
+upstream at `/`) logs in from a browser, which sends no API key; API callers send theirs
+(README "Browser login and identity"). The integration tests' gateways keep
+filter-config.json's `app` default.
 """
 import json
 import pathlib
@@ -67,6 +72,7 @@ if hold:
 
 config = config.replace("{{AUTH0_PORT}}", auth0).replace("{{LISTEN_PORT}}", listen)
 config = json.loads(config)
+config["defaultClient"] = "website"
 if hold:
     config["bodyReading"] = "holdFilter"
 config = json.dumps(config, separators=(",", ":"))

@@ -1,7 +1,7 @@
 //! The Authentication API: `/oauth/token` (password, password-realm, refresh_token with
 //! rotation, client_credentials, authorization_code with PKCE), `/oauth/revoke`, `/v2/logout`,
-//! `/userinfo`, `/authorize` and `/.well-known/jwks.json`, with Auth0's error bodies. Requests
-//! under `/api/v2/` go to the Management API (`mgmt`).
+//! `/userinfo` and `/.well-known/jwks.json`, with Auth0's error bodies. `/authorize` and the
+//! hosted login page are in `login`; requests under `/api/v2/` go to the Management API (`mgmt`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,20 +17,20 @@ pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-rea
 
 /// What a refresh token or authorization code stands for.
 #[derive(Clone)]
-struct Grant {
-    client_id: String,
-    user_id: String,
-    scope: String,
-    audience: Option<String>,
+pub(crate) struct Grant {
+    pub(crate) client_id: String,
+    pub(crate) user_id: String,
+    pub(crate) scope: String,
+    pub(crate) audience: Option<String>,
     /// Refresh tokens descending from one login share a family; reuse of a rotated token
     /// revokes the whole family (Auth0's reuse detection).
-    family: String,
+    pub(crate) family: String,
 }
 
-struct Code {
-    grant: Grant,
-    redirect_uri: String,
-    code_challenge: Option<String>,
+pub(crate) struct Code {
+    pub(crate) grant: Grant,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: Option<String>,
 }
 
 #[derive(Default)]
@@ -38,6 +38,8 @@ struct State {
     refresh_tokens: HashMap<String, Grant>,
     rotated: HashMap<String, String>,
     codes: HashMap<String, Code>,
+    /// Tenant sessions of the hosted login (`login`): session cookie value → user id.
+    sessions: HashMap<String, String>,
 }
 
 pub struct Emulator {
@@ -114,9 +116,12 @@ impl Emulator {
         let answer = match (request.method.as_str(), request.path.as_str()) {
             ("POST", "/oauth/token") => self.token(request),
             ("POST", "/oauth/revoke") => self.revoke(request),
-            ("GET", "/v2/logout") => self.logout(request),
+            ("GET", "/v2/logout") => self
+                .logout(request)
+                .map(|answer| self.end_session(request, answer)),
             ("GET", "/userinfo") => self.userinfo(request),
             ("GET", "/authorize") => self.authorize(request),
+            ("POST", "/u/login") => self.login_form_posted(request),
             ("GET", "/.well-known/jwks.json") => Ok(Response::json(200, self.signer.jwks())),
             // Test control: sign with a new key from now on (both stay in the JWKS).
             ("POST", "/__emulator/rotate-keys") => self
@@ -131,6 +136,23 @@ impl Emulator {
             )),
         };
         answer.unwrap_or_else(|e| e)
+    }
+
+    pub(crate) fn store_code(&self, code: String, entry: Code) {
+        if let Ok(mut state) = self.state.lock() {
+            state.codes.insert(code, entry);
+        }
+    }
+
+    /// Runs `f` on the tenant sessions; `None` if the lock is poisoned.
+    pub(crate) fn with_sessions<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, String>) -> T,
+    ) -> Option<T> {
+        self.state
+            .lock()
+            .ok()
+            .map(|mut state| f(&mut state.sessions))
     }
 
     fn authenticate(&self, fields: &BTreeMap<String, String>) -> Result<&Client, Response> {
@@ -525,77 +547,6 @@ impl Emulator {
             200,
             serde_json::Value::Object(user.profile_claims(&scopes)),
         ))
-    }
-
-    /// Starts a login. The emulator has no login page: `login_hint` naming a user of the
-    /// connection logs that user in at once (emulator-only shortcut); without it the answer is
-    /// Auth0's `login_required` error on the callback.
-    fn authorize(&self, request: &Request) -> Answer {
-        let q = &request.query;
-        let bad = |m: &str| {
-            Response::text(
-                400,
-                "text/html; charset=utf-8",
-                &format!("<h1>Oops!, something went wrong</h1><p>{m}</p>"),
-            )
-        };
-        let client = q
-            .get("client_id")
-            .and_then(|id| self.tenant.client(id))
-            .ok_or_else(|| bad("invalid_request: Unknown client"))?;
-        let redirect_uri = q
-            .get("redirect_uri")
-            .ok_or_else(|| bad("invalid_request: Missing required parameter: redirect_uri"))?;
-        if !client.callbacks.contains(redirect_uri) {
-            return Err(bad("Callback URL mismatch"));
-        }
-        if q.get("response_type").map(String::as_str) != Some("code") {
-            return Err(bad("unsupported_response_type"));
-        }
-        let state = q.get("state").cloned().unwrap_or_default();
-        let with_params = |params: &[(&str, &str)]| {
-            let mut url = url::Url::parse(redirect_uri).map_err(|_| bad("invalid redirect_uri"))?;
-            url.query_pairs_mut().extend_pairs(params);
-            Ok::<String, Response>(url.to_string())
-        };
-        let connection = q
-            .get("connection")
-            .cloned()
-            .or_else(|| client.connections.first().cloned())
-            .unwrap_or_default();
-        let user = q
-            .get("login_hint")
-            .and_then(|hint| self.users.by_login(&connection, hint));
-        let Some(user) = user else {
-            return Ok(Response::redirect(&with_params(&[
-                ("error", "login_required"),
-                ("error_description", "Login required"),
-                ("state", &state),
-            ])?));
-        };
-        let code = random_token(24);
-        let grant = Grant {
-            client_id: client.client_id.clone(),
-            user_id: user.user_id.clone(),
-            scope: q.get("scope").cloned().unwrap_or_else(|| "openid".into()),
-            audience: q.get("audience").cloned(),
-            family: random_token(9),
-        };
-        let code_challenge = q.get("code_challenge").cloned();
-        if let Ok(mut s) = self.state.lock() {
-            s.codes.insert(
-                code.clone(),
-                Code {
-                    grant,
-                    redirect_uri: redirect_uri.clone(),
-                    code_challenge,
-                },
-            );
-        }
-        Ok(Response::redirect(&with_params(&[
-            ("code", &code),
-            ("state", &state),
-        ])?))
     }
 }
 

@@ -1,5 +1,6 @@
 //! A sample upstream that answers every request with a JSON echo of it, so tests can check
-//! that pass-through requests arrive untouched.
+//! that pass-through requests arrive untouched; but `GET /`, `/web-login/callback` and
+//! `/web-login/site.js`, which are the sample login site's pages (`site`).
 //!
 //! The echo also shows the headers as a WSGI application reads them (`wsgi`: `HTTP_` + name
 //! upper-cased with `-` as `_`, repeated names joined with `,`, as CGI, PHP and Rack do too),
@@ -85,7 +86,7 @@ pub fn run(host: &str, port: u16, threads: usize) -> Result<(), String> {
                 .collect();
             return Response::json(200, serde_json::json!(list));
         }
-        echo(request)
+        crate::site::page(request).unwrap_or_else(|| echo(request))
     })
 }
 

@@ -2,7 +2,7 @@
 //! documented request formats, answers, error bodies and status codes:
 //!
 //! - the Authentication API (`authn`): `/oauth/token` grants, `/oauth/revoke`, `/userinfo`,
-//!   `/authorize`, `/v2/logout`, the JWKS;
+//!   `/authorize` with the hosted login page (`login`), `/v2/logout`, the JWKS;
 //! - the Management API v2 subset (`mgmt`, `users`, `jobs`), audience `<issuer>api/v2/`:
 //!   `GET|POST /api/v2/users` (Lucene v3 search in `lucene`), `GET|PATCH|DELETE
 //!   /api/v2/users/{id}`, `GET /api/v2/connections`, `POST /api/v2/jobs/users-imports`
@@ -12,7 +12,8 @@
 //!
 //! Both APIs share one mutable user store (`store`), seeded from the tenant file: users created
 //! or imported through the Management API can log in, deleted ones cannot. `echo` mode runs a
-//! tiny upstream that reflects requests, for pass-through tests.
+//! tiny upstream that reflects requests, for pass-through tests, and serves the sample login site
+//! (`site`).
 //!
 //! Usage:
 //!   auth0-emulator serve --port N --tenant tenant.json --key-file key.pem [--issuer URL] [--threads N] [--host ADDR]
@@ -24,10 +25,12 @@ mod authn;
 mod echo;
 mod faults;
 mod jobs;
+mod login;
 mod lucene;
 mod mgmt;
 mod multipart;
 mod server;
+mod site;
 mod store;
 mod tenant;
 mod tokens;
