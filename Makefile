@@ -109,7 +109,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration browser-test bench-smoke
+test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration compose-test browser-test bench-smoke
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
 # ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
@@ -220,12 +220,17 @@ clean:
 # Shipping. docker-compose.yml's Envoy config is the one template rendered with the compose
 # service names; validate-envoy validates the same rendering with this machine's wasm path
 # (the only difference from envoy/compose/envoy.yaml, whose path is inside the container).
-.PHONY: oci compose-config
+.PHONY: oci compose-config compose-test
 COMPOSE_PORTS := 8080 9901 8081 8082
 OCI_DIR       := target/oci
 
 compose-config:
 	python3 envoy/render.py --compose $(COMPOSE_PORTS) /etc/envoy/auth0_filter.wasm > envoy/compose/envoy.yaml
+
+# docker-compose.yml run for real, with images built here without a registry (CI's stand-ins,
+# docker-compose.ci.yml), then the curl suite against it; docs/deploy/docker-compose.md.
+compose-test: build
+	bash tests/compose/run.sh
 
 # Istio's "compat" Wasm image (one tar+gzip layer holding plugin.wasm) as an OCI image layout.
 oci: wasm

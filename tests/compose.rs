@@ -1,7 +1,10 @@
 //! docker-compose.yml, checked without a Docker engine: the services, the Envoy 1.40.0 image,
-//! read-only mounts and ports, and that its Envoy config (envoy/compose/envoy.yaml) is exactly
-//! what envoy/render.py --compose renders from the one template today. `make validate-envoy`
-//! runs `envoy --mode validate` on the same rendering.
+//! read-only mounts and ports, health checks and start order, non-root users, CI's image
+//! stand-ins (docker-compose.ci.yml), that emulator/Dockerfile's build context is a workspace
+//! cargo can load, and that its Envoy config (envoy/compose/envoy.yaml) is exactly what
+//! envoy/render.py --compose renders from the one template today. `make validate-envoy` runs
+//! `envoy --mode validate` on the same rendering; `make compose-test` (tests/compose/run.sh)
+//! runs the stack for real.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -115,6 +118,14 @@ fn every_mount_is_read_only_and_exists_here() {
         }
     }
     assert_eq!(mounts, 3);
+    assert!(
+        compose["services"]["envoy"]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .any(|v| v.as_str().is_some_and(|v| v.ends_with(".wasm:ro"))),
+        "the .wasm is mounted read-only"
+    );
     let envoy = &compose["services"]["envoy"];
     let volumes: Vec<&str> = envoy["volumes"]
         .as_array()
@@ -199,4 +210,214 @@ fn ports_and_addresses_agree_with_the_envoy_config() {
     assert_eq!(plugin["auth0Clusters"]["localhost:8081"], "auth0");
     auth0_filter::config::Config::from_json(plugin.to_string().as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The `COPY src dest` lines of a Dockerfile's first (build) stage.
+fn build_stage_copies(dockerfile: &str) -> Vec<(String, String)> {
+    dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("FROM "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .map(|args| {
+            let args: Vec<&str> = args.split_whitespace().collect();
+            assert!(args.len() >= 2, "COPY {args:?}");
+            let (dest, srcs) = args.split_last().expect("COPY args");
+            (srcs.join(" "), dest.to_string())
+        })
+        .collect()
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir") {
+            let entry = entry.expect("entry");
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+}
+
+/// cargo loads every workspace member's manifest even to build one package: the Dockerfile's
+/// build stage must copy each member, or `cargo build` stops before compiling anything.
+#[test]
+fn the_emulator_build_context_is_a_workspace_cargo_can_load() {
+    let dockerfile = read("emulator/Dockerfile");
+    let copies = build_stage_copies(&dockerfile);
+    assert!(!copies.is_empty());
+    let dir = std::env::temp_dir().join(format!("auth0-compose-ctx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (srcs, dest) in &copies {
+        for src in srcs.split_whitespace() {
+            let target = match dest.as_str() {
+                "./" | "." => dir.join(src),
+                dest => dir.join(dest),
+            };
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            copy_tree(&repo().join(src), &target);
+        }
+    }
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        .output()
+        .expect("cargo metadata");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "emulator/Dockerfile's build stage is not a loadable workspace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let packages: Vec<&str> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(packages.contains(&"auth0-emulator"), "{packages:?}");
+}
+
+/// A service's health check: the port and path its bash /dev/tcp probe asks, and the 200 it
+/// requires.
+fn probe(service: &Value) -> (u64, String) {
+    let test = service["healthcheck"]["test"]
+        .as_array()
+        .expect("healthcheck.test");
+    assert_eq!(test[0], "CMD");
+    let script = test.last().and_then(Value::as_str).expect("script");
+    let port = script
+        .split("/dev/tcp/127.0.0.1/")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no /dev/tcp port in {script}"));
+    let path = script
+        .split("GET ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no GET in {script}"))
+        .to_string();
+    assert!(script.contains("grep -q ' 200 '"), "{script}");
+    // Compose would substitute a `$` (a `$$` stays one).
+    assert!(!script.replace("$$", "").contains('$'), "{script}");
+    (port, path)
+}
+
+#[test]
+fn every_service_is_health_checked_and_envoy_starts_after_the_others() {
+    let compose = compose();
+    let services = &compose["services"];
+    let admin = yaml("envoy/compose/envoy.yaml")["admin"]["address"]["socket_address"]
+        ["port_value"]
+        .as_u64()
+        .expect("admin port");
+    assert_eq!(probe(&services["envoy"]), (admin, "/ready".to_string()));
+    for (name, path) in [("emulator", "/-/healthz"), ("upstream", "/__echo/received")] {
+        let port: u64 = flag(&services[name], "--port").parse().expect("port");
+        assert_eq!(probe(&services[name]), (port, path.to_string()), "{name}");
+    }
+    for (name, service) in services.as_object().expect("services") {
+        let check = &service["healthcheck"];
+        for bound in ["interval", "timeout", "retries"] {
+            assert!(check.get(bound).is_some(), "{name}: healthcheck.{bound}");
+        }
+    }
+    // The long form, which both Compose 1.29 and Compose v2 accept.
+    let depends = services["envoy"]["depends_on"]
+        .as_object()
+        .expect("depends_on as a map");
+    let mut names: Vec<&String> = depends.keys().collect();
+    names.sort();
+    assert_eq!(names, ["emulator", "upstream"]);
+    for (name, dep) in depends {
+        assert_eq!(dep["condition"], "service_healthy", "{name}");
+    }
+}
+
+#[test]
+fn no_service_runs_as_root() {
+    let compose = compose();
+    let services = &compose["services"];
+    // The official Envoy image's entrypoint runs Envoy as its user `envoy`; CI's stand-in does
+    // the same with USER.
+    assert!(services["envoy"].get("user").is_none());
+    assert!(read("tests/compose/envoy.Dockerfile").contains("\nUSER envoy\n"));
+    for name in ["emulator", "upstream"] {
+        let user = services[name]["user"].as_str().expect("user");
+        assert_eq!(user, "65534:65534", "{name}");
+        assert_eq!(services[name]["init"], true, "{name}");
+    }
+    for dockerfile in ["emulator/Dockerfile", "tests/compose/emulator.Dockerfile"] {
+        assert!(
+            read(dockerfile).contains("\nUSER 65534:65534\n"),
+            "{dockerfile}"
+        );
+    }
+}
+
+/// CI runs docker-compose.yml with docker-compose.ci.yml, which only swaps in local images:
+/// the same Envoy release, and the emulator's runtime stage with a binary built on the host.
+#[test]
+fn the_ci_override_swaps_images_and_nothing_else() {
+    let compose = compose();
+    let ci = yaml("docker-compose.ci.yml");
+    let services = ci["services"].as_object().expect("services");
+    let mut names: Vec<&String> = services.keys().collect();
+    names.sort();
+    assert_eq!(names, ["emulator", "envoy", "upstream"]);
+    for (name, service) in services {
+        let keys: Vec<&String> = service.as_object().expect("service").keys().collect();
+        assert_eq!(keys, ["image"], "{name}: only the image differs");
+        assert!(compose["services"].get(name).is_some(), "{name}");
+    }
+    let official = compose["services"]["envoy"]["image"]
+        .as_str()
+        .expect("image");
+    let version = official
+        .strip_prefix("envoyproxy/envoy:")
+        .expect("the official image");
+    assert_eq!(
+        services["envoy"]["image"],
+        format!("auth0-filter/envoy:{version}-local")
+    );
+    assert_eq!(services["emulator"]["image"], services["upstream"]["image"]);
+    // The stand-in's runtime stage is emulator/Dockerfile's, on another base.
+    let runtime = |path: &str| -> Vec<String> {
+        read(path)
+            .lines()
+            .skip_while(|l| !l.starts_with("FROM debian") && !l.starts_with("FROM ${BASE}"))
+            .skip(1)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                l.replace(
+                    "COPY --from=build /src/target/release/auth0-emulator",
+                    "COPY auth0-emulator",
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        runtime("emulator/Dockerfile"),
+        runtime("tests/compose/emulator.Dockerfile")
+    );
+    let makefile = read("Makefile");
+    let test_line = makefile
+        .lines()
+        .find(|l| l.starts_with("test: "))
+        .expect("test target");
+    assert!(test_line.contains(" compose-test"), "{test_line}");
+    assert!(makefile.contains("\tbash tests/compose/run.sh\n"));
 }
