@@ -230,7 +230,7 @@ compose-config:
 # docker-compose.yml run for real, with images built here without a registry (CI's stand-ins,
 # docker-compose.ci.yml), then the curl suite against it; docs/deploy/docker-compose.md.
 compose-test: build
-	bash tests/compose/run.sh
+	timeout -k 200 1500 bash tests/compose/run.sh
 
 # Istio's "compat" Wasm image (one tar+gzip layer holding plugin.wasm) as an OCI image layout.
 oci: wasm

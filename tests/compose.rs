@@ -419,5 +419,5 @@ fn the_ci_override_swaps_images_and_nothing_else() {
         .find(|l| l.starts_with("test: "))
         .expect("test target");
     assert!(test_line.contains(" compose-test"), "{test_line}");
-    assert!(makefile.contains("\tbash tests/compose/run.sh\n"));
+    assert!(makefile.contains("bash tests/compose/run.sh\n"));
 }

@@ -53,7 +53,7 @@ async function callback() {
   }
   // Where the login started (the gateway's stored `redirect`): a path on this site only.
   const next = token.headers.get("location");
-  if (next && next.startsWith("/") && !next.startsWith("//")) {
+  if (next && next.startsWith("/") && !next.startsWith("//") && !next.includes("\\")) {
     document.getElementById("continue").setAttribute("href", next);
   }
   const info = await userinfo();

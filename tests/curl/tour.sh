@@ -223,7 +223,7 @@ expect_sid_cookie() {
 }
 
 # A counter of the filter's (Envoy names proxy-wasm metrics wasmcustom.<name>).
-stat() {
+filter_counter() {
     curl -sS --max-time "$MAX_TIME" "$ADMIN/stats?filter=auth0_filter" |
         awk -v name="wasmcustom.auth0_filter.$1:" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
 }
@@ -235,8 +235,8 @@ if [[ -n $ADMIN ]]; then
         expect_status 200
         [[ $(<"$work/body") == LIVE ]] || fail "the body is not LIVE"
         ok "LIVE"
-        logins_before=$(stat login.password)
-        logouts_before=$(stat logout)
+        logins_before=$(filter_counter login.password) || fail "the admin stats"
+        logouts_before=$(filter_counter logout) || fail "the admin stats"
     fi
 fi
 
@@ -377,8 +377,8 @@ if [[ -n $ADMIN ]]; then
     if step "The filter's own stats on the admin interface" \
         "curl '\$ADMIN/stats?filter=auth0_filter'"; then
         expect_status 200
-        logins=$(stat login.password)
-        logouts=$(stat logout)
+        logins=$(filter_counter login.password)
+        logouts=$(filter_counter logout)
         ((logins >= logins_before + 2)) || fail "login.password went from $logins_before to $logins, expected +2"
         ok "wasmcustom.auth0_filter.login.password: $logins (+$((logins - logins_before)))"
         ((logouts >= logouts_before + 1)) || fail "logout went from $logouts_before to $logouts, expected +1"
