@@ -90,21 +90,23 @@ class ModuleServer:
         self.server.server_close()
 
 
+def translation(shape):
+    """The control-plane translation that renders `shape`."""
+    name = "envoy_gateway.py" if shape == "envoy-gateway" else "istio.py"
+    return REPO / "tools" / "controlplane" / name
+
+
 def control_plane_argv(stack, shape, listen, admin, config_path, module_server):
-    """The translation's command line for `shape`, or None when it is not there."""
+    """The translation's command line for `shape`."""
     if shape == "envoy-gateway":
-        script = REPO / "tools" / "controlplane" / "envoy_gateway.py"
         extra = ["--wasm-server", f"127.0.0.1:{module_server.port}",
                  "--backend", f"Service/edge/app=127.0.0.1:{stack.upstream_port}",
                  "--backend", f"Backend/edge/auth0-tenant=127.0.0.1:{stack.auth0_port}",
                  "--backend", "Service/session-store/webdis=127.0.0.1:9"]
     else:
-        script = REPO / "tools" / "controlplane" / "istio.py"
         extra = ["--auth0", str(stack.auth0_port), "--upstream", str(stack.upstream_port),
                  "--dir", str(stack.dir / pathlib.Path(shape).name)]
-    if not script.exists():
-        return None
-    return [sys.executable, str(script), str(REPO / shape), "--listen", str(listen),
+    return [sys.executable, str(translation(shape)), str(REPO / shape), "--listen", str(listen),
             "--admin", str(admin), "--wasm", str(WASM), "--filter-config",
             f"@{config_path}", *extra]
 
@@ -142,7 +144,7 @@ def without_filter(stack, shape):
 def control_plane_render(stack, shape, module_server, folder=None):
     """A `render(listen, admin)` for Stack.envoy from a control-plane translation of `shape`
     (of `folder` instead of the shipped manifests, if given), or None."""
-    if control_plane_argv(stack, shape, 0, 0, "", module_server) is None:
+    if not translation(shape).exists():
         return None
 
     def render(listen, admin):

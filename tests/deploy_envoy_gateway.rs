@@ -370,20 +370,7 @@ fn login_refresh_userinfo_protected_management_import_logout() {
     let acl = ("acl_rows", r#"{"app_metadata.tenant":"nobody"}"#);
     let none = gw.call("GET", "/users?email=alice*", &[ADMIN, acl], None);
     assert_eq!((none.status, none.body.as_str()), (200, "[]"));
-    let import = import_body();
-    let job = gw.call(
-        "POST",
-        "/users/import",
-        &[ADMIN, harness::MULTIPART],
-        Some(&import),
-    );
-    assert!(
-        job.status == 201 || job.status == 202,
-        "{} {}",
-        job.status,
-        job.body
-    );
-    assert_eq!(job.json()["type"], "users_import");
+    gw.start_import(ADMIN, &json!([{"email": "eg.one@corp.example"}]));
 
     let out = gw.call("GET", "/logout", &[WEB_KEY, ("cookie", &sid)], None);
     assert_eq!(out.status, 302, "{}", out.body);
@@ -396,14 +383,6 @@ fn login_refresh_userinfo_protected_management_import_logout() {
         gw.upstream_received(),
         ["GET /protected/orders", "GET /Protected/items"]
     );
-}
-
-fn import_body() -> Vec<u8> {
-    let users = json!([{"email": "eg.one@corp.example"}]).to_string();
-    harness::multipart(&[
-        ("users", Some("users.json"), users.as_bytes()),
-        ("upsert", None, b"false"),
-    ])
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod harness;
 use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{multipart, Gateway, Ports, ALICE, APP_KEY, MULTIPART, WEB_KEY};
+use harness::{Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
 use serde_json::{json, Value};
 
 const ALICE_ID: &str = "auth0|0000000000000000000000a1";
@@ -238,18 +238,7 @@ fn run_the_flows(gw: &Gateway) {
         "{found}"
     );
     let import = json!([{"email": "istio.import@corp.example", "email_verified": true}]);
-    let body = multipart(&[
-        ("users", Some("users.json"), import.to_string().as_bytes()),
-        ("upsert", None, b"false"),
-    ]);
-    let job = gw.call("POST", "/users/import", &[ADMIN, MULTIPART], Some(&body));
-    assert!(
-        job.status == 201 || job.status == 202,
-        "{} {}",
-        job.status,
-        job.body
-    );
-    assert_eq!(job.json()["type"], "users_import");
+    gw.start_import(ADMIN, &import);
 
     // Logout ends the session.
     let out = gw.call("GET", "/logout", &[WEB_KEY, ("cookie", &cookie)], None);

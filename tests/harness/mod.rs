@@ -467,6 +467,25 @@ impl Gateway {
         serde_json::from_value(request("GET", &url, &[], None).json()).expect("a list")
     }
 
+    /// Starts a bulk import of `users` (a JSON list) with `admin`'s key, and checks Auth0's job
+    /// came back.
+    pub fn start_import(&self, admin: (&str, &str), users: &serde_json::Value) -> Response {
+        let users = users.to_string();
+        let body = multipart(&[
+            ("users", Some("users.json"), users.as_bytes()),
+            ("upsert", None, b"false"),
+        ]);
+        let job = self.call("POST", "/users/import", &[admin, MULTIPART], Some(&body));
+        assert!(
+            job.status == 201 || job.status == 202,
+            "{} {}",
+            job.status,
+            job.body
+        );
+        assert_eq!(job.json()["type"], "users_import");
+        job
+    }
+
     /// Envoy's stats whose names match `filter` (a regex), as `/stats` lists them.
     pub fn stats(&self, filter: &str) -> String {
         let url = format!("http://127.0.0.1:{}/stats?filter={filter}", self.admin_port);
