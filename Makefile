@@ -76,7 +76,7 @@ emulator:
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_LTO=false cargo build --release -p auth0-emulator
 
 unit:
-	cargo test --lib -p auth0-filter
+	cargo test -p auth0-filter-core
 	cargo test -p auth0-emulator
 
 # The fuzz targets are outside the workspace (cargo-fuzz's layout): checked here too, so a
@@ -105,9 +105,9 @@ IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_
 BEHAVIOUR_SUITES := --test integration --test identity --test management --test edge_cases \
 	--test observability --test security --test security_limits
 integration: build $(SCHEMATHESIS)
-	$(IT_ENV) cargo test -p auth0-filter --test '*' -- --test-threads 2
-	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
-	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter $(BEHAVIOUR_SUITES) -- --test-threads 2
+	$(IT_ENV) cargo test -p auth0-filter-tests --test '*' -- --test-threads 2
+	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
+	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 
 test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration compose-test browser-test bench-smoke
 
@@ -141,7 +141,7 @@ $(MANIFEST_CHECK): $(ENVOY)
 check-manifests: $(MANIFEST_CHECK)
 	$(VENV)/bin/python tests/check_manifests.py --self-test
 	$(VENV)/bin/python tests/check_manifests.py
-	cargo test -p auth0-filter --test manifests
+	cargo test -p auth0-filter-tests --test manifests
 
 # Starts the emulator, a sample upstream and Envoy with the filter, prints the curl tour
 # (tests/curl/tour.sh --print); Ctrl-C stops them all.
@@ -180,7 +180,7 @@ browser-test: build browser-tools
 $(SCHEMATHESIS): $(ENVOY)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(SCHEMATHESIS_PKG)
 
-# src/openapi.json (served at /documentation/json) from openapi.yaml; run after editing it.
+# crates/core/src/flows/openapi.json (served at /documentation/json) from openapi.yaml; run after editing it.
 openapi-json: $(SCHEMATHESIS)
 	$(VENV)/bin/python tools/openapi_json.py
 

@@ -151,7 +151,7 @@ def main():
             user.start()
         rss = []
         # Warm-up ends at half the run: by then each worker's verification cache (10k tokens,
-        # src/jwt.rs) is full, so later growth would be a leak, not a cache filling.
+        # crates/core/src/jwt) is full, so later growth would be a leak, not a cache filling.
         warm_at = args.requests // 2
         warm_rss = None
         while any(u.is_alive() for u in users):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make api-check`: the filter, in a real Envoy with the shipped config, against openapi.yaml.
 
-1. src/openapi.json (served at /documentation/json) must be what openapi.yaml gives.
+1. crates/core/src/flows/openapi.json (served at /documentation/json) must be what openapi.yaml gives.
 2. Starts the Auth0 emulator, the echo upstream and Envoy (envoy/render.py, as `make run`) on
    free 127.0.0.1 ports; checks that /documentation/json serves openapi.yaml's content.
 3. Logs in (app client) for Bearer tokens, then runs schemathesis with the spec: no

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""openapi.yaml -> src/openapi.json (minified), the document the filter serves at
-`GET <prefix>/documentation/json`. `--check` fails when src/openapi.json is not what
+"""openapi.yaml -> crates/core/src/flows/openapi.json (minified), the document the filter serves at
+`GET <prefix>/documentation/json`. `--check` fails when crates/core/src/flows/openapi.json is not what
 openapi.yaml gives (run `make openapi-json` after editing openapi.yaml).
 
 Usage: openapi_json.py [--check]   (from the repository root, with PyYAML)
@@ -14,11 +14,11 @@ import yaml
 root = pathlib.Path(__file__).resolve().parent.parent
 spec = yaml.safe_load((root / "openapi.yaml").read_text())
 text = json.dumps(spec, separators=(",", ":"), ensure_ascii=False, sort_keys=False) + "\n"
-target = root / "src" / "openapi.json"
+target = root / "crates" / "core" / "src" / "flows" / "openapi.json"
 if "--check" in sys.argv[1:]:
     if not target.exists() or target.read_text() != text:
-        sys.exit("src/openapi.json differs from openapi.yaml: run `make openapi-json`")
-    print("src/openapi.json matches openapi.yaml")
+        sys.exit("crates/core/src/flows/openapi.json differs from openapi.yaml: run `make openapi-json`")
+    print("crates/core/src/flows/openapi.json matches openapi.yaml")
 else:
     target.write_text(text)
     print(f"{target.relative_to(root)}: {len(text.encode())} bytes")

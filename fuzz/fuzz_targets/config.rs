@@ -2,7 +2,7 @@
 //! Envoy hands over.
 #![no_main]
 
-use auth0_filter::config::Config;
+use auth0_filter_core::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

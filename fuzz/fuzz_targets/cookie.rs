@@ -2,9 +2,9 @@
 //! `Set-Cookie` builder fed with what was found.
 #![no_main]
 
-use auth0_filter::config::SameSite;
-use auth0_filter::cookie::{find_cookie, is_cookie_value, session_cookie, SESSION_COOKIE};
-use auth0_filter::http::RequestHead;
+use auth0_filter_core::config::SameSite;
+use auth0_filter_core::http::cookie::{find_cookie, is_cookie_value, session_cookie, SESSION_COOKIE};
+use auth0_filter_core::http::RequestHead;
 use auth0_filter_fuzz::{all_fields, text};
 use libfuzzer_sys::fuzz_target;
 

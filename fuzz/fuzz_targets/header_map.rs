@@ -2,7 +2,7 @@
 //! read in place by `http::header_pairs` on every request the filter sees.
 #![no_main]
 
-use auth0_filter::http::{header_pairs, serialise_header_map};
+use auth0_filter_core::http::{header_pairs, serialise_header_map};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,10 +7,10 @@
 //! never forge a token, whatever it does to the header (`alg`, `kid`, `crit`, …).
 #![no_main]
 
-use auth0_filter::auth0::jwt_subject;
-use auth0_filter::fuzz_entry::unverified_claims;
-use auth0_filter::jwt::{key_id, verify, Expectation, Jwks, VerifyError};
-use auth0_filter::timefmt::Timestamp;
+use auth0_filter_core::auth0::jwt_subject;
+use auth0_filter_core::fuzz_entry::unverified_claims;
+use auth0_filter_core::jwt::{key_id, verify, Expectation, Jwks, VerifyError};
+use auth0_filter_core::time::Timestamp;
 use auth0_filter_fuzz::{fields, text};
 use libfuzzer_sys::fuzz_target;
 

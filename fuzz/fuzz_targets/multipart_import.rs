@@ -4,9 +4,9 @@
 
 use std::sync::OnceLock;
 
-use auth0_filter::config::Config;
-use auth0_filter::fuzz_entry::import_users;
-use auth0_filter::multipart::{boundary_of, build, parse, Part};
+use auth0_filter_core::config::Config;
+use auth0_filter_core::fuzz_entry::import_users;
+use auth0_filter_core::http::multipart::{boundary_of, build, parse, Part};
 use auth0_filter_fuzz::{fields, optional, tenant_config};
 use libfuzzer_sys::fuzz_target;
 

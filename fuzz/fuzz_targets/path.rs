@@ -1,11 +1,11 @@
-//! The path routes and protected prefixes are matched on (`auth0_filter::path::normalized`).
+//! The path routes and protected prefixes are matched on (`auth0_filter_core::http::path::normalized`).
 //!
 //! Invariants: a normalised path starts with `/`, has no empty, `.` or `..` segment, no `;`,
 //! `\`, control character or encoded `/`; normalising it again changes nothing; and whatever
 //! the input, no panic.
 #![no_main]
 
-use auth0_filter::path::normalized;
+use auth0_filter_core::http::path::normalized;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,10 +8,11 @@
 
 use std::sync::OnceLock;
 
-use auth0_filter::config::Config;
-use auth0_filter::http::RequestHead;
-use auth0_filter::redirect::{
-    is_valid_host, logout_location, redirect_param, validate_relative_path,
+use auth0_filter_core::config::Config;
+use auth0_filter_core::http::host::is_valid_host;
+use auth0_filter_core::http::RequestHead;
+use auth0_filter_core::flows::redirect::{
+    logout_location, redirect_param, validate_relative_path,
 };
 use auth0_filter_fuzz::{fields, optional, tenant_config, text};
 use libfuzzer_sys::fuzz_target;

@@ -6,7 +6,7 @@
 //! these could add a clause or widen the search.
 #![no_main]
 
-use auth0_filter::lucene::{user_search, MAX_PAGE_SIZE};
+use auth0_filter_core::auth0::lucene::{user_search, MAX_PAGE_SIZE};
 use auth0_filter_fuzz::{fields, optional};
 use libfuzzer_sys::fuzz_target;
 

@@ -5,7 +5,7 @@
 
 use super::{free_port, repo, stop, wait_for_port};
 // Every command the filter sends: the only ones the Redis and Webdis ACLs allow.
-use auth0_filter::redis_store::COMMANDS;
+use auth0_filter_core::store::redis::COMMANDS;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
