@@ -35,5 +35,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod small_map;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod time;
 pub mod tokens;

@@ -32,7 +32,7 @@ use auth0_filter_core::config::Config;
 use auth0_filter_core::engine::{Exchange, Start};
 use auth0_filter_core::flows::{Action, LogLevel, LogLine};
 use auth0_filter_core::http::{CalloutResult, RequestHead};
-use auth0_filter_core::store::{CasKv, KvError, KvSessionStore, SessionStore};
+use auth0_filter_core::store::{CasKv, JwksCache, KvError};
 use auth0_filter_core::time::Timestamp;
 use auth0_filter_core::tokens::verifier::Verifier;
 use hold::Held;
@@ -270,8 +270,12 @@ impl HttpState {
                     }
                 }
                 Action::Store(op) => {
-                    let store = KvSessionStore::new(SharedData, &config.session_scope);
-                    let outcome = store.execute(&op, at);
+                    let outcome = auth0_filter_core::store::execute(
+                        &SharedData,
+                        &config.session_scope,
+                        &op,
+                        at,
+                    );
                     self.step(|ex, config| ex.on_store(config, at, outcome))
                 }
                 Action::Verify {
@@ -279,8 +283,8 @@ impl HttpState {
                     against,
                     waiting,
                 } => {
-                    let store = KvSessionStore::new(SharedData, &config.session_scope);
-                    let source = |issuer: &str| store.jwks_source(issuer);
+                    let jwks = JwksCache::new(&SharedData, &config.session_scope);
+                    let source = |issuer: &str| jwks.source(issuer);
                     let mut verifier = self.verifier.borrow_mut();
                     let result = match waiting {
                         false => verifier.verify(&token, &against, &config, &source, at),

@@ -13,7 +13,7 @@ use super::{call_result, log, now, stats, FilterHttp, HttpState, SharedData};
 use auth0_filter_core::config::{Config, Plugin};
 use auth0_filter_core::flows::LogLevel;
 use auth0_filter_core::http::CalloutResult;
-use auth0_filter_core::store::KvSessionStore;
+use auth0_filter_core::store::{JwksCache, Sessions};
 use auth0_filter_core::time::Timestamp;
 use auth0_filter_core::tokens::verifier::Verifier;
 
@@ -63,12 +63,6 @@ impl FilterRoot {
         }
     }
 
-    fn store(&self) -> Option<KvSessionStore<SharedData>> {
-        self.config
-            .as_ref()
-            .map(|c| KvSessionStore::new(SharedData, &c.session_scope))
-    }
-
     fn wake_due_requests(&self) {
         let now_ms = now().millis();
         let due: Vec<Waiter> = {
@@ -96,19 +90,15 @@ impl FilterRoot {
 impl FilterRoot {
     /// Starts a JWKS fetch for each tenant whose keys are missing, stale or asked for, when
     /// this worker wins the fetch lease.
-    fn fetch_due_jwks(
-        &mut self,
-        store: &KvSessionStore<SharedData>,
-        config: &Config,
-        now: Timestamp,
-    ) {
+    fn fetch_due_jwks(&mut self, config: &Config, now: Timestamp) {
         let lease_ms = config.callout_timeout_ms + 1_000;
         for client in config.clients.values() {
             let issuer = client.auth0.public_url("/");
             if self.jwks_calls.values().any(|(i, _)| *i == issuer) {
                 continue;
             }
-            if !store.claim_jwks_fetch(&issuer, now, config.jwks_refresh_seconds, lease_ms) {
+            let jwks = JwksCache::new(&SharedData, &config.session_scope);
+            if !jwks.claim_fetch(&issuer, now, config.jwks_refresh_seconds, lease_ms) {
                 continue;
             }
             let path = client.auth0.path("/.well-known/jwks.json");
@@ -167,8 +157,9 @@ impl FilterRoot {
             );
             return;
         };
-        if let Some(store) = self.store() {
-            if let Err(e) = store.put_jwks(issuer, document, now()) {
+        if let Some(config) = &self.config {
+            let jwks = JwksCache::new(&SharedData, &config.session_scope);
+            if let Err(e) = jwks.put(issuer, document, now()) {
                 log(LogLevel::Warn, &format!("storing the JWKS failed: {}", e.0));
             }
         }
@@ -219,26 +210,24 @@ impl RootContext for FilterRoot {
             }
             Ok(Plugin::Filter(config)) => {
                 self.hold = false;
-                self.config = Some(Rc::new(*config));
-                if let Some(store) = self.store() {
-                    let issuers = self
-                        .config
-                        .iter()
-                        .flat_map(|c| c.clients.values())
-                        .map(|c| c.auth0.public_url("/"));
-                    let prepared = store.ensure_slots().and_then(|_| {
-                        issuers
-                            .map(|i| store.ensure_jwks_keys(&i))
-                            .collect::<Result<Vec<_>, _>>()
-                    });
-                    if let Err(e) = prepared {
-                        log(
-                            LogLevel::Error,
-                            &format!("cannot prepare the session store: {}", e.0),
-                        );
-                        return false;
-                    }
+                let issuers: Vec<String> = config
+                    .clients
+                    .values()
+                    .map(|c| c.auth0.public_url("/"))
+                    .collect();
+                let prepared = auth0_filter_core::store::prepare(
+                    &SharedData,
+                    &config.session_scope,
+                    issuers.iter().map(String::as_str),
+                );
+                if let Err(e) = prepared {
+                    log(
+                        LogLevel::Error,
+                        &format!("cannot prepare the session store: {}", e.0),
+                    );
+                    return false;
                 }
+                self.config = Some(Rc::new(*config));
                 // Tick at once for the first JWKS fetch; then once a second (sweeper, key
                 // refresh) unless requests wait.
                 let _ = hostcalls::set_tick_period(WAIT_TICK);
@@ -256,11 +245,12 @@ impl RootContext for FilterRoot {
         if !self.waiters.borrow().waiters.is_empty() {
             self.wake_due_requests();
         }
-        let (Some(store), Some(config)) = (self.store(), self.config.clone()) else {
+        let Some(config) = self.config.clone() else {
             return;
         };
         let now = now();
-        self.fetch_due_jwks(&store, &config, now);
+        self.fetch_due_jwks(&config, now);
+        let store = Sessions::new(&SharedData, &config.session_scope);
         if let Some(slots) = store.claim_sweep(now, config.sweep_interval_seconds) {
             let swept = store.sweep(slots.clone(), now);
             if swept.removed > 0 {

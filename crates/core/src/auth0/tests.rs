@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::tests_support::config_with;
+use crate::testing::config_with;
 
 fn form(callout: &Callout) -> Vec<(String, String)> {
     url::form_urlencoded::parse(callout.body.as_deref().unwrap())

@@ -96,7 +96,7 @@ pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests_support::config_with;
+    use crate::testing::config_with;
 
     fn head(headers: &[(&str, &str)]) -> RequestHead {
         RequestHead::from_headers(headers)

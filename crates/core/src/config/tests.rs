@@ -1,5 +1,5 @@
-use super::tests_support::{base_json, config_with};
 use super::*;
+use crate::testing::{base_json, config_with};
 
 fn parse(json: serde_json::Value) -> Result<Config, ConfigError> {
     Config::from_json(json.to_string().as_bytes())

@@ -20,10 +20,10 @@ pub fn documentation_reply() -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests_support::config_with;
     use crate::engine::{Exchange, Start};
     use crate::flows::ENTROPY_BYTES;
     use crate::http::RequestHead;
+    use crate::testing::config_with;
     use crate::time::Timestamp;
 
     fn get(config: &crate::config::Config, path: &str) -> Start {
@@ -133,7 +133,7 @@ mod tests {
             get(&config, "/documentation/json"),
             Start::PassThrough
         ));
-        let mut json = crate::config::tests_support::base_json();
+        let mut json = crate::testing::base_json();
         json["paths"] = serde_json::json!({"documentation": ["/logout"]});
         let err = crate::config::Config::from_json(json.to_string().as_bytes()).unwrap_err();
         assert_eq!(err.field, "paths.documentation[0]");

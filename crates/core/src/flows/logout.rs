@@ -5,11 +5,12 @@ use super::shared::{configured_client, ended_until, presented_token};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::revoke_request;
 use crate::config::clients::select_client;
+use crate::digest::SessionKey;
 use crate::flows::redirect::logout_location;
 use crate::http::cookie::clear_session_cookie;
 use crate::http::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
-use crate::store::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
+use crate::store::{SessionRecord, StoreOp, StoreOutcome};
 
 enum State {
     LookingUp,

@@ -126,7 +126,7 @@ pub fn logout_location(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests_support::config_with;
+    use crate::testing::config_with;
 
     fn head(path: &str, headers: &[(&str, &str)]) -> RequestHead {
         let mut head = RequestHead::from_headers(headers);
@@ -355,7 +355,7 @@ mod tests {
         );
         assert_eq!(location(&config, &h).unwrap_err().status, 400);
         for bad in ["[evil_com]:x:y", "a.org:0", "a_b.org", "a.org:1:2"] {
-            let raw = crate::config::tests_support::base_json();
+            let raw = crate::testing::base_json();
             let mut raw = raw;
             raw["allowedRedirectHosts"] = serde_json::json!([bad]);
             let err = crate::config::Config::from_json(raw.to_string().as_bytes()).unwrap_err();

@@ -8,9 +8,10 @@ use super::shared::{
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
 use crate::config::clients::select_client;
+use crate::digest::SessionKey;
 use crate::http::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
-use crate::store::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
+use crate::store::{SessionRecord, StoreOp, StoreOutcome};
 
 enum State {
     AwaitBody,

@@ -3,11 +3,12 @@
 
 use crate::auth0::TokenSet;
 use crate::config::{Client, Config};
+use crate::digest::SessionKey;
 use crate::http::body::{body_format, Fields};
 use crate::http::cookie::{find_cookie, session_cookie, SESSION_COOKIE};
 use crate::http::error::FilterError;
 use crate::http::{Reply, RequestHead};
-use crate::store::{SessionKey, SessionRecord};
+use crate::store::SessionRecord;
 use crate::time::Timestamp;
 
 /// Parses a body with the request's content type. An empty body has no fields and needs none.

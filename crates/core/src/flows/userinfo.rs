@@ -9,11 +9,12 @@ use super::identity::{unauthorized, userinfo_body, KeyWaits};
 use super::shared::{configured_client, ended_until, presented_token_and_source, session_for};
 use super::{Action, Ctx, Flow, LogLevel, Step};
 use crate::auth0::{token_answer, token_request, Grant, TokenPurpose};
+use crate::digest::SessionKey;
 use crate::http::cookie::session_cookie;
 use crate::http::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
-use crate::store::{SessionKey, SessionRecord, StoreOp, StoreOutcome};
+use crate::store::{SessionRecord, StoreOp, StoreOutcome};
 use crate::tokens::verifier::VerifyAgainst;
 
 enum Stage {

@@ -1,38 +1,16 @@
-use std::sync::OnceLock;
-
 use base64::Engine;
 use jwt_simple::prelude::{
-    Duration, HS256Key, MACLike, PS256KeyPair, RS256KeyPair, RS384KeyPair, RS512KeyPair,
-    RSAKeyPairLike,
+    Duration, HS256Key, MACLike, PS256KeyPair, RS384KeyPair, RS512KeyPair, RSAKeyPairLike,
 };
 
 use super::*;
+use crate::testing::{jwks_json, key, key_pem};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const NOW: Timestamp = Timestamp {
     secs: 1_700_000_000,
     nanos: 0,
 };
-
-/// One RSA key for the whole test binary: generating one costs seconds.
-pub(crate) fn key_pem() -> &'static str {
-    static PEM: OnceLock<String> = OnceLock::new();
-    PEM.get_or_init(|| RS256KeyPair::generate(2048).unwrap().to_pem().unwrap())
-}
-
-pub(crate) fn key(kid: &str) -> RS256KeyPair {
-    RS256KeyPair::from_pem(key_pem()).unwrap().with_key_id(kid)
-}
-
-pub(crate) fn jwks_json(kids: &[&str]) -> String {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let components = key("x").public_key().to_components();
-    let keys: Vec<serde_json::Value> = kids
-        .iter()
-        .map(|kid| serde_json::json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": b64.encode(&components.n), "e": b64.encode(&components.e)}))
-        .collect();
-    serde_json::json!({"keys": keys}).to_string()
-}
 
 fn claims(audience: &str, valid_secs: u64, issued: u64) -> JWTClaims<Claims> {
     let mut custom = Claims::new();

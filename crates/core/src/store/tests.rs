@@ -1,49 +1,10 @@
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use super::*;
+use crate::testing::MemKv;
 
-/// An in-memory CAS store with the semantics of Envoy's shared data (proxy-wasm-cpp-host
-/// `SharedData::set`): a version per key; writing a missing key always succeeds, whatever the
-/// CAS; writing `None` leaves the key with an empty value (there is no delete).
-#[derive(Default)]
-pub(crate) struct MemKv {
-    pub(crate) data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    /// Makes the next N conditional writes fail as if another worker wrote first.
-    conflicts: RefCell<usize>,
-    version: RefCell<u32>,
-}
-
-impl CasKv for &MemKv {
-    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), KvError> {
-        Ok(match self.data.borrow().get(key) {
-            Some((v, cas)) => ((!v.is_empty()).then(|| v.clone()), Some(*cas)),
-            None => (None, None),
-        })
-    }
-
-    fn set(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> Result<(), KvError> {
-        let mut data = self.data.borrow_mut();
-        let current = data.get(key).map(|(_, c)| *c);
-        if let (Some(current), Some(expected)) = (current, cas.filter(|c| *c != 0)) {
-            let mut conflicts = self.conflicts.borrow_mut();
-            if *conflicts > 0 {
-                *conflicts -= 1;
-                return Err(KvError::CasMismatch);
-            }
-            if current != expected {
-                return Err(KvError::CasMismatch);
-            }
-        }
-        let mut version = self.version.borrow_mut();
-        *version += 1;
-        data.insert(
-            key.to_string(),
-            (value.unwrap_or_default().to_vec(), *version),
-        );
-        Ok(())
-    }
-}
+const T0: Timestamp = Timestamp {
+    secs: 1_000,
+    nanos: 0,
+};
 
 fn record(user: &str, expires_at: u64) -> SessionRecord {
     SessionRecord {
@@ -56,238 +17,43 @@ fn record(user: &str, expires_at: u64) -> SessionRecord {
     }
 }
 
-const T0: Timestamp = Timestamp {
-    secs: 1_000,
-    nanos: 0,
-};
-
-/// A store over a fresh in-memory KV with its slots created. The KV is leaked so the store
-/// can borrow it for `'static`; each test has its own.
-fn ready(scope: &str) -> KvSessionStore<&'static MemKv> {
-    let kv: &'static MemKv = Box::leak(Box::default());
-    let store = KvSessionStore::new(kv, scope);
-    store.ensure_slots().unwrap();
-    store
-}
-
-fn live_records(kv: &MemKv) -> usize {
-    kv.data
-        .borrow()
-        .values()
-        .filter(|(v, _)| !v.is_empty())
-        .map(|(v, _)| {
-            serde_json::from_slice::<Slot>(v)
-                .map(|s| s.len())
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
-#[test]
-fn put_get_delete_round_trip() {
-    let store = ready("scope:");
-    let key = SessionKey::for_token("access-token");
-    assert_eq!(store.get(&key, T0).unwrap(), None);
-    store.put(&key, &record("auth0|1", 2_000)).unwrap();
-    assert_eq!(store.get(&key, T0).unwrap(), Some(record("auth0|1", 2_000)));
-    assert!(store.delete(&key, 1_500).unwrap());
-    // The ended session's marker stays until it expires, and is no live session.
-    let marker = store.get(&key, T0).unwrap().unwrap();
-    assert!(marker.ended && marker.user_id.is_empty() && marker.refresh_token.is_none());
-    assert!(store.active_users(T0).unwrap().is_empty());
-    assert_eq!(store.get(&key, Timestamp::from_secs(1_500)).unwrap(), None);
-}
-
-#[test]
-fn keys_are_hashes_under_the_scope_never_tokens() {
-    let store = ready("scope:");
-    let key = SessionKey::for_token("secret-access-token");
-    assert_eq!(key.as_str().len(), 64);
-    store.put(&key, &record("auth0|1", 2_000)).unwrap();
-    for (k, (v, _)) in store.kv.data.borrow().iter() {
-        assert!(k.starts_with("scope:"), "{k}");
-        assert!(!k.contains("secret-access-token"));
-        assert!(!String::from_utf8_lossy(v).contains("secret-access-token"));
-    }
-}
-
-#[test]
-fn expiry_is_honoured_on_read() {
-    let store = ready("");
-    let key = SessionKey::for_token("t");
-    store.put(&key, &record("auth0|1", 1_500)).unwrap();
-    assert!(store
-        .get(&key, Timestamp::from_secs(1_499))
-        .unwrap()
-        .is_some());
-    assert!(store
-        .get(&key, Timestamp::from_secs(1_500))
-        .unwrap()
-        .is_none());
-}
-
-#[test]
-fn sweep_removes_expired_records_and_the_key_count_stays_bounded() {
-    let store = ready("");
-    let kv = store.kv;
-    let keys_at_start = kv.data.borrow().len();
-    // The session slots, the management token and its lease.
-    assert_eq!(keys_at_start, SLOTS as usize + 2);
-    for i in 0..3_000u64 {
-        let expiry = if i % 2 == 0 { 1_100 } else { 5_000 };
-        store
-            .put(
-                &SessionKey::for_token(&format!("t{i}")),
-                &record("u", expiry),
-            )
-            .unwrap();
-    }
-    // An ended session leaves its marker (not a live session), swept once it expires.
-    store.delete(&SessionKey::for_token("t1"), 1_100).unwrap();
-    assert_eq!(live_records(kv), 3_000);
-    let stats = store.sweep(0..SLOTS, Timestamp::from_secs(1_000));
-    assert_eq!((stats.removed, stats.remaining), (0, 2_999));
-    let stats = store.sweep(0..SLOTS, Timestamp::from_secs(1_200));
-    assert_eq!((stats.removed, stats.remaining), (1_501, 1_499));
-    let stats = store.sweep(0..SLOTS, Timestamp::from_secs(6_000));
-    assert_eq!((stats.removed, stats.remaining), (1_499, 0));
-    // Thousands of sessions came and went; no key was added beyond the fixed slots.
-    assert_eq!(kv.data.borrow().len(), keys_at_start);
-    assert!(kv.data.borrow().values().all(|(v, _)| v.is_empty()));
-}
-
-#[test]
-fn sweep_keeps_a_record_rewritten_with_a_later_expiry() {
-    let store = ready("");
-    let key = SessionKey::for_token("t");
-    store.put(&key, &record("u", 1_100)).unwrap();
-    store.put(&key, &record("u", 9_000)).unwrap();
-    store.sweep(0..SLOTS, Timestamp::from_secs(1_200));
-    assert!(store
-        .get(&key, Timestamp::from_secs(1_200))
-        .unwrap()
-        .is_some());
-}
-
-#[test]
-fn updates_retry_on_cas_conflicts() {
-    let store = ready("");
-    *store.kv.conflicts.borrow_mut() = 5;
-    store
-        .put(&SessionKey::for_token("t"), &record("u", 2_000))
-        .unwrap();
-    assert!(store
-        .get(&SessionKey::for_token("t"), T0)
-        .unwrap()
-        .is_some());
-    *store.kv.conflicts.borrow_mut() = 100;
-    assert!(store
-        .put(&SessionKey::for_token("t2"), &record("u", 2_000))
-        .is_err());
-}
-
-#[test]
-fn ensure_slots_never_overwrites_an_existing_slot() {
-    let store = ready("");
-    store
-        .put(&SessionKey::for_token("t"), &record("u", 2_000))
-        .unwrap();
-    // A VM starting later (config reload) must not wipe live sessions.
-    store.ensure_slots().unwrap();
-    assert!(store
-        .get(&SessionKey::for_token("t"), T0)
-        .unwrap()
-        .is_some());
-}
-
-#[test]
-fn sweep_batches_cover_every_slot_once_per_pass_one_claimant_per_second() {
-    let store = ready("");
-    let mut covered = vec![0u32; SLOTS as usize];
-    for second in 0..30u64 {
-        let now = Timestamp::from_secs(1_000 + second);
-        let range = store.claim_sweep(now, 30).expect("a batch each second");
-        assert!(
-            store.claim_sweep(now, 30).is_none(),
-            "one claimant per second"
-        );
-        for slot in range {
-            covered[slot as usize] += 1;
-        }
-    }
-    assert!(
-        covered.iter().all(|c| *c == 1),
-        "a 30 s pass sweeps each slot once"
-    );
-    let store = ready("");
-    assert_eq!(
-        store.claim_sweep(T0, 1),
-        Some(0..SLOTS),
-        "a 1 s pass sweeps all each tick"
-    );
-}
-
 #[test]
 fn execute_maps_ops_to_outcomes() {
-    let store = ready("");
+    let kv = MemKv::default();
+    Sessions::new(&kv, "").ensure_slots().unwrap();
+    let run = |op: &StoreOp| execute(&kv, "", op, T0);
     let key = SessionKey::for_token("t");
     assert_eq!(
-        store.execute(&StoreOp::Put(key.clone(), record("u", 2_000)), T0),
+        run(&StoreOp::Put(key.clone(), record("u", 2_000))),
         StoreOutcome::Done
     );
     assert_eq!(
-        store.execute(&StoreOp::Get(key.clone()), T0),
+        run(&StoreOp::Get(key.clone())),
         StoreOutcome::Record(Some(record("u", 2_000)))
     );
     assert_eq!(
-        store.execute(&StoreOp::Delete(key.clone(), 2_000), T0),
+        run(&StoreOp::Delete(key.clone(), 2_000)),
         StoreOutcome::Deleted(true)
     );
     assert_eq!(
-        store.execute(&StoreOp::Delete(key.clone(), 2_000), T0),
+        run(&StoreOp::Delete(key.clone(), 2_000)),
         StoreOutcome::Deleted(false),
         "a second delete (a concurrent logout) finds nothing"
     );
-    assert_eq!(store.execute(&StoreOp::Get(key), T0), StoreOutcome::Ended);
+    assert_eq!(run(&StoreOp::Get(key)), StoreOutcome::Ended);
 }
 
 #[test]
-fn debug_never_shows_tokens() {
-    let r = record("auth0|1", 1);
-    assert!(!format!("{r:?}").contains("refresh-secret"));
-}
-
-#[test]
-fn a_full_sweep_pass_reports_the_live_sessions() {
+fn prepare_creates_every_key_a_compare_and_swap_needs() {
     let kv = MemKv::default();
-    let store = KvSessionStore::new(&kv, "t/");
-    assert_eq!(store.record_sweep(&(0..100), 3), None);
-    assert_eq!(store.record_sweep(&(100..8_000), 4), None);
-    assert_eq!(store.record_sweep(&(8_000..SLOTS), 5), Some(12));
-    // The next pass counts from zero.
-    assert_eq!(store.record_sweep(&(0..SLOTS), 2), Some(2));
-}
-
-#[test]
-fn a_lookup_reads_its_record_out_of_a_shared_slot() {
-    let profile: crate::jwt::Claims =
-        serde_json::from_str(r#"{"name":"Alice","https://x/app_metadata":{"groups":["a"]}}"#)
-            .unwrap();
-    let mut alice = record("auth0|alice", 2_000);
-    alice.profile = Some(profile);
-    let mut slot = Slot::new();
-    slot.insert("k1".into(), record("auth0|bob", 2_000));
-    slot.insert("k2".into(), alice.clone());
-    slot.insert("k3".into(), record("auth0|carol", 2_000));
-    let json = serde_json::to_vec(&slot).unwrap();
-    assert_eq!(record_in_slot(&json, "k2"), Some(alice));
+    prepare(&kv, "p/", ["https://a/", "https://b/"]).unwrap();
+    // The session slots, the Management API token and its lease, a JWKS lease per issuer.
+    assert_eq!(kv.data.borrow().len(), SLOTS as usize + 2 + 2);
+    let before = kv.data.borrow().clone();
+    prepare(&kv, "p/", ["https://a/", "https://b/"]).unwrap();
     assert_eq!(
-        record_in_slot(&json, "k3").map(|r| r.user_id),
-        Some("auth0|carol".into())
+        *kv.data.borrow(),
+        before,
+        "a second VM start overwrites nothing"
     );
-    assert_eq!(record_in_slot(&json, "k4"), None);
-    assert_eq!(record_in_slot(b"{}", "k1"), None);
-    for unreadable in [&b""[..], b"[1]", b"{\"k1\":", b"{\"k1\":{\"u\":1}}"] {
-        assert_eq!(record_in_slot(unreadable, "k1"), None);
-    }
 }

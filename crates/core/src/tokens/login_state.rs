@@ -155,7 +155,7 @@ pub fn login_cookies(head: &crate::http::RequestHead) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests_support::config_with;
+    use crate::testing::config_with;
 
     fn web() -> Client {
         config_with(serde_json::json!({}))

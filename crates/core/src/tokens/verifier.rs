@@ -11,11 +11,8 @@ use std::sync::Arc;
 use crate::config::Config;
 
 use crate::jwt::{verify, Expectation, Jwks, Verified, VerifiedCache, VerifyError};
-use crate::store::{kv_error, CasKv, KvSessionStore, StoreError};
+use crate::store::jwks::MIN_REFETCH_SECS;
 use crate::time::Timestamp;
-
-/// A forced refetch (unknown `kid`) happens at most this often per tenant.
-pub const MIN_REFETCH_SECS: u64 = 1;
 
 /// How long a request that met an unknown `kid` waits for the refetch: long enough for the
 /// rate-limited refetch to land, then a made-up `kid` gives up.
@@ -25,139 +22,6 @@ pub const UNKNOWN_KEY_WAIT_MS: u64 = MIN_REFETCH_SECS * 1_000 + 2_000;
 /// `kid`; another is refused at once. Each waiting request holds its connection and
 /// polls, so without a cap a flood of tokens with made-up `kid`s holds as many as it sends.
 pub const MAX_UNKNOWN_KEY_WAITERS: usize = 16;
-
-/// Whether a tenant's JWKS should be fetched now.
-pub fn jwks_fetch_due(
-    now: u64,
-    fetched_at: Option<u64>,
-    wanted_at: Option<u64>,
-    refresh_secs: u64,
-) -> bool {
-    match fetched_at {
-        None => true,
-        Some(fetched) => {
-            now >= fetched.saturating_add(refresh_secs)
-                // Times are whole seconds: a want in the second of the fetch may be newer.
-                || (wanted_at.is_some_and(|w| w >= fetched)
-                    && now >= fetched.saturating_add(MIN_REFETCH_SECS))
-        }
-    }
-}
-
-fn number(value: Option<Vec<u8>>) -> Option<u64> {
-    value
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-impl<K: CasKv> KvSessionStore<K> {
-    fn jwks_key(&self, what: &str, issuer: &str) -> String {
-        let digest = hmac_sha256::Hash::hash(issuer.as_bytes());
-        let digest = crate::digest::hex(digest.get(..8).unwrap_or_default());
-        format!("{}jwks/{what}/{digest}", self.scope())
-    }
-
-    /// The stored JWKS of an issuer: its version (the store's CAS), the document, and when it
-    /// was fetched.
-    pub fn jwks(&self, issuer: &str) -> Result<Option<(u32, Vec<u8>, u64)>, StoreError> {
-        let (value, cas) = self
-            .raw_kv()
-            .get(&self.jwks_key("doc", issuer))
-            .map_err(kv_error)?;
-        let Some(value) = value.filter(|v| !v.is_empty()) else {
-            return Ok(None);
-        };
-        let Some(split) = value.iter().position(|b| *b == b'\n') else {
-            return Ok(None);
-        };
-        let fetched_at = std::str::from_utf8(value.get(..split).unwrap_or_default())
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        Ok(Some((
-            cas.unwrap_or(0),
-            value.get(split + 1..).unwrap_or_default().to_vec(),
-            fetched_at,
-        )))
-    }
-
-    /// What a verification reads of the stored JWKS of an issuer: its version and document
-    /// (a store that cannot answer has none).
-    pub fn jwks_source(&self, issuer: &str) -> Option<(u32, Vec<u8>)> {
-        self.jwks(issuer)
-            .ok()
-            .flatten()
-            .map(|(version, document, _)| (version, document))
-    }
-
-    pub fn put_jwks(
-        &self,
-        issuer: &str,
-        document: &[u8],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut value = format!("{}\n", now.secs).into_bytes();
-        value.extend_from_slice(document);
-        self.raw_kv()
-            .set(&self.jwks_key("doc", issuer), Some(&value), None)
-            .map_err(kv_error)?;
-        self.raw_kv()
-            .set(&self.jwks_key("lease", issuer), Some(b""), None)
-            .map_err(kv_error)
-    }
-
-    /// Creates the issuer's fetch-lease key if it is missing, so claiming it is a real
-    /// compare-and-swap (writing a missing key in shared data ignores the CAS).
-    pub fn ensure_jwks_keys(&self, issuer: &str) -> Result<(), StoreError> {
-        let key = self.jwks_key("lease", issuer);
-        let (_, cas) = self.raw_kv().get(&key).map_err(kv_error)?;
-        if cas.is_none() {
-            self.raw_kv().set(&key, Some(b""), None).map_err(kv_error)?;
-        }
-        Ok(())
-    }
-
-    /// A request met a `kid` the stored keys lack: ask the root for a refetch.
-    pub fn want_jwks(&self, issuer: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.raw_kv()
-            .set(
-                &self.jwks_key("want", issuer),
-                Some(now.secs.to_string().as_bytes()),
-                None,
-            )
-            .map_err(kv_error)
-    }
-
-    /// True when this root should fetch the issuer's JWKS now (due, and the lease taken).
-    pub fn claim_jwks_fetch(
-        &self,
-        issuer: &str,
-        now: Timestamp,
-        refresh_secs: u64,
-        lease_ms: u64,
-    ) -> bool {
-        let fetched_at = self.jwks(issuer).ok().flatten().map(|(_, _, at)| at);
-        let wanted_at = self
-            .raw_kv()
-            .get(&self.jwks_key("want", issuer))
-            .ok()
-            .and_then(|(v, _)| number(v));
-        if !jwks_fetch_due(now.secs, fetched_at, wanted_at, refresh_secs) {
-            return false;
-        }
-        let key = self.jwks_key("lease", issuer);
-        let Ok((value, cas)) = self.raw_kv().get(&key) else {
-            return false;
-        };
-        if number(value).is_some_and(|until| until > now.millis()) {
-            return false;
-        }
-        let until = now.millis().saturating_add(lease_ms).to_string();
-        self.raw_kv()
-            .set(&key, Some(until.as_bytes()), cas.or(Some(0)))
-            .is_ok()
-    }
-}
 
 /// A worker's parsed keys and verification cache.
 #[derive(Default)]

@@ -5,9 +5,10 @@ use std::collections::VecDeque;
 use base64::Engine;
 
 use super::*;
-use crate::config::tests_support::config_with;
-use crate::store::tests::MemKv;
-use crate::store::{KvSessionStore, SessionKey, SessionRecord, SessionStore};
+use crate::digest::SessionKey;
+use crate::store::{JwksCache, ManagementTokenLease, SessionRecord, Sessions};
+use crate::testing::config_with;
+use crate::testing::MemKv;
 
 pub(super) const NOW: Timestamp = Timestamp {
     secs: 1_700_000_000,
@@ -64,7 +65,7 @@ pub(super) struct Driver {
     /// The identity headers of the last request forwarded upstream.
     pub(super) forwarded: Option<Vec<(String, String)>>,
     /// With the Redis backend configured, Webdis calls are answered by this in-memory Redis.
-    pub(super) redis: crate::store::redis::tests::FakeRedis,
+    pub(super) redis: crate::testing::FakeRedis,
     /// The next Auth0 call first ends this token's session, like a logout on another replica
     /// landing while Auth0 answers.
     pub(super) end_session_during_auth0: Option<String>,
@@ -107,8 +108,16 @@ impl Driver {
         bytes
     }
 
-    pub(super) fn store(&self) -> KvSessionStore<&MemKv> {
-        KvSessionStore::new(&self.kv, &self.config.session_scope)
+    pub(super) fn sessions(&self) -> Sessions<'_, MemKv> {
+        Sessions::new(&self.kv, &self.config.session_scope)
+    }
+
+    pub(super) fn lease(&self) -> ManagementTokenLease<'_, MemKv> {
+        ManagementTokenLease::new(&self.kv, &self.config.session_scope)
+    }
+
+    pub(super) fn jwks(&self) -> JwksCache<'_, MemKv> {
+        JwksCache::new(&self.kv, &self.config.session_scope)
     }
 
     pub(super) fn request(
@@ -156,8 +165,8 @@ impl Driver {
                     against,
                     waiting,
                 } => {
-                    let store = KvSessionStore::new(&self.kv, &self.config.session_scope);
-                    let source = |issuer: &str| store.jwks_source(issuer);
+                    let store = JwksCache::new(&self.kv, &self.config.session_scope);
+                    let source = |issuer: &str| store.source(issuer);
                     let result = match waiting {
                         false => self
                             .verifier
@@ -176,9 +185,7 @@ impl Driver {
                     assert!(millis > 0 && millis < 1_000);
                     self.waits += 1;
                     if let Some(token) = self.token_from_elsewhere.take() {
-                        self.store()
-                            .save_management_token(&token, NOW.secs + 3_600)
-                            .unwrap();
+                        self.lease().save(&token, NOW.secs + 3_600).unwrap();
                     }
                     exchange.on_wake(&self.config, NOW)
                 }
@@ -191,7 +198,7 @@ impl Driver {
                     let outcome = if self.store_down || (self.writes_down && write) {
                         StoreOutcome::Unavailable("down".into())
                     } else {
-                        self.store().execute(&op, NOW)
+                        crate::store::execute(&self.kv, &self.config.session_scope, &op, NOW)
                     };
                     exchange.on_store(&self.config, NOW, outcome)
                 }
@@ -204,7 +211,7 @@ impl Driver {
                     }
                     if let Some(token) = self.end_session_during_auth0.take() {
                         let key = SessionKey::for_token(&token);
-                        self.store().delete(&key, NOW.secs + 600).unwrap();
+                        self.sessions().delete(&key, NOW.secs + 600).unwrap();
                         self.redis.forget(&format!("s:{}", key.as_str()));
                     }
                     self.callouts.push(callout);
@@ -223,7 +230,7 @@ impl Driver {
     }
 
     pub(super) fn session(&self, token: &str) -> Option<SessionRecord> {
-        self.store()
+        self.sessions()
             .get(&SessionKey::for_token(token), NOW)
             .unwrap()
             .filter(|record| !record.ended)

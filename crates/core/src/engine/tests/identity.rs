@@ -5,8 +5,7 @@ use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
 
 use super::flows::{json, Driver, NOW};
 use super::*;
-use crate::jwt::tests::{jwks_json, key};
-use crate::store::SessionStore;
+use crate::testing::{jwks_json, key};
 
 pub(super) const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
@@ -36,8 +35,8 @@ fn driver() -> Driver {
         "protectedRoutes": {"prefixes": ["/api/"], "redirectToLogin": true},
         "tokenLeewaySeconds": 0
     }));
-    d.store()
-        .put_jwks(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+    d.jwks()
+        .put(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
         .unwrap();
     d
 }
@@ -254,7 +253,7 @@ fn userinfo_answers_from_the_session_profile_and_refreshes_an_expired_session() 
     // A session whose access token has expired.
     let stale = sign("k1", &audiences, "web-client-id", 1);
     let id = sign("k1", &["web-client-id"], "web-client-id", 600);
-    d.store()
+    d.sessions()
         .put(
             &crate::digest::SessionKey::for_token(&stale),
             &crate::store::SessionRecord {
@@ -367,7 +366,7 @@ fn protected_routes_forward_identity_or_deny() {
 
 #[test]
 fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({
+    let config = crate::testing::config_with(serde_json::json!({
         "customClaimsNamespaces": ["https://x/user_metadata", "https://x/app_metadata"]
     }));
     let claims: crate::jwt::Claims = serde_json::from_value(serde_json::json!({
@@ -395,7 +394,7 @@ fn groups_come_only_from_app_metadata_and_unsafe_values_are_dropped() {
 
 #[test]
 fn userinfo_never_takes_groups_from_a_namespace_users_can_edit() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({
+    let config = crate::testing::config_with(serde_json::json!({
         "customClaimsNamespaces": ["https://x/user_metadata", "https://x/app_metadata", "https://x/prefs"]
     }));
     // No `groups` in app_metadata: the user's own (in any other namespace) are not shown.
@@ -493,7 +492,7 @@ fn a_bearer_token_without_groups_takes_them_from_the_session_profile() {
     );
     // Past `sessionRecheckSeconds` the session is read again: with the store down, whether
     // the token was logged out cannot be told, so it is refused, not let through.
-    d.config = crate::config::tests_support::config_with(serde_json::json!({
+    d.config = crate::testing::config_with(serde_json::json!({
         "customClaimsNamespaces": ["https://mia-platform.eu/app_metadata"],
         "protectedRoutes": {"prefixes": ["/api/"], "sessionRecheckSeconds": 0},
         "tokenLeewaySeconds": 0
@@ -510,8 +509,8 @@ fn a_token_past_the_unknown_kid_cap_is_401_at_once() {
     let mut d = driver();
     let unknown = |n: u64| sign("k2", &["https://api.example.org"], "web-client-id", 600 + n);
     {
-        let store = crate::store::KvSessionStore::new(&d.kv, &d.config.session_scope);
-        let source = |issuer: &str| store.jwks_source(issuer);
+        let store = crate::store::JwksCache::new(&d.kv, &d.config.session_scope);
+        let source = |issuer: &str| store.source(issuer);
         for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
             let result = d.verifier.verify(
                 &unknown(n),

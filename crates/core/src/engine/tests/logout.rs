@@ -5,7 +5,7 @@
 use super::flows::{Driver, NOW};
 use super::identity::{sign, website_login, ISSUER};
 use super::*;
-use crate::jwt::tests::jwks_json;
+use crate::testing::jwks_json;
 
 #[test]
 fn logout_ends_a_token_however_it_is_presented() {
@@ -15,8 +15,8 @@ fn logout_ends_a_token_however_it_is_presented() {
             "protectedRoutes": {"prefixes": ["/api/"], "sessionRecheckSeconds": recheck},
             "tokenLeewaySeconds": 0
         }));
-        d.store()
-            .put_jwks(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+        d.jwks()
+            .put(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
             .unwrap();
         let audiences = [
             "https://api.example.org",
@@ -32,8 +32,8 @@ fn logout_ends_a_token_however_it_is_presented() {
         // (another verifier): `recheck` bounds how long that one goes on from its last read.
         assert!(d.request("GET", "/api/orders", &as_bearer, b"").is_none());
         let mut elsewhere = crate::tokens::verifier::Verifier::default();
-        let store = d.store();
-        let source = |issuer: &str| store.jwks_source(issuer);
+        let store = d.jwks();
+        let source = |issuer: &str| store.source(issuer);
         let seen_elsewhere = elsewhere
             .verify(
                 &access,

@@ -2,7 +2,7 @@
 
 use super::flows::{json, Driver, NOW};
 use super::*;
-use crate::store::{SessionStore, TokenGrant};
+use crate::store::TokenGrant;
 
 fn admin() -> Driver {
     Driver::new(
@@ -94,10 +94,7 @@ fn search_fetches_one_token_then_reuses_it_and_passes_the_answer_through() {
 fn a_request_waits_while_another_worker_holds_the_lease() {
     let mut d = admin();
     // Another worker is fetching the token.
-    assert_eq!(
-        d.store().acquire_management_token(NOW, 60_000).unwrap(),
-        TokenGrant::FetchIt
-    );
+    assert_eq!(d.lease().acquire(NOW, 60_000).unwrap(), TokenGrant::FetchIt);
     d.token_from_elsewhere = Some("shared".into());
     d.answers.push_back(answered(200, "[]"));
     assert_eq!(
@@ -114,9 +111,7 @@ fn a_request_waits_while_another_worker_holds_the_lease() {
 #[test]
 fn a_refused_token_is_refetched_and_the_call_retried_once() {
     let mut d = admin();
-    d.store()
-        .save_management_token("stale", NOW.secs + 3_600)
-        .unwrap();
+    d.lease().save("stale", NOW.secs + 3_600).unwrap();
     d.answers.push_back(answered(
         401,
         r#"{"statusCode":401,"error":"Unauthorized","message":"Invalid token"}"#,
@@ -152,10 +147,7 @@ fn a_failed_token_fetch_releases_the_lease() {
         d.request("GET", "/users", &[ADMIN], b"").unwrap().status,
         502
     );
-    assert_eq!(
-        d.store().acquire_management_token(NOW, 1).unwrap(),
-        TokenGrant::FetchIt
-    );
+    assert_eq!(d.lease().acquire(NOW, 1).unwrap(), TokenGrant::FetchIt);
 }
 
 #[test]
@@ -186,9 +178,7 @@ fn access_is_limited_to_listed_keys_and_client_types() {
 #[test]
 fn ids_are_validated_and_encoded() {
     let mut d = admin();
-    d.store()
-        .save_management_token("t", NOW.secs + 3_600)
-        .unwrap();
+    d.lease().save("t", NOW.secs + 3_600).unwrap();
     d.answers.push_back(answered(204, ""));
     let reply = d
         .request("DELETE", "/users/auth0%7Cabc", &[ADMIN], b"")
@@ -233,9 +223,7 @@ fn ids_are_validated_and_encoded() {
 #[test]
 fn create_defaults_the_connection_and_patch_passes_the_body() {
     let mut d = admin();
-    d.store()
-        .save_management_token("t", NOW.secs + 3_600)
-        .unwrap();
+    d.lease().save("t", NOW.secs + 3_600).unwrap();
     let json_type = ("content-type", "application/json");
     d.answers
         .push_back(answered(201, r#"{"user_id":"auth0|new"}"#));
@@ -309,9 +297,7 @@ fn create_defaults_the_connection_and_patch_passes_the_body() {
 #[test]
 fn user_bodies_with_a_repeated_member_are_400_and_never_sent() {
     let mut d = admin();
-    d.store()
-        .save_management_token("t", NOW.secs + 3_600)
-        .unwrap();
+    d.lease().save("t", NOW.secs + 3_600).unwrap();
     let json_type = ("content-type", "application/json");
     for (method, path, body, key) in [
         (
@@ -346,9 +332,7 @@ fn user_bodies_with_a_repeated_member_are_400_and_never_sent() {
 #[test]
 fn a_repeated_acl_rows_header_is_400() {
     let mut d = admin();
-    d.store()
-        .save_management_token("t", NOW.secs + 3_600)
-        .unwrap();
+    d.lease().save("t", NOW.secs + 3_600).unwrap();
     let wide = ("acl_rows", r#"{"app_metadata.tenant":"a"}"#);
     let reply = d
         .request(
@@ -404,9 +388,7 @@ fn multipart_body(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
 #[test]
 fn import_rewrites_the_multipart_body_for_auth0() {
     let mut d = admin();
-    d.store()
-        .save_management_token("t", NOW.secs + 3_600)
-        .unwrap();
+    d.lease().save("t", NOW.secs + 3_600).unwrap();
     let multipart = ("content-type", "multipart/form-data; boundary=B0undary");
     let users = br#"[{"email":"a@b.c"}]"#;
     let body = multipart_body(&[
@@ -517,7 +499,7 @@ fn import_needs_the_connections_map() {
 fn active_users_come_from_live_sessions() {
     let mut d = admin();
     for (i, user) in ["auth0|b", "auth0|a", "auth0|b"].iter().enumerate() {
-        d.store()
+        d.sessions()
             .put(
                 &crate::digest::SessionKey::for_token(&format!("t{i}")),
                 &crate::store::SessionRecord {

@@ -7,7 +7,7 @@
 use super::flows::{Driver, NOW};
 use super::identity::sign;
 use super::*;
-use crate::jwt::tests::jwks_json;
+use crate::testing::jwks_json;
 
 #[test]
 #[ignore = "a timing probe, run by hand"]
@@ -17,13 +17,13 @@ fn protected_cache_hit() {
         "protectedRoutes": {"prefixes": ["/api/"], "redirectToLogin": true},
         "tokenLeewaySeconds": 0
     }));
-    d.store()
-        .put_jwks(super::identity::ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+    d.jwks()
+        .put(super::identity::ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
         .unwrap();
     let access = sign("k1", &["https://api.example.org"], "web-client-id", 600);
     let bearer = format!("Bearer {access}");
-    let store = d.store();
-    let source = |issuer: &str| store.jwks_source(issuer);
+    let store = d.jwks();
+    let source = |issuer: &str| store.source(issuer);
     let mut verifier = crate::tokens::verifier::Verifier::default();
     let pairs: Vec<(&str, &str)> = vec![
         (":method", "GET"),

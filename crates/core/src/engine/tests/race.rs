@@ -4,7 +4,7 @@
 
 use super::flows::{Driver, FORM, LOGIN, NOW};
 use super::identity::{sign, token_json, ISSUER};
-use crate::jwt::tests::jwks_json;
+use crate::testing::jwks_json;
 
 const AUDIENCES: [&str; 2] = [
     "https://api.example.org",
@@ -26,8 +26,8 @@ fn drivers() -> [Driver; 2] {
             all.extend(extra.clone());
         }
         let d = Driver::new(overrides);
-        d.store()
-            .put_jwks(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+        d.jwks()
+            .put(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
             .unwrap();
         d
     })
@@ -141,8 +141,8 @@ fn a_bearer_token_is_answered_from_its_last_session_read_within_the_recheck_boun
         "customClaimsNamespaces": ["https://mia-platform.eu/app_metadata"],
         "protectedRoutes": {"prefixes": ["/api/"]},
     }));
-    d.store()
-        .put_jwks(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
+    d.jwks()
+        .put(ISSUER, jwks_json(&["k1"]).as_bytes(), NOW)
         .unwrap();
     let access = sign("k1", &AUDIENCES, "web-client-id", 600);
     let bearer = format!("Bearer {access}");
@@ -160,7 +160,7 @@ fn a_bearer_token_is_answered_from_its_last_session_read_within_the_recheck_boun
     assert_eq!(d.forwarded.as_ref(), Some(&forwarded));
     // A configuration with other claim namespaces drops the cache: the session must be read
     // again, and while the store is down nobody can tell the token was not logged out.
-    d.config = crate::config::tests_support::config_with(serde_json::json!({
+    d.config = crate::testing::config_with(serde_json::json!({
         "apiKeys": [{"key": "web-key", "clientType": "web"}],
         "customClaimsNamespaces": ["https://mia-platform.eu/user_metadata"],
         "protectedRoutes": {"prefixes": ["/api/"]},

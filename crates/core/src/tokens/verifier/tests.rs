@@ -1,47 +1,4 @@
 use super::*;
-use crate::store::tests::MemKv;
-
-#[test]
-fn fetches_when_missing_stale_or_wanted_but_not_too_often() {
-    assert!(jwks_fetch_due(100, None, None, 600));
-    assert!(!jwks_fetch_due(100, Some(50), None, 600));
-    assert!(jwks_fetch_due(650, Some(50), None, 600));
-    assert!(!jwks_fetch_due(50, Some(50), Some(51), 600), "rate-limited");
-    assert!(jwks_fetch_due(51, Some(50), Some(51), 600));
-    assert!(
-        !jwks_fetch_due(100, Some(50), Some(40), 600),
-        "wanted before the last fetch"
-    );
-    assert!(
-        jwks_fetch_due(51, Some(50), Some(50), 600),
-        "wanted in the second of the fetch"
-    );
-}
-
-#[test]
-fn one_root_claims_a_fetch_and_the_document_is_shared() {
-    let kv: &'static MemKv = Box::leak(Box::default());
-    let store = KvSessionStore::new(kv, "");
-    let now = Timestamp::from_secs(1_000);
-    assert!(store.claim_jwks_fetch("https://t/", now, 600, 5_000));
-    assert!(
-        !store.claim_jwks_fetch("https://t/", now, 600, 5_000),
-        "leased"
-    );
-    store
-        .put_jwks("https://t/", br#"{"keys":[]}"#, now)
-        .unwrap();
-    let (_, document, fetched_at) = store.jwks("https://t/").unwrap().unwrap();
-    assert_eq!(
-        (document.as_slice(), fetched_at),
-        (&br#"{"keys":[]}"#[..], 1_000)
-    );
-    assert!(!store.claim_jwks_fetch("https://t/", Timestamp::from_secs(1_010), 600, 5_000));
-    store
-        .want_jwks("https://t/", Timestamp::from_secs(1_010))
-        .unwrap();
-    assert!(store.claim_jwks_fetch("https://t/", Timestamp::from_secs(1_010), 600, 5_000));
-}
 
 fn signed_for(azp: &str, audience: &str) -> String {
     use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
@@ -54,7 +11,7 @@ fn signed_for(azp: &str, audience: &str) -> String {
     claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
     claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
     claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
-    crate::jwt::tests::key("k1").sign(claims).unwrap()
+    crate::testing::key("k1").sign(claims).unwrap()
 }
 
 const NOW: Timestamp = Timestamp {
@@ -65,12 +22,12 @@ const NOW: Timestamp = Timestamp {
 /// The keys once, then none: a second verification can only succeed from the cache.
 fn keys_once() -> impl Fn(&str) -> Option<(u32, Vec<u8>)> {
     let given = std::cell::Cell::new(false);
-    move |_| (!given.replace(true)).then(|| (1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()))
+    move |_| (!given.replace(true)).then(|| (1, crate::testing::jwks_json(&["k1"]).into_bytes()))
 }
 
 #[test]
 fn a_token_is_checked_for_the_client_its_azp_names_and_cached_for_it() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({}));
+    let config = crate::testing::config_with(serde_json::json!({}));
     let token = signed_for("web-client-id", "https://api.example.org");
     let source = keys_once();
     let mut verifier = Verifier::default();
@@ -130,17 +87,17 @@ fn unknown_kid_token(n: u64) -> String {
     claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
     claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
     claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs + 600));
-    crate::jwt::tests::key("k2").sign(claims).unwrap()
+    crate::testing::key("k2").sign(claims).unwrap()
 }
 
 #[test]
 fn only_so_many_requests_wait_for_an_unknown_kid() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({}));
+    let config = crate::testing::config_with(serde_json::json!({}));
     let version = std::cell::Cell::new(1);
     let keys = |_: &str| {
         Some((
             version.get(),
-            crate::jwt::tests::jwks_json(&["k1"]).into_bytes(),
+            crate::testing::jwks_json(&["k1"]).into_bytes(),
         ))
     };
     let mut verifier = Verifier::default();
@@ -185,7 +142,7 @@ fn only_so_many_requests_wait_for_an_unknown_kid() {
 
 #[test]
 fn a_token_whose_key_arrives_leaves_the_room_at_once() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({}));
+    let config = crate::testing::config_with(serde_json::json!({}));
     let rotated = std::cell::Cell::new(false);
     let keys = |_: &str| {
         let names: &[&str] = if rotated.get() {
@@ -195,7 +152,7 @@ fn a_token_whose_key_arrives_leaves_the_room_at_once() {
         };
         Some((
             u32::from(rotated.get()) + 1,
-            crate::jwt::tests::jwks_json(names).into_bytes(),
+            crate::testing::jwks_json(names).into_bytes(),
         ))
     };
     let mut verifier = Verifier::default();
@@ -216,8 +173,8 @@ fn a_token_whose_key_arrives_leaves_the_room_at_once() {
 
 #[test]
 fn the_unknown_kid_budget_is_per_issuer() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({}));
-    let keys = |_: &str| Some((1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()));
+    let config = crate::testing::config_with(serde_json::json!({}));
+    let keys = |_: &str| Some((1, crate::testing::jwks_json(&["k1"]).into_bytes()));
     let mut verifier = Verifier::default();
     for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
         verifier
@@ -253,16 +210,16 @@ fn the_unknown_kid_budget_is_per_issuer() {
 
 #[test]
 fn a_cached_verification_counts_only_while_the_client_still_expects_the_same() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({}));
+    let config = crate::testing::config_with(serde_json::json!({}));
     let token = signed_for("web-client-id", "https://api.example.org");
     let mut verifier = Verifier::default();
-    let keys = |_: &str| Some((1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()));
+    let keys = |_: &str| Some((1, crate::testing::jwks_json(&["k1"]).into_bytes()));
     verifier
         .verify(&token, &VerifyAgainst::TokenClient, &config, &keys, NOW)
         .unwrap();
     // A new configuration gives the client another audience: the cached check is not
     // taken, the token is checked again and fails.
-    let mut moved = crate::config::tests_support::base_json();
+    let mut moved = crate::testing::base_json();
     moved["clients"]["web"]["audience"] = "https://other.example.org".into();
     let moved = crate::config::Config::from_json(moved.to_string().as_bytes()).unwrap();
     assert_eq!(
@@ -283,11 +240,11 @@ fn a_cached_verification_counts_only_while_the_client_still_expects_the_same() {
 
 #[test]
 fn a_verification_cached_for_one_client_is_not_taken_for_the_client_its_azp_names() {
-    let config = crate::config::tests_support::config_with(serde_json::json!({}));
+    let config = crate::testing::config_with(serde_json::json!({}));
     // Issued to `web`, but with the audience `app` expects (Auth0's /userinfo one).
     let token = signed_for("web-client-id", "https://tenant.eu.auth0.com/userinfo");
     let app = config.clients.get("app").unwrap();
-    let keys = |_: &str| Some((1, crate::jwt::tests::jwks_json(&["k1"]).into_bytes()));
+    let keys = |_: &str| Some((1, crate::testing::jwks_json(&["k1"]).into_bytes()));
     let mut verifier = Verifier::default();
     let for_app = VerifyAgainst::Expectation(Arc::clone(&app.access_expectation));
     assert!(verifier
@@ -303,7 +260,7 @@ fn a_verification_cached_for_one_client_is_not_taken_for_the_client_its_azp_name
     verifier
         .verify(&good, &VerifyAgainst::TokenClient, &config, &keys, NOW)
         .unwrap();
-    let mut without_web = crate::config::tests_support::base_json();
+    let mut without_web = crate::testing::base_json();
     if let Some(clients) = without_web["clients"].as_object_mut() {
         clients.remove("web");
     }
