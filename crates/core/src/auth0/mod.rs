@@ -5,7 +5,6 @@
 
 pub mod lucene;
 
-use base64::Engine;
 use serde::Deserialize;
 
 use crate::config::{Client, ManagementClient};
@@ -254,15 +253,13 @@ impl TokenSet {
 
 /// `sub` of a JWT's payload, without verifying the signature. Only used on tokens the filter
 /// just received from Auth0 over its own callout, where the channel authenticates the issuer
-/// (OIDC Core 3.1.3.7 allows this for the token endpoint). Tokens presented by clients are
-/// only used as session keys here; verifying them against the JWKS comes with `/userinfo`.
+/// (OIDC Core 3.1.3.7 allows this for the token endpoint).
 pub fn jwt_subject(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("sub")?.as_str().map(str::to_string)
+    #[derive(Deserialize)]
+    struct Subject {
+        sub: String,
+    }
+    crate::jwt::unverified_payload::<Subject>(token).map(|payload| payload.sub)
 }
 
 /// Why a token was asked for: it decides how Auth0's refusals are answered.

@@ -226,3 +226,20 @@ fn only_a_200_with_a_jwks_is_a_fetched_jwks() {
         assert_eq!(fetched_jwks(&answer(status, body)), None, "{status} {body}");
     }
 }
+
+#[test]
+fn the_unverified_reader_takes_payloads_with_or_without_padding() {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    // 17 bytes of JSON: unpadded base64url ends without `=`, padded with `=`.
+    let payload = b64.encode(r#"{"sub":"auth0|1"}"#);
+    for token in [format!("e30.{payload}.sig"), format!("e30.{payload}=.sig")] {
+        let read: serde_json::Value = unverified_payload(&token).unwrap();
+        assert_eq!(read["sub"], "auth0|1", "{token}");
+        assert_eq!(
+            crate::auth0::jwt_subject(&token).as_deref(),
+            Some("auth0|1")
+        );
+    }
+    assert!(unverified_payload::<serde_json::Value>("no-dots").is_none());
+    assert!(unverified_payload::<serde_json::Value>("a.!!!.c").is_none());
+}
