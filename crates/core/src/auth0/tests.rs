@@ -1,4 +1,5 @@
 use super::*;
+use base64::Engine;
 use crate::testing::config_with;
 
 fn form(callout: &Callout) -> Vec<(String, String)> {
