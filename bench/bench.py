@@ -4,7 +4,7 @@ with one worker, the release .wasm, the Auth0 emulator and an echo upstream on l
 from wrk). P1 and P5 run each pair's A and B side by side on one core, P2 alternates A B A B;
 each figure is the median of the per-pair figures, with the min/max as its spread and the raw
 requests/s. Prints one table and writes
-target/bench/latest.json. README "Performance" describes the figures.
+target/bench/latest.json. docs/performance.md describes the figures.
 
 Usage: bench.py [--smoke]   (--smoke: same code paths in seconds, no target is judged)
 """
@@ -23,7 +23,7 @@ from stack import (APP_LOGIN, OUT, WASM, Stack, cpu_seconds, http, lua_script,
                    rss_mb, wrk)
 
 # The direct baseline of P2: the form the filter itself sends Auth0 for the `app` client's
-# password login (README "POST /oauth/token"), so the emulator does the same work for both.
+# password login (docs/routes.md, "POST /oauth/token"), so the emulator does the same work for both.
 AUTH0_LOGIN = (
     "grant_type=http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fpassword-realm&username=alice"
     "&password=Alice-Passw0rd%21&realm=Username-Password-Authentication&client_id=app-client-id"

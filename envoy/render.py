@@ -15,7 +15,7 @@ names (STRICT_DNS clusters), and the tenant URL is http://localhost:AUTH0 (the e
 
 Both make the `website` client the default client: the sample login site (served by the echo
 upstream at `/`) logs in from a browser, which sends no API key; API callers send theirs
-(README "Browser login and identity"). The integration tests' gateways keep
+(docs/emulator.md, "The sample login site"). The integration tests' gateways keep
 filter-config.json's `app` default.
 """
 import json

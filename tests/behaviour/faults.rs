@@ -1,8 +1,8 @@
 //! The Auth0 fault matrix through a real Envoy. For every route that calls Auth0 the emulator
 //! refuses connections, answers slower than `calloutTimeoutMs`, answers 500, 429 with Auth0's
 //! rate-limit headers, a 200 that is not JSON, a 200 JSON without the fields the filter needs,
-//! or a torn body (a `Content-Length` it never completes). Each case must get the README's
-//! status ("Errors") in the one error shape within the callout timeout (a liveness bound, not a
+//! or a torn body (a `Content-Length` it never completes). Each case must get the status
+//! docs/operations.md lists ("Failure behaviour") in the one error shape within the callout timeout (a liveness bound, not a
 //! performance figure), Envoy must keep serving other requests while a callout hangs, and no
 //! wasm VM may fail. Run through `make test`.
 
@@ -40,7 +40,7 @@ const FAULTS: [Fault; 6] = [
     Fault::Truncated,
 ];
 
-/// The filter's answer to an Auth0 call that failed in one of these ways (README "Errors").
+/// The filter's answer to an Auth0 call that failed in one of these ways (docs/operations.md, "Failure behaviour").
 fn documented(fault: Fault) -> u16 {
     match fault {
         Fault::Slow => 504,

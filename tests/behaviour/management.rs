@@ -485,14 +485,14 @@ fn active_users_follow_logins_and_logouts() {
     assert_eq!(active.as_array().unwrap().len(), 2);
 }
 
-/// Runs the README's management curl block against a gateway, substituting only the local
-/// address and the ids each step hands to the next.
+/// Runs the management curl block of docs/user-management.md against a gateway, substituting
+/// only the local address and the ids each step hands to the next.
 #[test]
 fn readme_management_curls_work_verbatim() {
     let gw = Gateway::start("mgmt_readme", json!({}));
-    let commands = harness::readme_commands("management-curls");
+    let commands = harness::doc_commands("docs/user-management.md", "management-curls");
     assert_eq!(commands.len(), 9, "{commands:?}");
-    let run = |command: &str| harness::run_readme_command(&gw.base, command);
+    let run = |command: &str| harness::run_doc_command(&gw.base, command);
     let as_json = |text: &str| -> Value {
         serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
     };

@@ -38,15 +38,16 @@ pub fn base_clients() -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(&text).expect("filter config JSON")["clients"].clone()
 }
 
-/// The shell commands of a README block between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
-/// one per command, continuation lines joined, comments and fences dropped.
-pub fn readme_commands(name: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let block = readme
+/// The shell commands of a documentation block between `<!-- NAME:start -->` and
+/// `<!-- NAME:end -->` in `doc` (a path from the repository root): one per command,
+/// continuation lines joined, comments and fences dropped.
+pub fn doc_commands(doc: &str, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
+    let block = text
         .split(&format!("<!-- {name}:start -->"))
         .nth(1)
         .and_then(|rest| rest.split(&format!("<!-- {name}:end -->")).next())
-        .unwrap_or_else(|| panic!("no {name} block in README.md"));
+        .unwrap_or_else(|| panic!("no {name} block in {doc}"));
     let mut commands = Vec::new();
     let mut current = String::new();
     for line in block
@@ -62,9 +63,9 @@ pub fn readme_commands(name: &str) -> Vec<String> {
     commands
 }
 
-/// Runs a README command from the repository root against `base` instead of localhost:8080,
+/// Runs a documented command from the repository root against `base` instead of localhost:8080,
 /// and returns its standard output (CRLF folded to LF).
-pub fn run_readme_command(base: &str, command: &str) -> String {
+pub fn run_doc_command(base: &str, command: &str) -> String {
     let command = command.replace("http://localhost:8080", base);
     let out = Command::new("bash")
         .arg("-c")

@@ -1,5 +1,5 @@
 //! redis-server and Webdis on free loopback ports for the Redis session-store backend, set up as
-//! the README recommends: Redis's `default` user (the one Webdis authenticates as) with a
+//! docs/sessions.md recommends: Redis's `default` user (the one Webdis authenticates as) with a
 //! password and only the filter's commands, Webdis with an ACL that refuses every command to
 //! anonymous callers and allows only the filter's commands with basic auth.
 

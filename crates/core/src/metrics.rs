@@ -2,7 +2,7 @@
 //! name and value; the host only defines each name once per VM and applies the values.
 //!
 //! Names (all under the configured `statPrefix`, `auth0_filter` by default; Envoy shows them
-//! in `/stats/prometheus` as `<prefix>_...`, see README "Observability"):
+//! in `/stats/prometheus` as `<prefix>_...`, see docs/operations.md):
 //! - `<prefix>.route.<route>.<outcome>`: answered requests per route and outcome;
 //! - `<prefix>.login.<password|code|refresh>`: successful logins by grant;
 //! - `<prefix>.logout`: successful logouts;

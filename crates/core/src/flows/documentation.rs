@@ -112,7 +112,7 @@ mod tests {
         for credential in demo.iter().filter(|d| d.len() >= 8) {
             assert!(!served.contains(credential.as_str()), "{credential}");
         }
-        // Nor anything shaped like the demo passwords (`Grace-Passw0rd!` is README's).
+        // Nor anything shaped like the demo passwords (`Grace-Passw0rd!` is in docs/user-management.md).
         assert!(!served.contains("Passw0rd"));
     }
 

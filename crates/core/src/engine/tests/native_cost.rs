@@ -1,7 +1,7 @@
 //! A timing probe, not a test of behaviour: the pure core's share of a protected request whose
 //! token is already verified (head built from Envoy's header list, route, cached verification,
 //! identity headers), natively. Run by hand, in release:
-//! `cargo test --release -p auth0-filter --lib native_cost -- --ignored --nocapture`
+//! `cargo test --release -p auth0-filter-core --lib native_cost -- --ignored --nocapture`
 //! (`PROBE_N` requests, best of 20 batches). `make bench` measures the filter in Envoy.
 
 use super::flows::{Driver, NOW};
