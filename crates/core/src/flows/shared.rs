@@ -44,7 +44,7 @@ pub fn resolve_connection(
         }
         Some(connection) => Err(FilterError::bad_request(format!(
             "connection `{}` is not supported by this client",
-            crate::http::body::sanitize(connection)
+            crate::http::error::sanitize(connection)
         ))),
         None => Ok(client.default_connection.clone().or_else(|| {
             match client.supported_connections.as_slice() {

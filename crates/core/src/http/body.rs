@@ -3,7 +3,7 @@
 
 use crate::small_map::SmallMap;
 
-use crate::http::error::FilterError;
+use crate::http::error::{sanitize, FilterError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
@@ -139,15 +139,6 @@ fn parse_json(body: &[u8]) -> Result<Fields, FilterError> {
         })
         .collect();
     Ok(Fields(fields))
-}
-
-/// Makes user input safe to echo in an error message: printable ASCII only, bounded length.
-pub fn sanitize(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .take(64)
-        .collect()
 }
 
 #[cfg(test)]

@@ -95,6 +95,15 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// Makes user input safe to echo in an error message: printable ASCII only, bounded length.
+pub fn sanitize(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(64)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

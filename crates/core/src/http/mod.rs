@@ -106,7 +106,7 @@ impl RequestHead {
         if named.next().is_some() {
             return Err(crate::http::error::FilterError::bad_request(format!(
                 "the `{}` header is given more than once",
-                crate::http::body::sanitize(name)
+                crate::http::error::sanitize(name)
             )));
         }
         Ok(first.and_then(|&(_, value, end)| self.text.get(value..end)))

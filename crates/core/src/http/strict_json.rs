@@ -36,7 +36,7 @@ impl JsonError {
             JsonError::Malformed => FilterError::bad_request(malformed),
             JsonError::Duplicate(key) => FilterError::bad_request(format!(
                 "`{}` is given more than once",
-                crate::http::body::sanitize(key)
+                crate::http::error::sanitize(key)
             )),
             JsonError::TooDeep => FilterError::bad_request(format!(
                 "JSON is nested more than {MAX_DEPTH} levels deep"
