@@ -140,8 +140,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour-test api-check \
-	integration compose-test browser-test bench-script-test
+test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
 # ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
