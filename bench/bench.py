@@ -148,7 +148,9 @@ def measure_throughput(stack, args):
                                  direct),
                      lambda: wrk(f"http://127.0.0.1:{shipped}/oauth/token", seconds,
                                  login_conns, via_filter))
-    figures.append(ratio_figure("P2 token exchange, through filter / Envoy->emulator", runs, 0.85))
+    figures.append(ratio_figure(
+        "P2 password-login rps ratio, through the filter / Envoy straight to the emulator",
+        runs, 0.85))
     ceiling = [wrk(f"http://127.0.0.1:{stack.auth0_port}/oauth/token", seconds, login_conns,
                    direct)["rps"] for _ in range(pairs)]
     figures[-1]["emulator_ceiling_rps"] = summary(ceiling)
@@ -171,7 +173,8 @@ def measure_throughput(stack, args):
     runs = together(pairs, with_cpu(envoy_a.pid, get(shipped_a, "/through-filter/x", plain)),
                     with_cpu(envoy_b.pid, get(shipped_b, "/protected/x", plain)))
     added = [b["cpu_us"] - a["cpu_us"] for a, b in runs]
-    figures.append({"name": "P5 verification, protected route - pass-through (us/request)",
+    figures.append({"name": "P5 token-verification CPU cost, protected - pass-through route "
+                            "(us/request)",
                     "kind": "us_added", **summary(added), "target": 20.0,
                     "met": statistics.median(added) <= 20.0, **raw_fields(runs),
                     "cpu_us_per_request": [[round(a["cpu_us"], 1), round(b["cpu_us"], 1)]
@@ -264,7 +267,8 @@ def measure_memory(stack, sessions, login_rps, margin_secs, release_wait_secs):
         time.sleep(10)
         waited += 10
         released = rss_mb(child.pid)
-    return {"name": "P4 memory, Envoy RSS with sessions - without (MB)", "kind": "mb_added",
+    return {"name": "P4 memory added by live sessions, Envoy RSS with - without (MB)",
+            "kind": "mb_added",
             "sessions": ok, "failed_logins": bad, "fill_seconds": round(elapsed, 1),
             "session_lifetime_seconds": lifetime, "all_live_at_sample": elapsed < lifetime,
             "baseline_rss_mb": round(baseline, 1), "live_rss_mb": round(live, 1),
@@ -283,7 +287,7 @@ def measure_memory(stack, sessions, login_rps, margin_secs, release_wait_secs):
             "met": (live - baseline) * 100_000 / max(ok, 1) <= 80.0 and released <= near}
 
 
-def fmt_row(f):
+def fmt_row(f, width=62):
     if f["kind"] == "ratio":
         value = f"{f['median']:.3f}"
         spread = f"{f['min']:.3f}..{f['max']:.3f}"
@@ -309,7 +313,7 @@ def fmt_row(f):
         target = f"<= {f['target']}"
         raw = ""
     verdict = "" if f["met"] is None else "OK" if f["met"] else "MISS"
-    return f"{f['name']:<62} {value:>9} {spread:>20} {target:>9} {verdict:>4}  {raw}"
+    return f"{f['name']:<{width}} {value:>9} {spread:>20} {target:>9} {verdict:>4}  {raw}"
 
 
 def stop_on_signal(signum, _frame):
@@ -354,10 +358,11 @@ def main():
     name = ("smoke.json" if args.smoke else
             "pass-through.json" if args.pass_through_only else "latest.json")
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'figure':<62} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
+    width = max(len(f["name"]) for f in figures)
+    print(f"{'figure':<{width}} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
           "raw rps per pair (A/B)")
     for f in figures:
-        print(fmt_row(f))
+        print(fmt_row(f, width))
     print(sizes.crate_table(size))
     print(f"written: {OUT / name}" + ("  (smoke: targets not judged)" if args.smoke else ""))
     if not produced:

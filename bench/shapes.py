@@ -130,7 +130,7 @@ def adds_the_filter(document):
 
 def without_filter(stack, shape):
     """A copy of the shape's manifests without the resources that add the filter."""
-    import yaml  # Debian's python3-yaml (Makefile `setup`); only the control-plane shapes need it
+    import yaml  # Debian's python3-yaml (`make deps`); only the control-plane shapes need it
 
     folder = stack.dir / "without-filter" / shape
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,8 @@ def without_wasm(config):
 
 
 def measure_pass_through(stack, args, together, ratio_figure):
-    """P1's figures."""
+    """P1's figures: requests/s ratios B / A of requests the filter passes through. "no
+    filter" is the same Envoy configuration without the Wasm filter."""
     seconds, pairs, conns = args.seconds, args.pairs, 16
     # The baseline: the shipped configuration, routes and all, without the filter.
     _, bare, _ = stack.envoy("p1-no-filter", render=lambda listen, admin: without_wasm(
@@ -199,17 +200,17 @@ def measure_pass_through(stack, args, together, ratio_figure):
     def pair(name, a, b, target):
         figures.append(ratio_figure(name, together(pairs, a, b), target))
 
-    pair("P1a envoy/ (make run): filter off per route / the same without the filter",
+    pair("P1a pass-through rps ratio, envoy/ config (filter off on the route) / no filter",
          get(bare, "/app/resource"), get(shipped, "/app/resource"), 0.97)
-    pair("P1b filter on every request / do-nothing wasm filter",
+    pair("P1b pass-through rps ratio, filter on every request / do-nothing Wasm filter",
          get(noop, "/through-filter/x"), get(shipped, "/through-filter/x"), 0.98)
-    pair("P1b floor: do-nothing wasm filter / no filter (envoy/ without it)",
+    pair("P1b floor, rps ratio, do-nothing Wasm filter / no filter",
          get(bare, "/through-filter/x"), get(noop, "/through-filter/x"), None)
-    pair("P1c hold mode: filter + hold on every request / no filter (envoy/ without it)",
+    pair("P1c hold-mode pass-through rps ratio, filter + hold instance / no filter",
          get(bare, "/through-filter/x"), get(held, "/through-filter/x"), None)
-    pair("P1c hold instance's cost: filter + hold / filter alone",
+    pair("P1c hold instance's cost, rps ratio, filter + hold / filter alone",
          get(shipped, "/through-filter/x"), get(held, "/through-filter/x"), None)
-    pair("P1d native oauth2, pass_through_matcher / no filter (envoy/ without it)",
+    pair("P1d reference rps ratio, Envoy's oauth2 (pass_through_matcher) / no filter",
          get(bare, "/app/resource"), get(oauth2, "/app/resource"), None)
     module_server = ModuleServer()
     try:
@@ -225,7 +226,7 @@ def measure_pass_through(stack, args, together, ratio_figure):
             _, baseline, _ = stack.envoy(f"p1-{short}-no-filter", render=plain)
             warm(port, path)
             warm(baseline, path)
-            pair(f"P1e {name} / the same without the filter", get(baseline, path),
+            pair(f"P1e pass-through rps ratio, {name} / no filter", get(baseline, path),
                  get(port, path), target)
     finally:
         module_server.stop()

@@ -16,8 +16,8 @@ OUT = REPO / "target" / "bench"
 ENVOY = REPO / ".venv" / "bin" / "envoy"
 EMULATOR = REPO / "target" / "release" / "auth0-emulator"
 WASM = REPO / "target" / "wasm" / "auth0_filter.wasm"  # the shipped module (after wasm-opt)
-# P1b's floor: a filter that does nothing (bench/noop-filter, `make noop-wasm`), exporting the
-# same callbacks as the filter.
+# P1b's floor: a filter that does nothing (bench/noop-filter, `make noop-filter-wasm`),
+# exporting the same callbacks as the filter.
 NOOP_WASM = REPO / "target" / "wasm" / "noop_filter.wasm"
 
 # Envoy gets core 0 and wrk core 1 when the machine has two, so wrk's own CPU use does not

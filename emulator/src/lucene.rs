@@ -383,5 +383,4 @@ fn glob(pattern: &[Piece], text: &[char]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "lucene_tests.rs"]
 mod tests;

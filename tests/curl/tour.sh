@@ -9,8 +9,8 @@
 # BASE_URL is the gateway's origin (http://localhost:8080 for `make run` and docker compose),
 # ADMIN_URL Envoy's admin interface (http://localhost:9901); without it the admin steps are
 # skipped. `make run` prints `--print`'s output, README's tour block is that output
-# (`make readme-tour`), and `make test` runs the tour against `make run`'s processes
-# (`make curl-tour`) and, through tests/integration.rs, in every session store and
+# (`make readme-tour-update`), and `make test` runs the tour against `make run`'s processes
+# (`make curl-tour-test`) and, through tests/integration.rs, in every session store and
 # body-reading mode.
 #
 # Each command runs as printed, with the values earlier steps answered in place of
@@ -43,7 +43,7 @@ for url in "$BASE" ${ADMIN:+"$ADMIN"}; do
 done
 $print_only || for tool in curl jq; do
     command -v "$tool" >/dev/null || {
-        echo "tour.sh: $tool is missing (make setup installs it)" >&2
+        echo "tour.sh: $tool is missing (make deps installs it)" >&2
         exit 2
     }
 done

@@ -148,7 +148,7 @@ fn the_image_layout_holds_the_built_wasm_as_istios_compat_variant() {
 
 #[test]
 fn skopeo_copies_the_image_as_a_registry_client_would() {
-    // An independent OCI implementation (containers/image, `make setup` installs skopeo)
+    // An independent OCI implementation (containers/image, `make deps` installs skopeo)
     // resolves the tag, verifies every digest while copying, and keeps the manifest as is.
     let layout = repo().join("target/it/oci-skopeo");
     let copy = repo().join("target/it/oci-skopeo-copy");
@@ -164,7 +164,7 @@ fn skopeo_copies_the_image_as_a_registry_client_would() {
         .arg(format!("dir:{}", copy.display()))
         .stdout(std::process::Stdio::null())
         .status()
-        .expect("skopeo (make setup installs it)");
+        .expect("skopeo (make deps installs it)");
     assert!(status.success(), "skopeo copy failed");
     let index = json(&std::fs::read(layout.join("index.json")).expect("index.json"));
     let manifest = blob(&layout, &index["manifests"][0]);

@@ -202,7 +202,7 @@ fn acl_clause(value: &Value, depth: usize) -> Result<String, FilterError> {
             other => {
                 return Err(bad(format!(
                     "acl_rows operator or field `{}` is not supported",
-                    crate::http::body::sanitize(other)
+                    crate::http::error::sanitize(other)
                 )))
             }
         };
@@ -251,7 +251,7 @@ pub fn user_search(
             if seen.contains(&name) {
                 return Err(bad(format!(
                     "`{}` is given more than once",
-                    crate::http::body::sanitize(&name)
+                    crate::http::error::sanitize(&name)
                 )));
             }
             seen.push(name.clone());
@@ -267,7 +267,7 @@ pub fn user_search(
                 if !connections.contains(&value) {
                     return Err(bad(format!(
                         "connection `{}` is not supported by the management client",
-                        crate::http::body::sanitize(&value)
+                        crate::http::error::sanitize(&value)
                     )));
                 }
                 if !requested.contains(&value) {
@@ -280,7 +280,7 @@ pub fn user_search(
             other => {
                 return Err(bad(format!(
                     "query parameter `{}` is not supported",
-                    crate::http::body::sanitize(other)
+                    crate::http::error::sanitize(other)
                 )))
             }
         }

@@ -299,12 +299,12 @@ pub fn token_answer(
     let code = auth0
         .error
         .as_deref()
-        .map(crate::http::body::sanitize)
+        .map(crate::http::error::sanitize)
         .unwrap_or_default();
     let description = auth0
         .error_description
         .as_deref()
-        .map(crate::http::body::sanitize)
+        .map(crate::http::error::sanitize)
         .unwrap_or_default();
     let detail = if code.is_empty() {
         format!("Auth0 answered {status}")

@@ -1,6 +1,6 @@
 use super::*;
-use base64::Engine;
 use crate::testing::config_with;
+use base64::Engine;
 
 fn form(callout: &Callout) -> Vec<(String, String)> {
     url::form_urlencoded::parse(callout.body.as_deref().unwrap())

@@ -19,6 +19,13 @@ pub enum BodyReading {
     HoldFilter,
 }
 
+/// The configuration of a hold instance as written: `{"role": "hold"}` and nothing else.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawHold {
+    role: String,
+}
+
 /// What one instance of the module on an Envoy filter chain is.
 #[derive(Debug, Clone)]
 pub enum Plugin {
@@ -37,7 +44,7 @@ impl Plugin {
         if value.get("role").is_none() {
             return Config::from_json(bytes).map(|config| Plugin::Filter(Box::new(config)));
         }
-        let hold: super::raw::RawHold = serde_json::from_value(value).map_err(|e| {
+        let hold: RawHold = serde_json::from_value(value).map_err(|e| {
             ConfigError::new("role", format!("a hold instance has only `role`: {e}"))
         })?;
         match hold.role.as_str() {

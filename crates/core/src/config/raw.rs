@@ -70,13 +70,6 @@ pub(super) struct RawConfig {
     pub(super) body_reading: Option<super::BodyReading>,
 }
 
-/// The configuration of a hold instance: `{"role": "hold"}` and nothing else.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct RawHold {
-    pub(super) role: String,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawSessionStore {

@@ -25,7 +25,7 @@ pub(crate) fn start(
         {
             return Err(FilterError::bad_request(format!(
                 "`{}` is given more than once",
-                crate::http::body::sanitize(&name)
+                crate::http::error::sanitize(&name)
             )));
         }
         if params.len() > crate::http::body::MAX_FIELDS {

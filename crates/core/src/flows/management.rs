@@ -195,7 +195,7 @@ fn create_user(
     if !management.connections().contains(&connection) {
         return Err(FilterError::bad_request(format!(
             "connection `{}` is not supported by the management client",
-            crate::http::body::sanitize(&connection)
+            crate::http::error::sanitize(&connection)
         )));
     }
     user.insert("connection".into(), connection.into());
@@ -233,13 +233,13 @@ pub(crate) fn import_users(
         if !IMPORT_FIELDS.contains(&part.name.as_str()) {
             return Err(FilterError::bad_request(format!(
                 "unexpected part `{}`",
-                crate::http::body::sanitize(&part.name)
+                crate::http::error::sanitize(&part.name)
             )));
         }
         if parts.iter().filter(|p| p.name == part.name).count() > 1 {
             return Err(FilterError::bad_request(format!(
                 "part `{}` is given more than once",
-                crate::http::body::sanitize(&part.name)
+                crate::http::error::sanitize(&part.name)
             )));
         }
     }
@@ -267,7 +267,7 @@ pub(crate) fn import_users(
         .ok_or_else(|| {
             FilterError::bad_request(format!(
                 "connection `{}` is not in managementClient.supportedConnectionsMap",
-                crate::http::body::sanitize(&connection)
+                crate::http::error::sanitize(&connection)
             ))
         })?;
     let mut out = vec![

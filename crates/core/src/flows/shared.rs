@@ -45,7 +45,7 @@ pub fn resolve_connection(
         }
         Some(connection) => Err(FilterError::bad_request(format!(
             "connection `{}` is not supported by this client",
-            crate::http::body::sanitize(connection)
+            crate::http::error::sanitize(connection)
         ))),
         None => Ok(client.default_connection.clone().or_else(|| {
             match client.supported_connections.as_slice() {
@@ -153,28 +153,4 @@ pub fn read_body(config: &Config) -> crate::flows::Action {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::presented_token_and_source;
-    use crate::http::RequestHead;
-
-    #[test]
-    fn the_session_cookie_wins_over_a_bearer_token_and_says_so() {
-        let bearer = ("authorization", "Bearer from-header");
-        type Headers<'a> = &'a [(&'a str, &'a str)];
-        let cases: [(Headers, Option<(&str, bool)>); 3] = [
-            (
-                &[bearer, ("cookie", "theme=dark; sid=from-cookie")],
-                Some(("from-cookie", true)),
-            ),
-            (
-                &[bearer, ("cookie", "theme=dark")],
-                Some(("from-header", false)),
-            ),
-            (&[("cookie", "sid=")], None),
-        ];
-        for (headers, expected) in cases {
-            let head = RequestHead::from_headers(headers);
-            assert_eq!(presented_token_and_source(&head), expected, "{headers:?}");
-        }
-    }
-}
+mod tests;

@@ -71,7 +71,7 @@ impl Flow for TokenFlow {
             Some(other) => {
                 return Err(FilterError::bad_request(format!(
                     "grant_type `{}` is not supported: use `password` or `authorization_code`",
-                    crate::http::body::sanitize(other)
+                    crate::http::error::sanitize(other)
                 )))
             }
         }
