@@ -214,12 +214,12 @@ $(SCHEMATHESIS): $(ENVOY)
 openapi-json: $(SCHEMATHESIS)
 	$(VENV)/bin/python tools/openapi_json.py
 
-# The filter in Envoy (shipped config) against openapi.yaml with schemathesis; see README
-# "API description". The wall-clock limit stops a hung run.
+# The filter in Envoy (shipped config) against openapi.yaml with schemathesis; see
+# docs/api.md. The wall-clock limit stops a hung run.
 api-check: build $(SCHEMATHESIS)
 	timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
-# Performance (README "Performance"): `make bench` (ratios, not in `make test`; BENCH_SMOKE=1
+# Performance (docs/performance.md): `make bench` (ratios, not in `make test`; BENCH_SMOKE=1
 # is bench-script-test), `make soak` (not in `make test`). bench-script-test runs every code
 # path of the bench scripts in seconds and judges no target: it tests the scripts, not the
 # filter's speed.
