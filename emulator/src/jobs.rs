@@ -11,12 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use crate::authn::Emulator;
-use crate::mgmt::mgmt_error;
 use crate::multipart;
-use crate::server::{Request, Response};
+use crate::server::{mgmt_error, Request, Response};
 use crate::store::{find_email, new_alnum_id, new_user_id, now_iso, valid_email, Users};
-use crate::tenant::User;
+use crate::tenant::{Tenant, User};
 
 /// How long a job stays pending.
 const PROCESSING: Duration = Duration::from_millis(300);
@@ -58,7 +56,14 @@ fn bool_part(parts: &[multipart::Part], name: &str, default: bool) -> Result<boo
     }
 }
 
-impl Emulator {
+/// The Management API's job routes, over the tenant's users and its import jobs.
+pub(crate) struct JobRoutes<'a> {
+    pub(crate) jobs: &'a Arc<Jobs>,
+    pub(crate) users: &'a Arc<Users>,
+    pub(crate) tenant: &'a Tenant,
+}
+
+impl JobRoutes<'_> {
     pub(crate) fn create_import_job(&self, request: &Request) -> Result<Response, Response> {
         let content_type = request.header("content-type").unwrap_or("");
         let parts = multipart::parse(content_type, &request.body)
@@ -136,7 +141,7 @@ impl Emulator {
             .lock()
             .map_err(|_| mgmt_error(500, "Internal error", "internal"))?
             .insert(id.clone(), job);
-        let (jobs, users) = (Arc::clone(&self.jobs), Arc::clone(&self.users));
+        let (jobs, users) = (Arc::clone(self.jobs), Arc::clone(self.users));
         std::thread::spawn(move || {
             std::thread::sleep(PROCESSING);
             jobs.complete_due(&id, &users);
@@ -145,7 +150,7 @@ impl Emulator {
     }
 
     pub(crate) fn get_job(&self, id: &str) -> Result<Response, Response> {
-        self.jobs.complete_due(id, &self.users);
+        self.jobs.complete_due(id, self.users);
         let jobs = self
             .jobs
             .jobs
@@ -158,7 +163,7 @@ impl Emulator {
     /// The per-user errors of a completed job; 204 when there are none; the job itself while it
     /// is pending.
     pub(crate) fn get_job_errors(&self, id: &str) -> Result<Response, Response> {
-        self.jobs.complete_due(id, &self.users);
+        self.jobs.complete_due(id, self.users);
         let jobs = self
             .jobs
             .jobs

@@ -9,34 +9,8 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::authn::Emulator;
-use crate::server::{Request, Response};
-
-/// Auth0's Management API error body.
-pub fn mgmt_error(status: u16, message: &str, error_code: &str) -> Response {
-    let error = match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        413 => "Request Entity Too Large",
-        429 => "Too Many Requests",
-        _ => "Internal Server Error",
-    };
-    Response::json(
-        status,
-        json!({"statusCode": status, "error": error, "message": message, "errorCode": error_code}),
-    )
-}
-
-pub fn no_content() -> Response {
-    Response {
-        status: 204,
-        headers: Vec::new(),
-        body: Vec::new(),
-        truncate_to: None,
-    }
-}
+use crate::jobs::JobRoutes;
+use crate::server::{mgmt_error, Request, Response};
 
 /// Percent-decodes a path segment (`auth0%7Cabc` → `auth0|abc`); `None` if not UTF-8.
 pub fn percent_decode(segment: &str) -> Option<String> {
@@ -65,6 +39,14 @@ fn invalid_token(message: &str) -> Response {
 }
 
 impl Emulator {
+    fn job_routes(&self) -> JobRoutes<'_> {
+        JobRoutes {
+            jobs: &self.jobs,
+            users: &self.users,
+            tenant: &self.tenant,
+        }
+    }
+
     /// Answers a request under `/api/v2/`.
     pub fn management(&self, request: &Request) -> Response {
         let rest = request.path.strip_prefix("/api/v2/").unwrap_or("");
@@ -102,9 +84,9 @@ impl Emulator {
             ("PATCH", ["users", _]) => self.patch_user(&id, request),
             ("DELETE", ["users", _]) => self.delete_user(&id),
             ("GET", ["connections"]) => Ok(self.list_connections(request)),
-            ("POST", ["jobs", _]) => self.create_import_job(request),
-            ("GET", ["jobs", _]) => self.get_job(&id),
-            _ => self.get_job_errors(&id),
+            ("POST", ["jobs", _]) => self.job_routes().create_import_job(request),
+            ("GET", ["jobs", _]) => self.job_routes().get_job(&id),
+            _ => self.job_routes().get_job_errors(&id),
         };
         answer.unwrap_or_else(|e| e)
     }

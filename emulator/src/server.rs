@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
+use serde_json::json;
+
 pub struct Request {
     pub method: String,
     /// The request target as received, query string included.
@@ -349,3 +351,30 @@ fn write_simple(writer: &mut impl Write, status: u16) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// Auth0's Management API error body.
+pub fn mgmt_error(status: u16, message: &str, error_code: &str) -> Response {
+    let error = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        413 => "Request Entity Too Large",
+        429 => "Too Many Requests",
+        _ => "Internal Server Error",
+    };
+    Response::json(
+        status,
+        json!({"statusCode": status, "error": error, "message": message, "errorCode": error_code}),
+    )
+}
+
+pub fn no_content() -> Response {
+    Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Vec::new(),
+        truncate_to: None,
+    }
+}

@@ -8,10 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::tenant::User;
-
-/// `created_at`/`updated_at` of users from the tenant file that do not set them.
-pub const TENANT_EPOCH: &str = "2024-01-01T00:00:00.000Z";
+use crate::tenant::{User, TENANT_EPOCH};
 
 /// Users keyed by `user_id`, so listings come out sorted by id.
 pub struct Users {

@@ -2,6 +2,9 @@
 
 use serde::Deserialize;
 
+/// `created_at`/`updated_at` of users from the tenant file that do not set them.
+pub const TENANT_EPOCH: &str = "2024-01-01T00:00:00.000Z";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tenant {
@@ -156,7 +159,7 @@ impl User {
                 "updated_at".into(),
                 self.updated_at
                     .clone()
-                    .unwrap_or_else(|| crate::store::TENANT_EPOCH.into())
+                    .unwrap_or_else(|| TENANT_EPOCH.into())
                     .into(),
             );
         }

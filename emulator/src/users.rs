@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::authn::Emulator;
 use crate::lucene;
-use crate::mgmt::{mgmt_error, no_content};
+use crate::server::{mgmt_error, no_content};
 use crate::server::{Request, Response};
 use crate::store::{find_email, new_user_id, now_iso, valid_email};
 use crate::tenant::User;
