@@ -24,13 +24,18 @@ WASM_EXPORTS   := tools/wasm-exports.json
 EMULATOR    := target/release/auth0-emulator
 RUN_DIR     := target/run
 
+# The one Envoy-config renderer and stack launcher (the test harness's, tests/harness/mod.rs)
+# as a command: `auth0-stack render` and `auth0-stack up` (`$(STACK) --help`).
+STACK       := target/debug/auth0-stack
+STACK_ENV   := AUTH0_STACK_BIN=$(abspath $(STACK))
+
 # Local-run ports (make run).
 LISTEN_PORT   ?= 8080
 ADMIN_PORT    ?= 9901
 AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
-.PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean
+.PHONY: setup build wasm emulator test unit lint validate-envoy integration run clean stack-tool
 .PHONY: check-manifests curl-tour readme-tour readme-tour-check
 .PHONY: api-check openapi-json
 .PHONY: browser-test browser-tools
@@ -59,6 +64,9 @@ $(ENVOY):
 	@$(ENVOY) --version | grep -q '/1.40.0/' || { echo "unexpected Envoy version"; exit 1; }
 
 build: setup wasm emulator
+
+stack-tool:
+	cargo build -q -p auth0-filter-tests --bin auth0-stack
 
 wasm: setup
 	$(WASM_STD_BUILD) --release --target wasm32-wasip1 -p auth0-filter
@@ -89,19 +97,19 @@ lint: setup
 
 # The shipped Envoy config (what `make run` renders) must pass Envoy's own validation, which
 # also loads the filter and runs its config check.
-validate-envoy: build
+validate-envoy: build stack-tool
 	@mkdir -p $(RUN_DIR)
-	@python3 envoy/render.py $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
+	@$(STACK) render $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate.yaml -l error
-	@python3 envoy/render.py --hold $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate-hold.yaml
+	@$(STACK) render --hold $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate-hold.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-hold.yaml -l error
-	@python3 envoy/render.py --compose $(COMPOSE_PORTS) $(abspath $(WASM)) > $(RUN_DIR)/validate-compose.yaml
+	@$(STACK) render --compose $(COMPOSE_PORTS) $(abspath $(WASM)) > $(RUN_DIR)/validate-compose.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-compose.yaml -l error
 
 IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
 
 # Every integration suite, then the behavioural suites again with sessions in Redis (Webdis),
-# and again in the hold mode (no allow_on_headers_stop_iteration; envoy/render.py --hold).
+# and again in the hold mode (no allow_on_headers_stop_iteration; `auth0-stack render --hold`).
 BEHAVIOUR_SUITES := --test integration --test identity --test management --test edge_cases \
 	--test observability --test security --test security_limits
 integration: build $(SCHEMATHESIS)
@@ -112,11 +120,11 @@ integration: build $(SCHEMATHESIS)
 test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour api-check integration compose-test browser-test bench-smoke
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
-# ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
+# ports (tests/curl/local.sh: `auth0-stack up -- tour.sh`, which stops them when the tour ends). The tour is also what
 # `make run` prints and README's tour block: `make readme-tour` writes the block from the
 # script, readme-tour-check fails when it differs.
-curl-tour: build
-	tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+curl-tour: build stack-tool
+	$(STACK_ENV) tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 readme-tour:
 	tests/curl/readme.sh
@@ -143,22 +151,20 @@ check-manifests: $(MANIFEST_CHECK)
 	$(VENV)/bin/python tests/check_manifests.py
 	cargo test -p auth0-filter-tests --test manifests
 
-# Starts the emulator, a sample upstream and Envoy with the filter, prints the curl tour
-# (tests/curl/tour.sh --print); Ctrl-C stops them all.
-# `make run BODY=hold` runs the hold mode (no allow_on_headers_stop_iteration).
-run: build
+# Starts the emulator, a sample upstream and Envoy with the filter (`auth0-stack up`, their
+# logs on the terminal), prints the curl tour (tests/curl/tour.sh --print) once they are ready;
+# Ctrl-C stops them all. `make run BODY=hold` runs the hold mode (no
+# allow_on_headers_stop_iteration).
+run: build stack-tool
 	@mkdir -p $(RUN_DIR)
-	@python3 envoy/render.py $(if $(filter hold,$(BODY)),--hold) $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/envoy.yaml
-	@trap 'kill 0' EXIT INT TERM; \
-	$(EMULATOR) serve --port $(AUTH0_PORT) --tenant emulator/tenant.json --key-file $(RUN_DIR)/emulator-key.pem & \
-	$(EMULATOR) echo --port $(UPSTREAM_PORT) & \
-	$(ENVOY) -c $(RUN_DIR)/envoy.yaml --concurrency 2 --disable-hot-restart -l warning --component-log-level wasm:info & \
-	for i in $$(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$(ADMIN_PORT)/ready && break; sleep 0.1; done; \
+	@$(STACK) up --dir $(RUN_DIR) --log-here $(if $(filter hold,$(BODY)),--body hold) \
+	--listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) --auth0-port $(AUTH0_PORT) --upstream-port $(UPSTREAM_PORT) \
+	--envoy $(ENVOY) --emulator $(EMULATOR) --wasm $(WASM) --component-log-level wasm:info -- bash -c ' \
 	echo; tests/curl/tour.sh --print http://localhost:$(LISTEN_PORT) http://localhost:$(ADMIN_PORT); echo; \
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
 	echo "Browser login: open http://localhost:$(LISTEN_PORT)/ and log in as alice / Alice-Passw0rd!"; \
-	echo "Ctrl-C to stop."; \
-	wait
+	echo "Ctrl-C to stop."; exec sleep infinity'
+
 
 # The browser login of `make run` clicked through in headless Chromium (README "Try it in a
 # browser"): Debian's chromium and its chromedriver, Selenium (pinned) in the same .venv, the
@@ -174,8 +180,8 @@ $(SELENIUM): $(ENVOY)
 browser-tools: $(SELENIUM)
 	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-browser-test: build browser-tools
-	timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+browser-test: build browser-tools stack-tool
+	$(STACK_ENV) timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 $(SCHEMATHESIS): $(ENVOY)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(SCHEMATHESIS_PKG)
@@ -186,8 +192,8 @@ openapi-json: $(SCHEMATHESIS)
 
 # The filter in Envoy (shipped config) against openapi.yaml with schemathesis; see README
 # "API description". The wall-clock limit stops a hung run.
-api-check: build $(SCHEMATHESIS)
-	timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+api-check: build $(SCHEMATHESIS) stack-tool
+	$(STACK_ENV) timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 # Performance (README "Performance"): `make bench` (ratios, not in `make test`; BENCH_SMOKE=1
 # runs the same code paths in seconds and judges no target), `make soak` (not in `make test`).
@@ -196,11 +202,11 @@ bench-tools: setup
 	@command -v taskset >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux; }
 	@command -v twiggy >/dev/null || test -x $$HOME/.cargo/bin/twiggy || cargo install --locked twiggy
 
-bench: build bench-tools noop-wasm
-	python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
+bench: build bench-tools noop-wasm stack-tool
+	$(STACK_ENV) python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
 
-bench-smoke: build bench-tools noop-wasm
-	python3 bench/bench.py --smoke
+bench-smoke: build bench-tools noop-wasm stack-tool
+	$(STACK_ENV) python3 bench/bench.py --smoke
 
 # P1b's floor: a proxy-wasm filter that does nothing (bench/noop-filter), exporting the same
 # callbacks as the filter (tools/wasm-exports.json), so Envoy enters both VMs for the same events.
@@ -210,8 +216,8 @@ noop-wasm: setup
 	@mkdir -p target/wasm
 	wasm-metadce $(WASM_FEATURES) --graph-file $(WASM_EXPORTS) $(NOOP_CARGO) -o target/wasm/noop_filter.wasm >/dev/null
 
-soak: build bench-tools
-	python3 bench/soak.py
+soak: build bench-tools stack-tool
+	$(STACK_ENV) python3 bench/soak.py
 
 clean:
 	cargo clean
@@ -224,8 +230,8 @@ clean:
 COMPOSE_PORTS := 8080 9901 8081 8082
 OCI_DIR       := target/oci
 
-compose-config:
-	python3 envoy/render.py --compose $(COMPOSE_PORTS) /etc/envoy/auth0_filter.wasm > envoy/compose/envoy.yaml
+compose-config: stack-tool
+	$(STACK) render --compose $(COMPOSE_PORTS) /etc/envoy/auth0_filter.wasm > envoy/compose/envoy.yaml
 
 # docker-compose.yml run for real, with images built here without a registry (CI's stand-ins,
 # docker-compose.ci.yml), then the curl suite against it; docs/deploy/docker-compose.md.
