@@ -27,16 +27,21 @@ WASM_EXPORTS   := tools/wasm-exports.json
 EMULATOR    := target/release/auth0-emulator
 RUN_DIR     := target/run
 
+# The one Envoy-config renderer and stack launcher (the test harness's, tests/harness/mod.rs)
+# as a command: `auth0-stack render` and `auth0-stack up` (`$(STACK) --help`).
+STACK       := target/debug/auth0-stack
+STACK_ENV   := AUTH0_STACK_BIN=$(abspath $(STACK))
+
 # Local-run ports (make run).
 LISTEN_PORT   ?= 8080
 ADMIN_PORT    ?= 9901
 AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
-.PHONY: deps build wasm emulator test unit lint module-cycles validate-envoy integration run \
-	clean check-manifests curl-tour-test readme-tour-update readme-tour-check api-check \
-	openapi-json browser-test bench bench-script-test noop-filter-wasm soak oci compose-config \
-	compose-test fuzz
+.PHONY: deps build wasm emulator stack-tool test unit lint module-cycles validate-envoy \
+	integration run clean check-manifests curl-tour-test readme-tour-update readme-tour-check \
+	api-check openapi-json browser-test bench bench-script-test noop-filter-wasm soak oci \
+	compose-config compose-test fuzz
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
@@ -80,6 +85,9 @@ $(ENVOY):
 # What `make run` and the tests run: the .wasm, the emulator and Envoy.
 build: wasm emulator $(ENVOY)
 
+stack-tool:
+	cargo build -q -p auth0-filter-tests --bin auth0-stack
+
 wasm:
 	$(call need,wasm-opt wasm-metadce)
 	$(WASM_STD_BUILD) --release --target wasm32-wasip1 -p auth0-filter
@@ -119,19 +127,19 @@ module-cycles:
 
 # The shipped Envoy config (what `make run` renders) must pass Envoy's own validation, which
 # also loads the filter and runs its config check.
-validate-envoy: build
+validate-envoy: build stack-tool
 	@mkdir -p $(RUN_DIR)
-	@python3 envoy/render.py $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
+	@$(STACK) render $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate.yaml -l error
-	@python3 envoy/render.py --hold $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate-hold.yaml
+	@$(STACK) render --hold $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/validate-hold.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-hold.yaml -l error
-	@python3 envoy/render.py --compose $(COMPOSE_PORTS) $(abspath $(WASM)) > $(RUN_DIR)/validate-compose.yaml
+	@$(STACK) render --compose $(COMPOSE_PORTS) $(abspath $(WASM)) > $(RUN_DIR)/validate-compose.yaml
 	$(ENVOY) --mode validate -c $(RUN_DIR)/validate-compose.yaml -l error
 
 IT_ENV = ENVOY_BIN=$(abspath $(ENVOY)) EMULATOR_BIN=$(abspath $(EMULATOR)) WASM_PATH=$(abspath $(WASM))
 
 # Every integration suite, then the behavioural suites again with sessions in Redis (Webdis),
-# and again in the hold mode (no allow_on_headers_stop_iteration; envoy/render.py --hold).
+# and again in the hold mode (no allow_on_headers_stop_iteration; `auth0-stack render --hold`).
 BEHAVIOUR_SUITES := --test integration --test identity --test management --test edge_cases \
 	--test observability --test security --test security_limits
 integration: build $(SCHEMATHESIS)
@@ -143,12 +151,12 @@ integration: build $(SCHEMATHESIS)
 test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
-# ports; tests/curl/local.sh stops them also when the tour fails. The tour is also what
-# `make run` prints and README's tour block: `make readme-tour-update` writes the block from the
-# script, readme-tour-check fails when it differs.
-curl-tour-test: build
+# ports (tests/curl/local.sh: `auth0-stack up -- tour.sh`, which stops them when the tour ends).
+# The tour is also what `make run` prints and README's tour block: `make readme-tour-update`
+# writes the block from the script, readme-tour-check fails when it differs.
+curl-tour-test: build stack-tool
 	$(call need,curl jq)
-	tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+	$(STACK_ENV) tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 readme-tour-update:
 	tests/curl/readme.sh
@@ -175,22 +183,20 @@ check-manifests: $(MANIFEST_CHECK)
 	$(VENV)/bin/python tests/check_manifests.py
 	cargo test -p auth0-filter-tests --test manifests
 
-# Starts the emulator, a sample upstream and Envoy with the filter, prints the curl tour
-# (tests/curl/tour.sh --print); Ctrl-C stops them all.
-# `make run BODY=hold` runs the hold mode (no allow_on_headers_stop_iteration).
-run: build
+# Starts the emulator, a sample upstream and Envoy with the filter (`auth0-stack up`, their
+# logs on the terminal), prints the curl tour (tests/curl/tour.sh --print) once they are ready;
+# Ctrl-C stops them all. `make run BODY=hold` runs the hold mode (no
+# allow_on_headers_stop_iteration).
+run: build stack-tool
 	@mkdir -p $(RUN_DIR)
-	@python3 envoy/render.py $(if $(filter hold,$(BODY)),--hold) $(LISTEN_PORT) $(ADMIN_PORT) $(AUTH0_PORT) $(UPSTREAM_PORT) $(abspath $(WASM)) > $(RUN_DIR)/envoy.yaml
-	@trap 'kill 0' EXIT INT TERM; \
-	$(EMULATOR) serve --port $(AUTH0_PORT) --tenant emulator/tenant.json --key-file $(RUN_DIR)/emulator-key.pem & \
-	$(EMULATOR) echo --port $(UPSTREAM_PORT) & \
-	$(ENVOY) -c $(RUN_DIR)/envoy.yaml --concurrency 2 --disable-hot-restart -l warning --component-log-level wasm:info & \
-	for i in $$(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$(ADMIN_PORT)/ready && break; sleep 0.1; done; \
+	@$(STACK) up --dir $(RUN_DIR) --log-here $(if $(filter hold,$(BODY)),--body hold) \
+	--listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) --auth0-port $(AUTH0_PORT) --upstream-port $(UPSTREAM_PORT) \
+	--envoy $(ENVOY) --emulator $(EMULATOR) --wasm $(WASM) --component-log-level wasm:info -- bash -c ' \
 	echo; tests/curl/tour.sh --print http://localhost:$(LISTEN_PORT) http://localhost:$(ADMIN_PORT); echo; \
 	echo "Envoy: http://localhost:$(LISTEN_PORT)  admin: http://localhost:$(ADMIN_PORT)  Auth0 emulator: http://localhost:$(AUTH0_PORT)"; \
 	echo "Browser login: open http://localhost:$(LISTEN_PORT)/ and log in as alice / Alice-Passw0rd!"; \
-	echo "Ctrl-C to stop."; \
-	wait
+	echo "Ctrl-C to stop."; exec sleep infinity'
+
 
 # The browser login of `make run` clicked through in headless Chromium (README "Try it in a
 # browser"): Debian's chromium and its chromedriver, Selenium (pinned) in the same .venv, the
@@ -203,9 +209,9 @@ $(SELENIUM): $(ENVOY)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $(SELENIUM_PKG)
 	@touch $@
 
-browser-test: build $(SELENIUM)
+browser-test: build $(SELENIUM) stack-tool
 	$(call need,chromium chromedriver)
-	timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+	$(STACK_ENV) timeout -k 10 180 $(VENV)/bin/python tests/browser/login_test.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 $(SCHEMATHESIS): $(ENVOY)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(SCHEMATHESIS_PKG)
@@ -216,20 +222,20 @@ openapi-json: $(SCHEMATHESIS)
 
 # The filter in Envoy (shipped config) against openapi.yaml with schemathesis; see
 # docs/api.md. The wall-clock limit stops a hung run.
-api-check: build $(SCHEMATHESIS)
-	timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+api-check: build $(SCHEMATHESIS) stack-tool
+	$(STACK_ENV) timeout -k 10 300 $(VENV)/bin/python tests/api_check.py $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
 
 # Performance (docs/performance.md): `make bench` (ratios, not in `make test`; BENCH_SMOKE=1
 # is bench-script-test), `make soak` (not in `make test`). bench-script-test runs every code
 # path of the bench scripts in seconds and judges no target: it tests the scripts, not the
 # filter's speed.
-bench: build noop-filter-wasm
+bench: build noop-filter-wasm stack-tool
 	$(call need,wrk taskset twiggy)
-	python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
+	$(STACK_ENV) python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
 
-bench-script-test: build noop-filter-wasm
+bench-script-test: build noop-filter-wasm stack-tool
 	$(call need,wrk taskset twiggy)
-	python3 bench/bench.py --smoke
+	$(STACK_ENV) python3 bench/bench.py --smoke
 
 # P1b's floor: a proxy-wasm filter that does nothing (bench/noop-filter), exporting the same
 # callbacks as the filter (tools/wasm-exports.json), so Envoy enters both VMs for the same events.
@@ -240,9 +246,9 @@ noop-filter-wasm:
 	@mkdir -p target/wasm
 	wasm-metadce $(WASM_FEATURES) --graph-file $(WASM_EXPORTS) $(NOOP_CARGO) -o target/wasm/noop_filter.wasm >/dev/null
 
-soak: build
+soak: build stack-tool
 	$(call need,wrk taskset)
-	python3 bench/soak.py
+	$(STACK_ENV) python3 bench/soak.py
 
 clean:
 	cargo clean
@@ -254,8 +260,8 @@ clean:
 COMPOSE_PORTS := 8080 9901 8081 8082
 OCI_DIR       := target/oci
 
-compose-config:
-	python3 envoy/render.py --compose $(COMPOSE_PORTS) /etc/envoy/auth0_filter.wasm > envoy/compose/envoy.yaml
+compose-config: stack-tool
+	$(STACK) render --compose $(COMPOSE_PORTS) /etc/envoy/auth0_filter.wasm > envoy/compose/envoy.yaml
 
 # docker-compose.yml run for real, with images built here without a registry (CI's stand-ins,
 # docker-compose.ci.yml), then the curl suite against it; docs/deploy/docker-compose.md.

@@ -336,8 +336,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack("bench")
     try:
-        stack.emulator()
-        stack.echo()
+        stack.upstreams()
         if args.pass_through_only:
             figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
         else:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 
-from stack import NOOP_WASM, REPO, WASM, wrk
+from stack import NOOP_WASM, REPO, WASM, auth0_stack, wrk
 
 # Envoy's native oauth2 filter on the bench's baseline, with the pass-through prefix of P1
 # (`/app/`) in `pass_through_matcher`: the native reference for a filter that must see every
@@ -57,11 +57,8 @@ CONTROL_PLANE_SHAPES = [
 
 
 def local_filter_config(stack, listen):
-    """envoy/filter-config.json for the bench's emulator (what render.py fills in)."""
-    text = (REPO / "envoy" / "filter-config.json").read_text()
-    text = text.replace("{{AUTH0_PORT}}", str(stack.auth0_port))
-    text = text.replace("{{LISTEN_PORT}}", str(listen))
-    return json.loads(text)
+    """envoy/filter-config.json for the bench's emulator (as the tests give a translation)."""
+    return auth0_stack.filter_config(stack.auth0_port, listen)
 
 
 class ModuleServer:

@@ -136,8 +136,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack("soak")
     try:
-        stack.emulator()
-        stack.echo()
+        stack.upstreams()
         envoy, port, admin = stack.envoy(
             "soak", concurrency=2,
             overrides={"managementAccess": {"apiKeys": ["admin-api-key"]}})

@@ -1,15 +1,14 @@
-"""What bench.py and soak.py share: free loopback ports, the emulator and echo upstream, Envoy
-started from the shipped template (through envoy/render.py) or the bench's bare variant, wrk
-runs, Envoy RSS and stats. Everything started here is stopped by `Stack.stop()`. Stdlib only.
+"""What bench.py and soak.py share: the emulator, the echo upstream and Envoys (the shipped
+configuration, or a configuration the bench renders itself) started through `auth0-stack up`
+(tools/auth0_stack.py, the launcher the integration tests use), wrk runs, Envoy RSS and stats.
+Everything started here is stopped by `Stack.stop()`. Stdlib only.
 """
 import json
 import os
 import pathlib
 import re
-import signal
 import subprocess
 import sys
-import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "target" / "bench"
@@ -23,113 +22,85 @@ NOOP_WASM = REPO / "target" / "wasm" / "noop_filter.wasm"
 # Envoy gets core 0 and wrk core 1 when the machine has two, so wrk's own CPU use does not
 # eat into the worker being measured.
 TWO_CORES = (os.cpu_count() or 1) >= 2
-ENVOY_CPU = ["taskset", "-c", "0"] if TWO_CORES else []
+ENVOY_CPUS = ["--envoy-cpus", "0"] if TWO_CORES else []
 WRK_CPU = ["taskset", "-c", "1"] if TWO_CORES else []
 
 sys.path.insert(0, str(REPO / "tools"))
-from loopback import free_port, http, port_open, wait_until  # noqa: E402  (re-exported)
+import auth0_stack  # noqa: E402
+from auth0_stack import http  # noqa: E402,F401  (re-exported)
 
 APP_LOGIN = "grant_type=password&username=alice&password=Alice-Passw0rd%21"
 
 
-def filter_config_line(text, overrides):
-    """Applies top-level `overrides` to the filter configuration JSON line of a rendered
-    shipped config (render.py writes it on one line after `value: |`)."""
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith('{"clients"'):
-            config = json.loads(stripped)
-            config.update(overrides)
-            indent = line[: len(line) - len(line.lstrip())]
-            lines[i] = indent + json.dumps(config, separators=(",", ":"))
-            return "\n".join(lines)
-    raise RuntimeError("no filter configuration line in the rendered Envoy config")
+class Envoy:
+    """One started Envoy: `pid` is Envoy's own (for its RSS and CPU time)."""
+
+    def __init__(self, up):
+        self.up = up
+        self.pid = up["pids"]["envoy"]
 
 
 class Stack:
     def __init__(self, name):
         self.dir = OUT / "run" / name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.children = []
+        self.started = []
         for path in (ENVOY, EMULATOR, WASM):
             if not path.exists():
                 raise RuntimeError(f"{path} is missing: run `make build`")
 
-    def spawn(self, name, argv):
-        log = open(self.dir / f"{name}.log", "wb")
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                 start_new_session=True)
-        self.children.append(child)
-        return child
+    def up(self, name, *args):
+        up = auth0_stack.Up("--dir", self.dir / name, "--envoy", ENVOY, "--emulator", EMULATOR,
+                            "--key-file", OUT / "emulator-key.pem", *args)
+        self.started.append(up)
+        return up
 
-    def emulator(self):
-        port = free_port()
-        child = self.spawn("emulator", [str(EMULATOR), "serve", "--port", str(port),
-                                        "--tenant", "emulator/tenant.json",
-                                        "--key-file", str(OUT / "emulator-key.pem")])
-        wait_until(lambda: port_open(port), 60, "emulator")
-        self.auth0_port = port
-        return port
-
-    def echo(self):
-        port = free_port()
-        self.spawn("echo", [str(EMULATOR), "echo", "--port", str(port)])
-        wait_until(lambda: port_open(port), 20, "echo upstream")
-        self.upstream_port = port
-        return port
+    def upstreams(self):
+        """The emulator and the echo upstream every Envoy of the run reaches."""
+        up = self.up("upstreams", "--no-envoy")
+        self.auth0_port, self.upstream_port = up["auth0"], up["upstream"]
 
     def shipped_config(self, listen, admin, hold=False, wasm=WASM):
         """envoy/envoy.template.yaml as `make run` renders it (`hold`: in the hold mode)."""
-        ports = [str(listen), str(admin), str(self.auth0_port), str(self.upstream_port)]
         mode = ["--hold"] if hold else []
-        return subprocess.run([sys.executable, str(REPO / "envoy" / "render.py"), *mode, *ports,
-                               str(wasm)], check=True, capture_output=True, text=True).stdout
+        return auth0_stack.render(*mode, listen, admin, self.auth0_port, self.upstream_port,
+                                  wasm)
 
     def envoy(self, name, bare=False, overrides=None, concurrency=1, wasm=WASM, hold=False,
               render=None):
         """Starts an Envoy (the shipped config, with `wasm` as its module; `hold`: in the hold
-        mode; `render(listen, admin)`: the config it returns instead); returns (child, listen
-        port, admin port)."""
-        listen, admin = free_port(), free_port()
-        ports = [str(listen), str(admin), str(self.auth0_port), str(self.upstream_port)]
-        if render:
-            text = render(listen, admin)
-        elif bare:
-            text = (REPO / "bench" / "envoy-bare.template.yaml").read_text()
-            for key, value in zip(["LISTEN_PORT", "ADMIN_PORT", "AUTH0_PORT", "UPSTREAM_PORT"],
-                                  ports):
-                text = text.replace("{{" + key + "}}", value)
+        mode; `overrides`: top-level filter configuration members; `render(listen, admin)`: the
+        config it returns instead; `bare`: bench/envoy-bare.template.yaml); returns (Envoy,
+        listen port, admin port)."""
+        args = ["--use-auth0", self.auth0_port, "--use-upstream", self.upstream_port,
+                "--envoy-concurrency", concurrency, *ENVOY_CPUS, "--wasm", wasm]
+        if render or bare:
+            listen, admin = auth0_stack.ports(2)
+            if render:
+                text = render(listen, admin)
+            else:
+                text = (REPO / "bench" / "envoy-bare.template.yaml").read_text()
+                for key, value in [("LISTEN_PORT", listen), ("ADMIN_PORT", admin),
+                                   ("AUTH0_PORT", self.auth0_port),
+                                   ("UPSTREAM_PORT", self.upstream_port)]:
+                    text = text.replace("{{" + key + "}}", str(value))
+            config = self.dir / f"envoy-{name}.yaml"
+            config.write_text(text)
+            args += ["--envoy-config", config, "--listen-port", listen, "--admin-port", admin]
         else:
-            text = self.shipped_config(listen, admin, hold, wasm)
+            if hold:
+                args += ["--body", "hold"]
             if overrides:
-                text = filter_config_line(text, overrides)
-        config = self.dir / f"envoy-{name}.yaml"
-        config.write_text(text)
-        child = self.spawn(f"envoy-{name}", [*ENVOY_CPU, str(ENVOY), "-c", str(config),
-                                             "--concurrency", str(concurrency),
-                                             "--disable-hot-restart", "-l", "warning"])
-
-        def ready():
-            if child.poll() is not None:
-                log = (self.dir / f"envoy-{name}.log").read_text(errors="replace")
-                raise RuntimeError(f"Envoy {name} exited:\n{log[-3000:]}")
-            return http("GET", f"http://127.0.0.1:{admin}/ready", timeout=1)[0] == 200
-
-        wait_until(ready, 60, f"Envoy {name}")
-        return child, listen, admin
+                args += ["--config-json", json.dumps(overrides)]
+        up = self.up(f"envoy-{name}", *args)
+        return Envoy(up), up["listen"], up["admin"]
 
     def stop(self):
-        for child in reversed(self.children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in self.children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        self.children = []
+        for up in self.started:
+            up.close()  # all of them stop at once
+        for up in reversed(self.started):
+            up.stop()
+        self.started = []
 
 
 def rss_mb(pid):

@@ -2,8 +2,9 @@
 """`make api-check`: the filter, in a real Envoy with the shipped config, against openapi.yaml.
 
 1. crates/core/src/flows/openapi.json (served at /documentation/json) must be what openapi.yaml gives.
-2. Starts the Auth0 emulator, the echo upstream and Envoy (envoy/render.py, as `make run`) on
-   free 127.0.0.1 ports; checks that /documentation/json serves openapi.yaml's content.
+2. Starts the Auth0 emulator, the echo upstream and Envoy as `make run` does (`auth0-stack up`,
+   tools/auth0_stack.py) on free 127.0.0.1 ports; checks that /documentation/json serves
+   openapi.yaml's content.
 3. Logs in (app client) for Bearer tokens, then runs schemathesis with the spec: no
    undocumented status, no 5xx but the documented upstream-failure ones (502/503/504), every
    response, content type and documented header as the spec says.
@@ -28,7 +29,7 @@ import urllib.parse
 import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
-from loopback import free_port, http, port_open, wait_until  # noqa: E402
+from auth0_stack import Up, http  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / "target" / "api-check"
@@ -43,15 +44,6 @@ CHECKS = ",".join([
     "response_headers_conformance",
     "response_schema_conformance",
 ])
-
-
-def running(proc, what, ready):
-    """`ready`, failing at once when `proc` has exited."""
-    def check():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        return ready()
-    return check
 
 
 def login(base):
@@ -153,50 +145,15 @@ def main():
     examples = os.environ.get("API_CHECK_EXAMPLES", "25")
     budget = int(os.environ.get("API_CHECK_TIMEOUT", "150"))
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    listen, admin, auth0, upstream = (free_port() for _ in range(4))
-    rendered = subprocess.run(
-        [sys.executable, str(ROOT / "envoy" / "render.py"), str(listen), str(admin), str(auth0),
-         str(upstream), str(pathlib.Path(wasm).resolve())],
-        check=True, capture_output=True, text=True).stdout
-    (RUN_DIR / "envoy.yaml").write_text(rendered)
-    started = []
-
-    def start(name, args):
-        log = open(RUN_DIR / f"{name}.log", "w")
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                start_new_session=True)
-        started.append(proc)
-        return proc
-
-    def stop_all(*_):
-        for proc in reversed(started):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in started:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stack = None
     try:
-        emulator = start("emulator", [emulator_bin, "serve", "--port", str(auth0), "--tenant",
-                                      "emulator/tenant.json", "--key-file",
-                                      str(RUN_DIR / "emulator-key.pem")])
-        echo = start("echo", [emulator_bin, "echo", "--port", str(upstream)])
-        envoy = start("envoy", [envoy_bin, "-c", str(RUN_DIR / "envoy.yaml"), "--concurrency", "2",
-                                "--disable-hot-restart", "-l", "warning"])
         try:
-            wait_until(running(emulator, "emulator", lambda: port_open(auth0)), 30, "emulator")
-            wait_until(running(echo, "echo upstream", lambda: port_open(upstream)), 30,
-                       "echo upstream")
-            wait_until(running(envoy, "envoy",
-                               lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200),
-                       60, "envoy")
+            stack = Up("--dir", RUN_DIR, "--envoy", envoy_bin, "--emulator", emulator_bin,
+                       "--wasm", wasm)
         except RuntimeError as error:
             raise SystemExit(f"{error}; see {RUN_DIR}")
-        base = f"http://127.0.0.1:{listen}"
+        base = stack["base"]
         check_served_documentation(base)
         (RUN_DIR / "schemathesis.toml").write_text(schemathesis_config([login(base) for _ in range(4)]))
         # The user routes change the tenant (they may block or delete alice), so they run
@@ -236,7 +193,8 @@ def main():
             print(f"api-check failed; Envoy log: {RUN_DIR / 'envoy.log'}", file=sys.stderr)
         return 1 if failed else 0
     finally:
-        stop_all()
+        if stack is not None:
+            stack.stop()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 """`make browser-test`: the browser login of `make run`, clicked through in headless Chromium.
 
 Starts the Auth0 emulator, the echo upstream (which serves the sample login site) and Envoy
-with the filter as `make run` does (envoy/render.py), on free 127.0.0.1 ports, with the
-tenant's and the website client's `localhost:8080` URLs moved to the chosen port. The browser
+with the filter as `make run` does (`auth0-stack up`, tools/auth0_stack.py), on free 127.0.0.1
+ports, with the tenant's and the website client's `localhost:8080` URLs moved to the chosen
+port (`--site-at-listen-port`). The browser
 opens http://localhost:PORT/ (`localhost` is a secure context over http, so the gateway's
 `Secure` cookies are kept) and checks:
 
@@ -24,7 +25,6 @@ import json
 import os
 import pathlib
 import signal
-import subprocess
 import sys
 
 from selenium import webdriver
@@ -35,7 +35,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
-from loopback import free_port, http, port_open, wait_until  # noqa: E402
+from auth0_stack import Up  # noqa: E402
 
 RUN_DIR = ROOT / "target" / "browser-test"
 WAIT = 15  # seconds, for any one page or element
@@ -46,56 +46,6 @@ ALICE_ID = "auth0|0000000000000000000000a1"
 def check(condition, message):
     if not condition:
         raise AssertionError(message)
-
-
-class Stack:
-    """The emulator, the echo upstream and Envoy, each in its own process group."""
-
-    def __init__(self, envoy_bin, emulator_bin, wasm):
-        self.started = []
-        self.listen, self.admin, self.auth0, self.upstream = (free_port() for _ in range(4))
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
-        here = f"localhost:{self.listen}"
-        tenant = (ROOT / "emulator" / "tenant.json").read_text().replace("localhost:8080", here)
-        (RUN_DIR / "tenant.json").write_text(tenant)
-        rendered = subprocess.run(
-            [sys.executable, str(ROOT / "envoy" / "render.py"), str(self.listen),
-             str(self.admin), str(self.auth0), str(self.upstream), wasm],
-            check=True, capture_output=True, text=True, timeout=30).stdout
-        (RUN_DIR / "envoy.yaml").write_text(rendered.replace("localhost:8080", here))
-        self.emulator_bin, self.envoy_bin = emulator_bin, envoy_bin
-
-    def start(self, name, args):
-        log = open(RUN_DIR / f"{name}.log", "w")
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                start_new_session=True)
-        self.started.append(proc)
-        return proc
-
-    def up(self):
-        self.start("emulator", [self.emulator_bin, "serve", "--port", str(self.auth0),
-                                "--tenant", str(RUN_DIR / "tenant.json"),
-                                "--key-file", str(RUN_DIR / "emulator-key.pem")])
-        self.start("echo", [self.emulator_bin, "echo", "--port", str(self.upstream)])
-        self.start("envoy", [self.envoy_bin, "-c", str(RUN_DIR / "envoy.yaml"),
-                             "--concurrency", "2", "--disable-hot-restart", "-l", "warning"])
-        wait_until(lambda: port_open(self.auth0), 30, "emulator")
-        wait_until(lambda: port_open(self.upstream), 30, "echo upstream")
-        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.admin}/ready")[0] == 200, 60,
-                   "envoy")
-        for proc in self.started:
-            check(proc.poll() is None, f"{proc.args[0]} exited; see {RUN_DIR}")
-
-    def down(self):
-        for proc in reversed(self.started):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.started:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def chromium():
@@ -131,12 +81,12 @@ def submit(driver, username, password):
 
 
 def run(driver, stack):
-    base = f"http://localhost:{stack.listen}"
+    base = f"http://localhost:{stack['listen']}"
     wait = WebDriverWait(driver, WAIT)
 
     # 1. The form, and a wrong password: the form again, with the error on it.
     login_form(driver, base)
-    check(driver.current_url.startswith(f"http://127.0.0.1:{stack.auth0}/authorize?"),
+    check(driver.current_url.startswith(f"http://127.0.0.1:{stack['auth0']}/authorize?"),
           f"the login is at the tenant: {driver.current_url}")
     submit(driver, ALICE[0], "not-her-password")
     error = wait.until(ready.visibility_of_element_located((By.ID, "error")))
@@ -180,10 +130,12 @@ def main():
     # Selenium Manager must not try to download anything.
     os.environ["SE_OFFLINE"] = "true"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stack = Stack(envoy_bin, emulator_bin, str(pathlib.Path(wasm).resolve()))
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    stack = None
     driver = None
     try:
-        stack.up()
+        stack = Up("--dir", RUN_DIR, "--envoy", envoy_bin, "--emulator", emulator_bin,
+                   "--wasm", wasm, "--site-at-listen-port")
         driver = chromium()
         run(driver, stack)
     except Exception:
@@ -196,7 +148,8 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
-        stack.down()
+        if stack is not None:
+            stack.stop()
     print("browser test passed")
     return 0
 

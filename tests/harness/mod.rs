@@ -1,27 +1,49 @@
-//! Starts the Auth0 emulator, an echo upstream and a real Envoy with the built `.wasm` on free
-//! 127.0.0.1 ports, and stops them all when dropped. Paths come from the environment that
-//! `make test` sets: ENVOY_BIN, EMULATOR_BIN, WASM_PATH.
+//! The integration tests' harness, and the one implementation of starting the stack they
+//! run: the Auth0 emulator, an echo upstream and a real Envoy with the built `.wasm` (plus
+//! redis-server and Webdis for the Redis session store) on free 127.0.0.1 ports, stopped when
+//! dropped.
+//!
+//! - `render.rs` renders the filter's Envoy configuration (envoy/envoy.template.yaml with
+//!   envoy/filter-config.json), in either body-reading mode, for loopback or docker-compose.
+//! - `launch.rs` starts and stops the processes (`redis.rs`: redis-server and Webdis).
+//! - `Gateway` is what a test holds. Paths come from the environment that `make test` sets:
+//!   ENVOY_BIN, EMULATOR_BIN, WASM_PATH.
+//! - `bin/auth0_stack.rs` is the same code for everything else, as a command:
+//!   `auth0-stack render [--hold] [--compose] LISTEN ADMIN AUTH0 UPSTREAM WASM` prints the
+//!   configuration `make run` runs (`make validate-envoy`, `make compose-config`);
+//!   `auth0-stack up [OPTIONS] [-- COMMAND…]` starts the stack, prints one JSON line with its
+//!   ports, pids and paths once it is ready, and stops everything when its standard input
+//!   closes, on SIGINT/SIGTERM/SIGHUP, or when COMMAND (given the ports in its environment)
+//!   exits: `make run`, tests/curl/local.sh, tests/api_check.py, tests/browser/login_test.py
+//!   and bench/ start it so (Python through tools/auth0_stack.py). `auth0-stack --help` lists
+//!   the options.
 
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 mod client;
 mod fixtures;
+pub mod launch;
 mod redis;
-mod render;
+pub mod render;
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use client::{request, Response};
 #[allow(unused_imports)]
 pub use fixtures::{manifest_documents, manifest_named, multipart, MULTIPART};
 #[allow(unused_imports)]
+pub use launch::free_port;
+use launch::{Bins, EnvoyConfig, EnvoyPlan, EnvoyRun, Failure, FilterPlan, Launched, Plan, Side};
+#[allow(unused_imports)]
 pub use redis::{Redis, WEBDIS_PASSWORD, WEBDIS_USER};
 #[allow(unused_imports)]
-pub use render::{hold_mode, render_template, render_template_in, Ports, Render};
+pub use render::{
+    hold_mode, render_template, render_template_in, FilterConfig, Ports, Render, Shape,
+};
 
 pub const APP_KEY: (&str, &str) = ("secret", "app-api-key");
 pub const WEB_KEY: (&str, &str) = ("secret", "website-api-key");
@@ -93,46 +115,9 @@ fn env_path(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback port nobody listens on. Ports come from a per-process counter (spread by pid so
-/// test binaries and runs don't overlap) and are checked bindable, so parallel tests in one
-/// binary never get the same port; a start that still loses a race is retried.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 400) as u16 * 100;
-    for _ in 0..2_000 {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 20_000;
-        let port = 20_000 + (base - 20_000 + offset) % 40_000;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port");
-}
-
-fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &PathBuf) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "{what} exited ({status}): {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    Err(format!("{what} did not listen on {port} in time"))
-}
-
-fn stop(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn repo() -> PathBuf {
+/// The repository: the tests and `auth0-stack` read the template, the filter configuration
+/// and the tenant from it.
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -144,9 +129,8 @@ pub struct Gateway {
     /// The echo upstream, reached directly (not through Envoy).
     pub upstream_base: String,
     dir: PathBuf,
-    envoy: Child,
-    emulator: Option<Child>,
-    echo: Child,
+    /// Envoy, the echo upstream and (unless shared) the emulator; stopped when dropped.
+    processes: Launched,
     /// The Redis of this gateway's sessions, with `AUTH0_FILTER_STORE=redis`.
     redis: Option<Redis>,
 }
@@ -228,27 +212,26 @@ impl Gateway {
         shared_auth0: Option<u16>,
         webdis: Option<u16>,
     ) -> Result<Gateway, String> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::start_once(name, &overrides, prefix, shared_auth0, webdis, None) {
-                Err(log)
-                    if log.contains("Address already in use") || log.contains("cannot listen") =>
-                {
-                    last = log
-                }
-                other => return other,
-            }
-        }
-        Err(last)
+        let shape = Shape {
+            hold: hold_mode(),
+            compose: false,
+            prefix: prefix.to_string(),
+        };
+        let launched = launch::launch_retrying(|| {
+            let config = EnvoyConfig::Template(shape.clone());
+            Ok(Self::plan(name, &overrides, shared_auth0, webdis, config))
+        });
+        Self::started(name, launched)
     }
 
     /// Starts the emulator and the echo upstream, then Envoy with the configuration `render`
     /// makes from their ports and the local-run filter config (with `overrides`): how the
     /// deployment-shape tests run the Envoy configuration a control plane would generate.
     pub fn start_rendered(name: &str, overrides: serde_json::Value, render: Render) -> Gateway {
+        let plan = Self::plan(name, &overrides, None, None, EnvoyConfig::Rendered(render));
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::start_once(name, &overrides, "", None, None, Some(render)) {
+            match Self::started(name, launch::launch(&plan)) {
                 Ok(gateway) => return gateway,
                 Err(log) => last = log,
             }
@@ -256,152 +239,79 @@ impl Gateway {
         panic!("Envoy refused to start:\n{last}")
     }
 
-    fn start_once(
+    /// In target/it/NAME, with the emulator's key shared by every gateway (made once).
+    fn plan<'a>(
         name: &str,
         overrides: &serde_json::Value,
-        prefix: &str,
         shared_auth0: Option<u16>,
         webdis: Option<u16>,
-        render: Option<Render>,
-    ) -> Result<Gateway, String> {
-        let dir = repo().join("target/it").join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test dir");
-        let (listen, admin, upstream) = (free_port(), free_port(), free_port());
-        let auth0 = shared_auth0.unwrap_or_else(free_port);
-
-        let emulator_bin = env_path("EMULATOR_BIN");
-        let emulator_log = dir.join("emulator.log");
-        let mut emulator = match shared_auth0 {
-            Some(_) => None,
-            None => Some(
-                Command::new(&emulator_bin)
-                    .args(["serve", "--port", &auth0.to_string(), "--threads", "4"])
-                    .arg("--tenant")
-                    .arg(repo().join("emulator/tenant.json"))
-                    .arg("--key-file")
-                    .arg(repo().join("target/it/emulator-key.pem"))
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(&emulator_log).expect("log"))
-                    .spawn()
-                    .expect("start the emulator"),
-            ),
+        config: EnvoyConfig<'a>,
+    ) -> Plan<'a> {
+        let emulator = match shared_auth0 {
+            Some(port) => Side::Running(port),
+            None => Side::Start {
+                port: None,
+                threads: Some(4),
+            },
         };
-        let echo_log = dir.join("echo.log");
-        let mut echo = Command::new(&emulator_bin)
-            .args(["echo", "--port", &upstream.to_string(), "--threads", "2"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&echo_log).expect("log"))
-            .spawn()
-            .expect("start the echo upstream");
-        let ready = match emulator.as_mut() {
-            Some(child) => wait_for_port(auth0, "emulator", child, &emulator_log),
-            None => Ok(()),
-        }
-        .and_then(|_| wait_for_port(upstream, "echo upstream", &mut echo, &echo_log));
-        if let Err(log) = ready {
-            if let Some(child) = emulator.as_mut() {
-                stop(child);
-            }
-            stop(&mut echo);
-            return Err(log);
-        }
-        let template = std::fs::read_to_string(repo().join("envoy/filter-config.json"))
-            .expect("filter config");
-        let mut config: serde_json::Value = serde_json::from_str(
-            &template
-                .replace("{{AUTH0_PORT}}", &auth0.to_string())
-                .replace("{{LISTEN_PORT}}", &listen.to_string()),
-        )
-        .expect("filter config JSON");
-        let overrides: serde_json::Value = serde_json::from_str(
-            &overrides
-                .to_string()
-                .replace("{{AUTH0_PORT}}", &auth0.to_string()),
-        )
-        .expect("overrides");
-        if let (Some(base), Some(extra)) = (config.as_object_mut(), overrides.as_object()) {
-            for (key, value) in extra {
-                if value.is_null() {
-                    base.remove(key);
-                } else {
-                    base.insert(key.clone(), value.clone());
-                }
-            }
-        }
-        let ports = Ports {
-            listen,
-            admin,
-            auth0,
-            upstream,
-            webdis: webdis.unwrap_or(9),
-            wasm: env_path("WASM_PATH"),
-            dir: dir.clone(),
-        };
-        let envoy_yaml = match render {
-            Some(render) => render(&ports, &config),
-            None => render_template(&ports, prefix, &config),
-        };
-        let yaml_path = dir.join("envoy.yaml");
-        std::fs::write(&yaml_path, envoy_yaml).expect("write envoy.yaml");
-        let envoy_log = dir.join("envoy.log");
-        let mut envoy = Command::new(env_path("ENVOY_BIN"))
-            .arg("-c")
-            .arg(&yaml_path)
-            .args([
-                "--concurrency",
-                "2",
-                "--disable-hot-restart",
-                "-l",
-                "warning",
-            ])
-            .args(["--component-log-level", "wasm:debug"])
-            // Envoy's --log-path file is flushed only every few seconds; stderr line by line.
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&envoy_log).expect("envoy log"))
-            .spawn()
-            .expect("start envoy");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(_)) = envoy.try_wait() {
-                if let Some(child) = emulator.as_mut() {
-                    stop(child);
-                }
-                stop(&mut echo);
-                return Err(std::fs::read_to_string(&envoy_log).unwrap_or_default());
-            }
-            let ready = ureq::get(&format!("http://127.0.0.1:{admin}/ready"))
-                .call()
-                .is_ok();
-            if ready && TcpStream::connect(("127.0.0.1", listen)).is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "envoy not ready: {}",
-                std::fs::read_to_string(&envoy_log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Gateway {
-            base: format!("http://127.0.0.1:{listen}"),
-            auth0_base: format!("http://127.0.0.1:{auth0}"),
-            auth0_port: auth0,
-            admin_port: admin,
-            upstream_base: format!("http://127.0.0.1:{upstream}"),
-            dir,
-            envoy,
+        Plan {
+            dir: repo().join("target/it").join(name),
+            fresh_dir: true,
+            log_here: false,
+            bins: Bins {
+                envoy: env_path("ENVOY_BIN"),
+                emulator: env_path("EMULATOR_BIN"),
+                wasm: env_path("WASM_PATH"),
+            },
             emulator,
-            echo,
-            redis: None,
-        })
+            tenant: repo().join("emulator/tenant.json"),
+            key_file: repo().join("target/it/emulator-key.pem"),
+            echo: Side::Start {
+                port: None,
+                threads: Some(2),
+            },
+            envoy: Some(EnvoyPlan {
+                listen: None,
+                admin: None,
+                webdis: webdis.unwrap_or(9),
+                filter: FilterPlan {
+                    local_run: false,
+                    overrides: vec![overrides.to_string()],
+                    replace: vec![],
+                },
+                config,
+                run: EnvoyRun {
+                    component_log_level: Some("wasm:debug".into()),
+                    ..EnvoyRun::default()
+                },
+            }),
+        }
+    }
+
+    /// The gateway, or Envoy's log when Envoy refused its configuration (a test may expect
+    /// that), or what else failed. Envoy not ready in time fails the test.
+    fn started(name: &str, launched: Result<Launched, Failure>) -> Result<Gateway, String> {
+        match launched {
+            Ok(processes) => Ok(Gateway {
+                base: format!("http://127.0.0.1:{}", processes.listen),
+                auth0_base: format!("http://127.0.0.1:{}", processes.auth0),
+                auth0_port: processes.auth0,
+                admin_port: processes.admin,
+                upstream_base: format!("http://127.0.0.1:{}", processes.upstream),
+                dir: repo().join("target/it").join(name),
+                processes,
+                redis: None,
+            }),
+            Err(Failure::Exited { what, log, .. }) if what == "Envoy" => Err(log),
+            Err(Failure::Timeout(message)) if message.starts_with("Envoy") => {
+                panic!("envoy not ready: {message}")
+            }
+            Err(failure) => Err(failure.to_string()),
+        }
     }
 
     pub fn stop_emulator(&mut self) {
-        if let Some(mut emulator) = self.emulator.take() {
-            let _ = emulator.kill();
-            let _ = emulator.wait();
-        }
+        self.processes.emulator = None;
     }
 
     pub fn envoy_log(&self) -> String {
@@ -536,15 +446,5 @@ impl Gateway {
         let mut all = vec![("content-type", "application/json")];
         all.extend_from_slice(headers);
         self.call("POST", path, &all, Some(body.to_string().as_bytes()))
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.envoy.kill();
-        let _ = self.envoy.wait();
-        let _ = self.echo.kill();
-        let _ = self.echo.wait();
-        self.stop_emulator();
     }
 }

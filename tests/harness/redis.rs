@@ -3,11 +3,12 @@
 //! password and only the filter's commands, Webdis with an ACL that refuses every command to
 //! anonymous callers and allows only the filter's commands with basic auth.
 
-use super::{free_port, repo, stop, wait_for_port};
+use super::launch::{free_port, Proc};
+use super::repo;
 // Every command the filter sends: the only ones the Redis and Webdis ACLs allow.
 use auth0_filter_core::store::redis::COMMANDS;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 pub const WEBDIS_USER: &str = "gw";
 pub const WEBDIS_PASSWORD: &str = "webdis-secret";
@@ -19,15 +20,21 @@ pub struct Redis {
     pub webdis_port: u16,
     redis_port: u16,
     dir: PathBuf,
-    redis: Option<Child>,
-    webdis: Option<Child>,
+    redis: Option<Proc>,
+    webdis: Option<Proc>,
 }
 
 impl Redis {
+    /// In target/it/NAME-redis.
     pub fn start(name: &str) -> Redis {
-        let dir = repo().join("target/it").join(format!("{name}-redis"));
+        Self::start_in(repo().join("target/it").join(format!("{name}-redis")))
+            .unwrap_or_else(|failures| panic!("redis-server/webdis did not start: {failures}"))
+    }
+
+    /// With its files and logs in `dir` (emptied first).
+    pub fn start_in(dir: PathBuf) -> Result<Redis, String> {
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("redis dir");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut redis = Redis {
             webdis_port: 0,
             redis_port: 0,
@@ -44,7 +51,7 @@ impl Redis {
                 .try_start_redis()
                 .and_then(|()| redis.try_start_webdis())
             {
-                Ok(()) => return redis,
+                Ok(()) => return Ok(redis),
                 Err(why) => {
                     failures.push(why);
                     redis.stop_webdis();
@@ -52,7 +59,28 @@ impl Redis {
                 }
             }
         }
-        panic!("redis-server/webdis did not start: {failures:?}");
+        Err(format!("{failures:?}"))
+    }
+
+    /// The pids of redis-server and Webdis.
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (
+            self.redis.as_ref().map(Proc::id),
+            self.webdis.as_ref().map(Proc::id),
+        )
+    }
+
+    /// Whichever of redis-server and Webdis has exited, with its status.
+    pub fn exited(&mut self) -> Option<String> {
+        for proc in [self.redis.as_mut(), self.webdis.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(status) = proc.exited() {
+                return Some(format!("{} exited ({status})", proc.what()));
+            }
+        }
+        None
     }
 
     /// (Re)starts redis-server on its port.
@@ -72,7 +100,8 @@ impl Redis {
             .iter()
             .map(|c| format!("+{}", c.to_lowercase()))
             .collect();
-        let mut child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args([
                 "--port",
                 &self.redis_port.to_string(),
@@ -90,31 +119,24 @@ impl Redis {
                 "resetchannels",
                 "-@all",
             ])
-            .args(&allowed)
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (apt-get install redis-server)");
-        let listening = wait_for_port(self.redis_port, "redis-server", &mut child, &log);
-        self.redis = Some(child);
+            .args(&allowed);
+        let mut proc = Proc::spawn("redis-server", &mut command, &log)
+            .map_err(|e| format!("{e} (apt-get install redis-server)"))?;
+        let listening = proc
+            .wait_listening(self.redis_port)
+            .map_err(|e| e.to_string());
+        self.redis = Some(proc);
         listening
     }
 
     pub fn stop_redis(&mut self) {
-        if let Some(mut child) = self.redis.take() {
-            stop(&mut child);
-        }
+        self.redis = None;
     }
 
     /// SIGSTOP / SIGCONT redis-server: Redis is "slow", Webdis waits on it.
     pub fn pause_redis(&self, paused: bool) {
-        if let Some(child) = &self.redis {
-            let signal = if paused { "-STOP" } else { "-CONT" };
-            let status = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status()
-                .expect("kill");
-            assert!(status.success(), "kill {signal}");
+        if let Some(proc) = &self.redis {
+            proc.signal(if paused { libc::SIGSTOP } else { libc::SIGCONT });
         }
     }
 
@@ -131,23 +153,22 @@ impl Redis {
             ]
         });
         let config_path = self.dir.join("webdis.json");
-        std::fs::write(&config_path, config.to_string()).expect("webdis config");
+        std::fs::write(&config_path, config.to_string())
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let log = self.dir.join("webdis.stderr");
-        let mut child = Command::new("webdis")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("start webdis (apt-get install webdis)");
-        let listening = wait_for_port(self.webdis_port, "webdis", &mut child, &log);
-        self.webdis = Some(child);
+        let mut command = Command::new("webdis");
+        command.arg(&config_path);
+        let mut proc = Proc::spawn("webdis", &mut command, &log)
+            .map_err(|e| format!("{e} (apt-get install webdis)"))?;
+        let listening = proc
+            .wait_listening(self.webdis_port)
+            .map_err(|e| e.to_string());
+        self.webdis = Some(proc);
         listening
     }
 
     pub fn stop_webdis(&mut self) {
-        if let Some(mut child) = self.webdis.take() {
-            stop(&mut child);
-        }
+        self.webdis = None;
     }
 
     /// The filter's `sessionStore` for this Redis.

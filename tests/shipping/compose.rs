@@ -2,7 +2,8 @@
 //! read-only mounts and ports, health checks and start order, non-root users, CI's image
 //! stand-ins (docker-compose.ci.yml), that emulator/Dockerfile's build context is a workspace
 //! cargo can load, and that its Envoy config (envoy/compose/envoy.yaml) is exactly what
-//! envoy/render.py --compose renders from the one template today. `make validate-envoy` runs
+//! `auth0-stack render --compose` (the harness's renderer) makes of the one template today.
+//! `make validate-envoy` runs
 //! `envoy --mode validate` on the same rendering; `make compose-test` (tests/compose/run.sh)
 //! runs the stack for real.
 
@@ -41,17 +42,18 @@ fn flag<'a>(service: &'a Value, flag: &str) -> &'a str {
 /// What `make compose-config` renders (the wasm path is the one mounted into the container).
 fn render_compose_config() -> String {
     let makefile = read("Makefile");
-    let ports = makefile
+    let ports: Vec<&str> = makefile
         .lines()
         .find_map(|l| l.strip_prefix("COMPOSE_PORTS := "))
-        .expect("COMPOSE_PORTS in the Makefile");
-    let out = Command::new("python3")
-        .arg(repo().join("envoy/render.py"))
-        .arg("--compose")
-        .args(ports.split_whitespace())
+        .expect("COMPOSE_PORTS in the Makefile")
+        .split_whitespace()
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_auth0-stack"))
+        .args(["render", "--compose"])
+        .args(&ports)
         .arg("/etc/envoy/auth0_filter.wasm")
         .output()
-        .expect("python3");
+        .expect("auth0-stack");
     assert!(
         out.status.success(),
         "{}",

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth0_filter_core::config::{BodyReading, Plugin};
-use harness::{Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
+use harness::{FilterConfig, Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
 use serde_json::{json, Value};
 
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
@@ -114,9 +114,9 @@ impl Drop for WasmServer {
 
 /// The Envoy configuration Envoy Gateway generates from envoy-gateway/, for these ports and
 /// with the local run's tenant-specific filter settings.
-fn render(ports: &Ports, filter_config: &Value, wasm_server: u16) -> String {
+fn render(ports: &Ports, filter_config: &FilterConfig, wasm_server: u16) -> String {
     let config_path = ports.dir.join("filter-config.json");
-    std::fs::write(&config_path, filter_config.to_string()).expect("filter config");
+    std::fs::write(&config_path, filter_config.json()).expect("filter config");
     let out = std::process::Command::new("python3")
         .arg(repo().join("tools/controlplane/envoy_gateway.py"))
         .arg(repo().join("envoy-gateway"))

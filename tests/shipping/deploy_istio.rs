@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
+use harness::{FilterConfig, Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
 use serde_json::{json, Value};
 
 const ALICE_ID: &str = "auth0|0000000000000000000000a1";
@@ -21,7 +21,12 @@ fn repo() -> PathBuf {
 }
 
 /// The Envoy bootstrap the control-plane translation makes of `istio/<shape>` for these ports.
-fn istio_config(shape: &str, extra: &[&str], ports: &Ports, filter_config: &Value) -> String {
+fn istio_config(
+    shape: &str,
+    extra: &[&str],
+    ports: &Ports,
+    filter_config: &FilterConfig,
+) -> String {
     let out = Command::new("python3")
         .arg(repo().join("tools/controlplane/istio.py"))
         .arg(repo().join("istio").join(shape))
@@ -33,7 +38,7 @@ fn istio_config(shape: &str, extra: &[&str], ports: &Ports, filter_config: &Valu
         .arg(&ports.wasm)
         .arg("--dir")
         .arg(&ports.dir)
-        .args(["--filter-config", &filter_config.to_string()])
+        .args(["--filter-config", &filter_config.json()])
         .args(extra)
         .output()
         .expect("python3");
