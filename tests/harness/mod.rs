@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod client;
 mod fixtures;
+mod plugin_configs;
 mod redis;
 mod render;
 // Each test binary uses some of these.
@@ -18,6 +19,11 @@ mod render;
 pub use client::{request, Response};
 #[allow(unused_imports)]
 pub use fixtures::{manifest_documents, manifest_named, multipart, MULTIPART};
+#[allow(unused_imports)]
+pub use plugin_configs::{
+    filled_original_config, original_gateway_fields, plugin_configurations,
+    plugin_configurations_in, shipped_manifest_files, yaml_files, Found, MANIFEST_DIRS, WASM_TYPE,
+};
 #[allow(unused_imports)]
 pub use redis::{Redis, WEBDIS_PASSWORD, WEBDIS_USER};
 #[allow(unused_imports)]
