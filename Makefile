@@ -39,9 +39,9 @@ AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
 .PHONY: deps build wasm emulator stack-tool test unit lint module-cycles validate-envoy \
-	integration run clean check-manifests curl-tour-test readme-tour-update readme-tour-check \
-	api-check openapi-json browser-test bench bench-script-test noop-filter-wasm soak oci \
-	compose-config compose-test fuzz
+	integration run clean check-manifests config-schema config-schema-check curl-tour-test \
+	readme-tour-update readme-tour-check api-check openapi-json browser-test bench \
+	bench-script-test noop-filter-wasm soak oci compose-config compose-test fuzz
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
@@ -148,7 +148,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
+test: build unit lint validate-envoy check-manifests config-schema-check readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
 # ports (tests/curl/local.sh: `auth0-stack up -- tour.sh`, which stops them when the tour ends).
@@ -182,6 +182,18 @@ check-manifests: $(MANIFEST_CHECK)
 	$(VENV)/bin/python tests/check_manifests.py --self-test
 	$(VENV)/bin/python tests/check_manifests.py
 	cargo test -p auth0-filter-tests --test manifests
+
+# The plugin configuration's JSON Schema (schema/auth0-filter-config.schema.json) and its
+# reference page (docs/configuration.md), generated from the configuration types by
+# tools/config-schema: config-schema writes both; config-schema-check fails when either is
+# stale, then runs the schema over the shipped configurations and over the loader's verdicts
+# in tests/fixtures/config-cases.json (tests/shipping/config_schema.rs). Needs no build.
+config-schema:
+	cargo run -q -p auth0-filter-config-schema
+
+config-schema-check:
+	cargo run -q -p auth0-filter-config-schema -- --check
+	cargo test -p auth0-filter-tests --test config_schema
 
 # Starts the emulator, a sample upstream and Envoy with the filter (`auth0-stack up`, their
 # logs on the terminal), prints the curl tour (tests/curl/tour.sh --print) once they are ready;

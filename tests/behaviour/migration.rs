@@ -5,66 +5,14 @@
 //! The example is a template: `{{AUTH0_CLIENT_ID}}`-style values are Mia Console
 //! interpolations and `…` stands for the URLs the documentation leaves out. The test fills
 //! those values, exactly as a deployment does, with the emulator tenant's, and adds only the
-//! gateway fields that have no equivalent in the original. Nothing else is changed.
+//! gateway fields that have no equivalent in the original (`harness::filled_original_config`,
+//! `harness::original_gateway_fields`). Nothing else is changed.
 
 use auth0_filter_core::config::Config;
 use harness::Gateway;
 use serde_json::{json, Value};
 
 const FIXTURE: &str = include_str!("../fixtures/original-config.json");
-
-/// The Console interpolations of the example, with the emulator tenant's credentials.
-const INTERPOLATIONS: &[(&str, &str)] = &[
-    ("{{AUTH0_CLIENT_ID}}", "website-client-id"),
-    (
-        "{{AUTH0_CLIENT_SECRET}}",
-        "website-client-secret-0123456789",
-    ),
-    ("{{AUTH0_MANAGEMENT_CLIENT_ID}}", "management-client-id"),
-    (
-        "{{AUTH0_MANAGEMENT_CLIENT_SECRET}}",
-        "management-client-secret-0123456789",
-    ),
-];
-
-/// The original's config with its placeholders filled; `{{AUTH0_PORT}}` is the harness's.
-fn filled_original() -> Value {
-    let mut text = FIXTURE.to_string();
-    for (placeholder, value) in INTERPOLATIONS {
-        assert!(
-            text.contains(placeholder),
-            "{placeholder} not in the fixture"
-        );
-        text = text.replace(placeholder, value);
-    }
-    let mut config: Value = serde_json::from_str(&text).expect("fixture JSON");
-    let tenant = "http://127.0.0.1:{{AUTH0_PORT}}/";
-    // The three values the documentation elides as `…`.
-    for (pointer, value) in [
-        ("/clients/cms/auth0Url", tenant),
-        (
-            "/clients/cms/redirectUrl",
-            "http://localhost:8080/web-login/callback",
-        ),
-        ("/clients/cms/audience", "https://api.example.org"),
-        ("/managementClient/auth0Url", tenant),
-    ] {
-        let slot = config.pointer_mut(pointer).expect(pointer);
-        assert_eq!(slot, "…", "{pointer} is no longer elided in the fixture");
-        *slot = json!(value);
-    }
-    config
-}
-
-/// The gateway fields the original has no equivalent for: which Envoy cluster reaches the
-/// tenant, and trusting the `client-type` header that Mia's API gateway sets in front of the
-/// original (its example has `"defaultClient": ""`, so the client comes from that header).
-fn gateway_fields() -> Value {
-    json!({
-        "auth0Clusters": {"127.0.0.1:{{AUTH0_PORT}}": "auth0"},
-        "trustClientTypeHeader": true
-    })
-}
 
 #[test]
 fn the_verbatim_example_parses_up_to_its_elided_urls() {
@@ -78,8 +26,11 @@ fn the_verbatim_example_parses_up_to_its_elided_urls() {
 
 #[test]
 fn the_filled_example_is_a_valid_plugin_configuration() {
-    let mut config = filled_original();
-    for (key, value) in gateway_fields().as_object().expect("object") {
+    let mut config = harness::filled_original_config();
+    for (key, value) in harness::original_gateway_fields()
+        .as_object()
+        .expect("object")
+    {
         config[key] = value.clone();
     }
     let text = config.to_string().replace("{{AUTH0_PORT}}", "8081");
@@ -107,7 +58,10 @@ fn a_login_works_with_the_original_config() {
     for key in base.as_object().expect("object").keys() {
         overrides.insert(key.clone(), Value::Null);
     }
-    for part in [filled_original(), gateway_fields()] {
+    for part in [
+        harness::filled_original_config(),
+        harness::original_gateway_fields(),
+    ] {
         for (key, value) in part.as_object().expect("object") {
             overrides.insert(key.clone(), value.clone());
         }

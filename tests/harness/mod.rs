@@ -28,6 +28,7 @@ use std::time::Duration;
 mod client;
 mod fixtures;
 pub mod launch;
+mod plugin_configs;
 mod redis;
 pub mod render;
 // Each test binary uses some of these.
@@ -38,6 +39,11 @@ pub use fixtures::{manifest_documents, manifest_named, multipart, MULTIPART};
 #[allow(unused_imports)]
 pub use launch::free_port;
 use launch::{Bins, EnvoyConfig, EnvoyPlan, EnvoyRun, Failure, FilterPlan, Launched, Plan, Side};
+#[allow(unused_imports)]
+pub use plugin_configs::{
+    filled_original_config, original_gateway_fields, plugin_configurations,
+    plugin_configurations_in, shipped_manifest_files, yaml_files, Found, MANIFEST_DIRS, WASM_TYPE,
+};
 #[allow(unused_imports)]
 pub use redis::{Redis, WEBDIS_PASSWORD, WEBDIS_USER};
 #[allow(unused_imports)]

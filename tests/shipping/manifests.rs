@@ -2,151 +2,20 @@
 //! `istio/` and `envoy-gateway/`, found by walking the folders) must be accepted by the
 //! filter's own parser, `auth0_filter_core::config::Plugin::from_json`: the CRDs take any JSON
 //! there, so only this catches a misspelt or mistyped filter setting before a gateway does.
-//! Where the configurations are:
-//! - Istio `WasmPlugin`: `spec.pluginConfig`;
-//! - Envoy Gateway `EnvoyExtensionPolicy`: `spec.wasm[].config`;
-//! - anywhere in any document (EnvoyFilter patches, EnvoyPatchPolicy JSON patches, nested in
-//!   an ExtensionWithMatcher or composite action): a `typed_config` of type
-//!   `envoy.extensions.filters.http.wasm.v3.Wasm`, whose `config.configuration` is a
-//!   `google.protobuf.StringValue` holding the JSON.
+//! Where the configurations are: `harness::plugin_configurations`.
 //!
 //! The schema side (each manifest against its CRD) is `tests/check_manifests.py`. The
 //! fixtures under `tests/fixtures/manifests/` prove both checks reject what they must.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use auth0_filter_core::config::Plugin;
-use serde::Deserialize;
-use serde_json::Value;
-
-const MANIFEST_DIRS: [&str; 2] = ["istio", "envoy-gateway"];
-const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
-const STRING_VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
+use harness::{
+    plugin_configurations, shipped_manifest_files, yaml_files, MANIFEST_DIRS, WASM_TYPE,
+};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every `*.yaml`/`*.yml` file below `dir`, sorted; none if `dir` does not exist.
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            files.extend(yaml_files(&path));
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
-/// A plugin configuration's JSON bytes, or why a manifest has none where it must.
-type Json = Result<Vec<u8>, String>;
-
-/// One plugin configuration found in a manifest: where it is, and its JSON.
-struct Found {
-    place: String,
-    json: Json,
-}
-
-fn documents(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|document| {
-            Value::deserialize(document).unwrap_or_else(|e| panic!("{path:?}: not YAML: {e}"))
-        })
-        .filter(|document| !document.is_null())
-        .collect()
-}
-
-fn to_json(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).expect("a JSON value serialises")
-}
-
-/// The plugin configurations of every document of a file.
-fn plugin_configurations(path: &Path) -> Vec<Found> {
-    let file = path
-        .strip_prefix(repo())
-        .unwrap_or(path)
-        .display()
-        .to_string();
-    let mut found = Vec::new();
-    for (index, document) in documents(path).iter().enumerate() {
-        let name = document["metadata"]["name"].as_str().unwrap_or("?");
-        let at = |what: &str| format!("{file}#{} {name}: {what}", index + 1);
-        match document["kind"].as_str() {
-            Some("WasmPlugin") => found.push(Found {
-                place: at("spec.pluginConfig"),
-                json: match &document["spec"]["pluginConfig"] {
-                    Value::Null => Err("a WasmPlugin without pluginConfig".into()),
-                    config => Ok(to_json(config)),
-                },
-            }),
-            Some("EnvoyExtensionPolicy") => {
-                let wasm = document["spec"]["wasm"].as_array().cloned();
-                for (i, entry) in wasm.unwrap_or_default().iter().enumerate() {
-                    found.push(Found {
-                        place: at(&format!("spec.wasm[{i}].config")),
-                        json: match &entry["config"] {
-                            Value::Null => Err("a wasm entry without config".into()),
-                            config => Ok(to_json(config)),
-                        },
-                    });
-                }
-            }
-            _ => {}
-        }
-        wasm_typed_configs(document, "", &mut |place, json| {
-            found.push(Found {
-                place: at(place),
-                json,
-            })
-        });
-    }
-    found
-}
-
-/// Calls `found` for every object below `value` whose `@type` is Envoy's Wasm HTTP filter,
-/// with the JSON its `config.configuration` holds.
-fn wasm_typed_configs(value: &Value, place: &str, found: &mut dyn FnMut(&str, Json)) {
-    match value {
-        Value::Object(map) => {
-            if map.get("@type").and_then(Value::as_str) == Some(WASM_TYPE) {
-                let configuration = &value["config"]["configuration"];
-                let json = if configuration.is_null() {
-                    Err("a Wasm filter config without config.configuration".into())
-                } else if configuration["@type"] != STRING_VALUE_TYPE {
-                    Err(format!(
-                        "config.configuration is {}, not a {STRING_VALUE_TYPE}",
-                        configuration["@type"]
-                    ))
-                } else {
-                    configuration["value"]
-                        .as_str()
-                        .map(|s| s.as_bytes().to_vec())
-                        .ok_or_else(|| "config.configuration.value is not a string".into())
-                };
-                found(&format!("{place}.config.configuration.value"), json);
-            }
-            for (key, child) in map {
-                wasm_typed_configs(child, &format!("{place}.{key}"), found);
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                wasm_typed_configs(child, &format!("{place}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Each configuration of the files, with the filter's verdict.
@@ -163,13 +32,6 @@ fn verdicts(files: &[PathBuf]) -> Vec<(String, Result<Plugin, String>)> {
         .collect()
 }
 
-fn shipped_files() -> Vec<PathBuf> {
-    MANIFEST_DIRS
-        .iter()
-        .flat_map(|dir| yaml_files(&repo().join(dir)))
-        .collect()
-}
-
 fn fixture_files(folder: &str) -> Vec<PathBuf> {
     let files = yaml_files(&repo().join("tests/fixtures/manifests").join(folder));
     assert!(!files.is_empty(), "no fixture in {folder}");
@@ -178,7 +40,7 @@ fn fixture_files(folder: &str) -> Vec<PathBuf> {
 
 #[test]
 fn every_shipped_plugin_configuration_is_accepted_by_the_filter() {
-    let files = shipped_files();
+    let files = shipped_manifest_files();
     assert!(!files.is_empty(), "no manifest under {MANIFEST_DIRS:?}");
     let verdicts = verdicts(&files);
     assert!(!verdicts.is_empty(), "no plugin configuration in {files:?}");

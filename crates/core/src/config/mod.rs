@@ -17,6 +17,8 @@ mod raw;
 pub mod redis;
 pub mod routes;
 mod routes_config;
+#[cfg(feature = "schema")]
+mod schema;
 
 pub use crate::http::cookie::SameSite;
 use parts::{
@@ -275,6 +277,13 @@ pub struct ApiKey {
 
 pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
+}
+
+/// The JSON Schema (draft 2020-12) of a plugin configuration, from the types the loader
+/// reads it into: for tools/config-schema, with the `schema` feature.
+#[cfg(feature = "schema")]
+pub fn plugin_config_schema() -> serde_json::Value {
+    schema::plugin_config_schema::<raw::RawConfig, plugin::RawHold>()
 }
 
 impl Config {

@@ -144,10 +144,7 @@ pub(super) fn validate_client(
         }
     }
     for (i, alg) in raw.supported_signing_algs.iter().enumerate() {
-        if !matches!(
-            alg.as_str(),
-            "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "HS256"
-        ) {
+        if !crate::jwt::LISTED_ALGORITHMS.contains(&alg.as_str()) {
             return Err(ConfigError::new(
                 field(&format!("supportedSigningAlgs[{i}]")),
                 format!("unsupported algorithm `{alg}`"),

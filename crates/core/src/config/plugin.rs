@@ -6,6 +6,7 @@ use super::{Config, ConfigError};
 /// How the filter keeps a request it answers from the upstream while it reads its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BodyReading {
     /// Pause in the request-headers callback. Envoy then hands the filter the body only with
     /// the plugin setting `allow_on_headers_stop_iteration: true`, which plain Envoy and an
@@ -19,10 +20,18 @@ pub enum BodyReading {
     HoldFilter,
 }
 
-/// The configuration of a hold instance as written: `{"role": "hold"}` and nothing else.
+/// The configuration of a hold instance: `{"role": "hold"}` and nothing else. It goes on
+/// the filter chain right after a filter configured with `bodyReading: holdFilter`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawHold {
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "HoldConfig")
+)]
+pub(super) struct RawHold {
+    /// Makes this instance of the module the hold instance.
+    #[cfg_attr(feature = "schema", schemars(extend("const" = "hold")))]
     role: String,
 }
 

@@ -66,10 +66,15 @@ pub fn clear_session_cookie(same_site: Option<SameSite>) -> String {
 #[cfg(test)]
 mod tests;
 
+/// The `SameSite` attribute of the `sid` cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum SameSite {
+    /// Sent on same-site requests and on top-level navigations from other sites.
     Lax,
+    /// Sent on same-site requests only.
     Strict,
+    /// Sent on cross-site requests too.
     None,
 }
 

@@ -23,6 +23,12 @@ pub type Claims = serde_json::Map<String, serde_json::Value>;
 /// none of them).
 pub(crate) const RSA_ALGORITHMS: [&str; 3] = ["RS256", "RS512", "PS256"];
 
+/// The algorithms a client's `supportedSigningAlgs` may list; tokens signed
+/// with any but `RSA_ALGORITHMS` are refused.
+pub(crate) const LISTED_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "HS256",
+];
+
 #[derive(Debug, Clone, Deserialize)]
 struct Jwk {
     #[serde(default)]
