@@ -22,7 +22,7 @@ use auth0_filter_core::config::routes::RouteKind;
 use auth0_filter_core::config::{BodyReading, Config, Plugin};
 use harness::{
     filled_original_config, original_gateway_fields, plugin_configurations,
-    plugin_configurations_in, render_template_in, shipped_manifest_files, Ports,
+    plugin_configurations_in, render_template_in, shipped_manifest_files, FilterConfig, Ports,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -93,12 +93,8 @@ fn shipped_configurations() -> Vec<(String, Vec<u8>)> {
         ))
     };
     // `make run` and the integration tests: the local-run configuration in the template.
-    let local: Value = serde_json::from_str(
-        &read("envoy/filter-config.json")
-            .replace("{{AUTH0_PORT}}", "8081")
-            .replace("{{LISTEN_PORT}}", "8080"),
-    )
-    .expect("envoy/filter-config.json is JSON");
+    let tests = FilterConfig::shipped("8081", "8080", false).expect("envoy/filter-config.json");
+    let local = FilterConfig::local_run("8081", "8080", false).expect("envoy/filter-config.json");
     let ports = Ports {
         listen: 8080,
         admin: 9901,
@@ -108,9 +104,14 @@ fn shipped_configurations() -> Vec<(String, Vec<u8>)> {
         wasm: PathBuf::from("/auth0_filter.wasm"),
         dir: std::env::temp_dir(),
     };
-    for (mode, hold) in [("flag mode", false), ("hold mode", true)] {
-        let text = render_template_in(&ports, "", &local, hold);
-        let file = format!("envoy/envoy.template.yaml with envoy/filter-config.json ({mode})");
+    let modes = [("flag mode", false), ("hold mode", true)];
+    for ((mode, hold), (user, config)) in modes
+        .into_iter()
+        .flat_map(|mode| [(mode, ("tests", &tests)), (mode, ("make run", &local))])
+    {
+        let text = render_template_in(&ports, "", config, hold);
+        let file =
+            format!("envoy/envoy.template.yaml with envoy/filter-config.json ({mode}, {user})");
         for config in plugin_configurations_in(&file, &text) {
             push(config.place, config.json);
         }
@@ -155,8 +156,10 @@ fn the_schema_accepts_every_shipped_configuration() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     for expected in [
-        "envoy/envoy.template.yaml with envoy/filter-config.json (flag mode)",
-        "envoy/envoy.template.yaml with envoy/filter-config.json (hold mode)",
+        "envoy/envoy.template.yaml with envoy/filter-config.json (flag mode, tests)",
+        "envoy/envoy.template.yaml with envoy/filter-config.json (flag mode, make run)",
+        "envoy/envoy.template.yaml with envoy/filter-config.json (hold mode, tests)",
+        "envoy/envoy.template.yaml with envoy/filter-config.json (hold mode, make run)",
         "istio/",
         "envoy-gateway/",
         "envoy/compose/envoy.yaml",
