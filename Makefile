@@ -41,7 +41,7 @@ UPSTREAM_PORT ?= 8082
 .PHONY: deps build wasm emulator stack-tool test unit lint module-cycles validate-envoy \
 	integration run clean check-manifests config-schema config-schema-check curl-tour-test \
 	readme-tour-update readme-tour-check api-check openapi-json browser-test bench \
-	bench-script-test noop-filter-wasm soak oci compose-config compose-test fuzz
+	bench-script-test noop-filter-wasm soak oci compose-config compose-test fuzz docs-links
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
@@ -148,7 +148,7 @@ integration: build $(SCHEMATHESIS)
 	$(IT_ENV) AUTH0_FILTER_STORE=redis cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 	$(IT_ENV) AUTH0_FILTER_BODY=hold cargo test -p auth0-filter-tests $(BEHAVIOUR_SUITES) -- --test-threads 2
 
-test: build unit lint validate-envoy check-manifests config-schema-check readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
+test: build unit lint docs-links validate-envoy check-manifests config-schema-check readme-tour-check curl-tour-test api-check integration compose-test browser-test bench-script-test
 
 # The curl tour (tests/curl/tour.sh) against the processes `make run` starts, on free loopback
 # ports (tests/curl/local.sh: `auth0-stack up -- tour.sh`, which stops them when the tour ends).
@@ -157,6 +157,10 @@ test: build unit lint validate-envoy check-manifests config-schema-check readme-
 curl-tour-test: build stack-tool
 	$(call need,curl jq)
 	$(STACK_ENV) tests/curl/local.sh $(abspath $(ENVOY)) $(abspath $(EMULATOR)) $(abspath $(WASM))
+
+# Every relative link and #anchor in README.md, CHANGELOG.md and docs/ resolves.
+docs-links:
+	python3 tools/check_links.py
 
 readme-tour-update:
 	tests/curl/readme.sh
