@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::http::{Callout, CalloutResult};
 use crate::store::kv::{CasKv, KvError};
 use crate::store::redis::COMMANDS;
+use crate::store::SessionRecord;
 
 /// A valid base configuration (clients `web` and `app`, a management client), as JSON.
 pub(crate) fn base_json() -> serde_json::Value {
@@ -283,4 +284,16 @@ pub(crate) fn jwks_json(kids: &[&str]) -> String {
         .map(|kid| serde_json::json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": b64.encode(&components.n), "e": b64.encode(&components.e)}))
         .collect();
     serde_json::json!({"keys": keys}).to_string()
+}
+
+/// A live session of `user` for the `web` client, with a refresh token, until `expires_at`.
+pub(crate) fn session_record(user: &str, expires_at: u64) -> SessionRecord {
+    SessionRecord {
+        user_id: user.into(),
+        client: "web".into(),
+        refresh_token: Some("refresh-secret".into()),
+        profile: None,
+        expires_at,
+        ended: false,
+    }
 }

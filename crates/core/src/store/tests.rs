@@ -1,21 +1,10 @@
 use super::*;
-use crate::testing::MemKv;
+use crate::testing::{session_record as record, MemKv};
 
 const T0: Timestamp = Timestamp {
     secs: 1_000,
     nanos: 0,
 };
-
-fn record(user: &str, expires_at: u64) -> SessionRecord {
-    SessionRecord {
-        user_id: user.into(),
-        client: "web".into(),
-        refresh_token: Some("refresh-secret".into()),
-        profile: None,
-        expires_at,
-        ended: false,
-    }
-}
 
 #[test]
 fn execute_maps_ops_to_outcomes() {

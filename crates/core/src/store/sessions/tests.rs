@@ -1,16 +1,5 @@
 use super::*;
-use crate::testing::MemKv;
-
-fn record(user: &str, expires_at: u64) -> SessionRecord {
-    SessionRecord {
-        user_id: user.into(),
-        client: "web".into(),
-        refresh_token: Some("refresh-secret".into()),
-        profile: None,
-        expires_at,
-        ended: false,
-    }
-}
+use crate::testing::{session_record as record, MemKv};
 
 const T0: Timestamp = Timestamp {
     secs: 1_000,
