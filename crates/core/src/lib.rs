@@ -1,8 +1,9 @@
 //! The decisions of auth0-filter, an Auth0 client that runs inside Envoy as a proxy-wasm HTTP
 //! filter: configuration, routes, client selection, Auth0 requests and answers, tokens,
 //! sessions and the per-request flows. Nothing here performs I/O or knows proxy-wasm: the
-//! engine returns values (`flows::Action`) that the filter crate executes with hostcalls, so
-//! everything is unit-tested natively with `cargo test`.
+//! engine's `Runner` (a request) and `Maintenance` (a worker's root) reach the proxy only
+//! through the `engine::host` traits, which the filter crate implements with hostcalls and the
+//! tests in memory, so everything is unit-tested natively with `cargo test`.
 //!
 //! Layers, each using only those before it: `time`, `small_map`, `digest` → `http` → `jwt` →
 //! `config` → `store`, `tokens` → `auth0` → `metrics` → `flows` → `engine`.

@@ -1,5 +1,6 @@
 //! Fixtures shared by the crate's unit tests: a valid configuration, an in-memory CAS store
-//! with shared data's semantics, Redis behind Webdis in memory, and an RSA signing key.
+//! with shared data's semantics, Redis behind Webdis in memory, an RSA signing key, and a
+//! host in memory for the engine (`host`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +15,9 @@ use crate::http::{Callout, CalloutResult};
 use crate::store::kv::{CasKv, KvError};
 use crate::store::redis::COMMANDS;
 use crate::store::SessionRecord;
+
+mod host;
+pub(crate) use host::{FakeHost, FlakyKv};
 
 /// A valid base configuration (clients `web` and `app`, a management client), as JSON.
 pub(crate) fn base_json() -> serde_json::Value {
@@ -274,6 +278,37 @@ pub(crate) fn key_pem() -> &'static str {
 
 pub(crate) fn key(kid: &str) -> RS256KeyPair {
     RS256KeyPair::from_pem(key_pem()).unwrap().with_key_id(kid)
+}
+
+/// The issuer of the base configuration's clients.
+pub(crate) const ISSUER: &str = "https://tenant.eu.auth0.com/";
+
+/// An access token of `ISSUER` signed with `key(kid)`, issued 5 s before `now`, for `azp`,
+/// with Alice's profile and the groups `admin` and `ops`.
+pub(crate) fn sign(
+    kid: &str,
+    audiences: &[&str],
+    azp: &str,
+    now: crate::time::Timestamp,
+    lifetime: u64,
+) -> String {
+    use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
+    let custom = serde_json::json!({
+        "azp": azp, "name": "Alice", "email": "a@x.org",
+        "https://mia-platform.eu/app_metadata": {"groups": ["admin", "ops"]},
+    });
+    let mut claims =
+        jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(lifetime))
+            .with_issuer(ISSUER)
+            .with_subject("auth0|u1");
+    claims = match audiences {
+        [one] => claims.with_audience(*one),
+        many => claims.with_audiences(many.iter().map(|a| a.to_string()).collect()),
+    };
+    claims.issued_at = Some(UnixTimeStamp::from_secs(now.secs - 5));
+    claims.invalid_before = Some(UnixTimeStamp::from_secs(now.secs - 5));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(now.secs - 5 + lifetime));
+    key(kid).sign(claims).unwrap()
 }
 
 pub(crate) fn jwks_json(kids: &[&str]) -> String {

@@ -1,7 +1,17 @@
-//! Drives a request the filter owns: decides who owns it, starts the route's flow, feeds it
-//! the host's results, and counts what its actions mean.
+//! Runs the filter's requests and its root behind the `host` traits: who owns a request, the
+//! exchange that drives the flow of one the filter owns (feeding it the host's results and
+//! counting what its actions mean), the `runner` that executes its actions, and the root's
+//! `maintenance`.
 
-use crate::config::routes::RouteKind;
+pub mod host;
+pub mod maintenance;
+pub mod runner;
+
+pub use host::{HoldHost, Host, RequestHost, RootHost, Verdict};
+pub use maintenance::{Maintenance, Role};
+pub use runner::{HoldInstance, Runner};
+
+use crate::config::routes::{RouteKind, RouteMatch};
 use crate::config::Config;
 use crate::flows::{
     authorize, logout, management, protected, refresh, token, userinfo, Action, Answered, Ctx,
@@ -10,7 +20,7 @@ use crate::flows::{
 use crate::http::error::FilterError;
 use crate::http::{CalloutResult, Reply, RequestHead};
 use crate::metrics::{LoginGrant, MetricEvent};
-use crate::store::{StoreOp, StoreOutcome};
+use crate::store::StoreOutcome;
 use crate::time::Timestamp;
 
 /// Whether the filter owns a request.
@@ -53,8 +63,6 @@ pub struct Exchange {
     flow: Box<dyn Flow>,
     logs: Vec<LogLine>,
     entropy: [u8; ENTROPY_BYTES],
-    /// A store operation under way on Redis (through Webdis callouts).
-    redis: Option<crate::store::redis::RedisOp>,
     /// The route's stat name, and whether it is a user-management route.
     route: &'static str,
     management: bool,
@@ -66,9 +74,8 @@ pub struct Exchange {
     call_started: Option<Timestamp>,
 }
 
-/// How a request starts: passed through, answered at once, or an exchange under way.
+/// How a request the filter owns starts: answered at once, or an exchange under way.
 pub enum Start {
-    PassThrough,
     /// Answered at once, with the lines logged and the stats counted on the way.
     Respond(Reply, Vec<LogLine>, Vec<MetricEvent>),
     /// Boxed: an exchange is large, and a `Start` is moved around on every owned request.
@@ -76,49 +83,15 @@ pub enum Start {
 }
 
 impl Exchange {
-    /// Decides what to do with a request from its head. Cheap for requests the filter does not
-    /// own: only the method and path are looked at.
+    /// Starts the exchange of a request the filter owns: `route` is the route it answers, or
+    /// `None` for a request under a protected prefix (`ownership` decided which).
     pub fn start(
         config: &Config,
         head: &RequestHead,
+        route: Option<RouteMatch>,
         now: Timestamp,
         entropy: [u8; ENTROPY_BYTES],
     ) -> Start {
-        Self::start_owned(
-            config,
-            head,
-            ownership(config, &head.method, &head.path),
-            now,
-            entropy,
-        )
-    }
-
-    /// `start` for a request whose ownership the caller has already decided.
-    pub fn start_owned(
-        config: &Config,
-        head: &RequestHead,
-        ownership: Result<Ownership, FilterError>,
-        now: Timestamp,
-        entropy: [u8; ENTROPY_BYTES],
-    ) -> Start {
-        let route = match ownership {
-            Ok(Ownership::Foreign) => return Start::PassThrough,
-            Ok(Ownership::Route(route)) => Some(route),
-            Ok(Ownership::Protected) => None,
-            Err(refused) => {
-                let mut metrics = Vec::new();
-                let reply = refused.to_reply();
-                let prefix = config.stat_prefix.as_str();
-                crate::metrics::request_end(
-                    &mut metrics,
-                    prefix,
-                    UNREADABLE_PATH,
-                    reply.status,
-                    None,
-                );
-                return Start::Respond(reply, Vec::new(), metrics);
-            }
-        };
         let mut logs = Vec::new();
         let mut grant = None;
         let mut ended_tokens = Vec::new();
@@ -161,7 +134,6 @@ impl Exchange {
             flow,
             logs,
             entropy,
-            redis: None,
             route: route_name,
             management,
             grant,
@@ -172,10 +144,7 @@ impl Exchange {
         exchange.count_action(config, now, &action);
         match action {
             Action::Respond(reply) => Start::Respond(reply, exchange.logs, exchange.metrics),
-            action => {
-                let action = exchange.route_store(config, now, action);
-                Start::Exchange(Box::new(exchange), action)
-            }
+            action => Start::Exchange(Box::new(exchange), action),
         }
     }
 
@@ -191,15 +160,6 @@ impl Exchange {
     }
 
     pub fn on_callout(&mut self, config: &Config, now: Timestamp, result: CalloutResult) -> Action {
-        if let (Some(redis), Some(op)) = (&config.redis, self.redis.as_mut()) {
-            return match op.on_answer(redis, &result, now) {
-                crate::store::redis::RedisStep::Call(callout) => Action::Call(callout),
-                crate::store::redis::RedisStep::Done(outcome) => {
-                    self.redis = None;
-                    self.on_store(config, now, outcome)
-                }
-            };
-        }
         let elapsed_ms = match (&result, self.call_started.take()) {
             (CalloutResult::Failed { elapsed_ms }, _) => *elapsed_ms,
             (_, Some(started)) => now.millis().saturating_sub(started.millis()),
@@ -314,30 +274,7 @@ impl Exchange {
             }
         };
         self.count_action(config, now, &action);
-        self.route_store(config, now, action)
-    }
-
-    /// With the Redis backend, a store operation becomes Webdis callouts (the answers come back
-    /// through `on_callout`); JWKS wants stay with the host's shared data, per Envoy.
-    fn route_store(&mut self, config: &Config, now: Timestamp, action: Action) -> Action {
-        let Some(redis) = &config.redis else {
-            return action;
-        };
-        match action {
-            Action::Store(op) if !matches!(op, StoreOp::WantJwks { .. }) => {
-                let (op, step) = crate::store::redis::RedisOp::start(redis, op, now);
-                match step {
-                    crate::store::redis::RedisStep::Call(callout) => {
-                        self.redis = Some(op);
-                        Action::Call(callout)
-                    }
-                    crate::store::redis::RedisStep::Done(outcome) => {
-                        self.on_store(config, now, outcome)
-                    }
-                }
-            }
-            other => other,
-        }
+        action
     }
 }
 

@@ -3,30 +3,15 @@
 
 use jwt_simple::prelude::{Duration, RSAKeyPairLike, UnixTimeStamp};
 
-use super::flows::{json, Driver, NOW};
+use super::driver::{json, Driver, NOW};
 use super::*;
 use crate::testing::{jwks_json, key};
 
-pub(super) const ISSUER: &str = "https://tenant.eu.auth0.com/";
+pub(super) const ISSUER: &str = crate::testing::ISSUER;
 const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
 
 pub(super) fn sign(kid: &str, audiences: &[&str], azp: &str, lifetime: u64) -> String {
-    let custom = serde_json::json!({
-        "azp": azp, "name": "Alice", "email": "a@x.org",
-        "https://mia-platform.eu/app_metadata": {"groups": ["admin", "ops"]},
-    });
-    let mut claims =
-        jwt_simple::prelude::Claims::with_custom_claims(custom, Duration::from_secs(lifetime))
-            .with_issuer(ISSUER)
-            .with_subject("auth0|u1");
-    claims = match audiences {
-        [one] => claims.with_audience(*one),
-        many => claims.with_audiences(many.iter().map(|a| a.to_string()).collect()),
-    };
-    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
-    claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW.secs - 5));
-    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.secs - 5 + lifetime));
-    key(kid).sign(claims).unwrap()
+    crate::testing::sign(kid, audiences, azp, NOW, lifetime)
 }
 
 fn driver() -> Driver {
@@ -512,7 +497,7 @@ fn a_token_past_the_unknown_kid_cap_is_401_at_once() {
         let store = crate::store::JwksCache::new(&d.kv, &d.config.session_scope);
         let source = |issuer: &str| store.source(issuer);
         for n in 0..MAX_UNKNOWN_KEY_WAITERS as u64 {
-            let result = d.verifier.verify(
+            let result = d.verifier.borrow_mut().verify(
                 &unknown(n),
                 &VerifyAgainst::TokenClient,
                 &d.config,

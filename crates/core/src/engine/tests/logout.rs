@@ -2,7 +2,7 @@
 //! Bearer token on protected routes, on `/userinfo` and `/refreshtoken`; on the worker that
 //! ended it at once, on other workers within `sessionRecheckSeconds`.
 
-use super::flows::{Driver, NOW};
+use super::driver::{Driver, NOW};
 use super::identity::{sign, website_login, ISSUER};
 use super::*;
 use crate::testing::jwks_json;
@@ -59,7 +59,7 @@ fn logout_ends_a_token_however_it_is_presented() {
         let bearer_after = d.request("GET", "/api/orders", &as_bearer, b"");
         assert_eq!(bearer_after.unwrap().status, 401);
         // Another worker goes on from its last read only within the bound.
-        std::mem::swap(&mut d.verifier, &mut elsewhere);
+        std::mem::swap(&mut *d.verifier.borrow_mut(), &mut elsewhere);
         let bearer_elsewhere = d.request("GET", "/api/orders", &as_bearer, b"");
         match recheck {
             0 => assert_eq!(bearer_elsewhere.unwrap().status, 401),

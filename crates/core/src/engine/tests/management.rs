@@ -1,6 +1,6 @@
 //! The management routes driven end to end with the flow tests' driver.
 
-use super::flows::{json, Driver, NOW};
+use super::driver::{json, Driver, NOW};
 use super::*;
 use crate::store::TokenGrant;
 

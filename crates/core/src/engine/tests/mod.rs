@@ -7,6 +7,7 @@ use crate::flows::*;
 #[allow(unused_imports)]
 use crate::http::{Callout, CalloutResult, Reply, RequestHead};
 
+mod driver;
 mod flows;
 mod identity;
 mod logout;

@@ -2,7 +2,7 @@
 //! Auth0 (on another replica, or another worker) wins, with either backend; a Bearer token that
 //! carries its groups is decided without the store.
 
-use super::flows::{Driver, FORM, LOGIN, NOW};
+use super::driver::{Driver, FORM, LOGIN, NOW};
 use super::identity::{sign, token_json, ISSUER};
 use crate::testing::jwks_json;
 

@@ -1,7 +1,7 @@
 //! The flows with the Redis backend: the same behaviour as with shared data, with every store
 //! operation going through Webdis calls (answered by an in-memory Redis).
 
-use super::flows::{json, jwt, token_answer, Driver, FORM, LOGIN};
+use super::driver::{json, jwt, token_answer, Driver, FORM, LOGIN};
 use super::*;
 
 fn redis_driver() -> Driver {

@@ -1,6 +1,7 @@
 //! The stats each flow asks the host to count, driven with the flow tests' driver.
 
-use super::flows::{jwt, logged_in, token_answer, Driver, FORM, LOGIN};
+use super::driver::{jwt, token_answer, Driver, FORM, LOGIN};
+use super::flows::logged_in;
 use super::*;
 use crate::metrics::MetricKind;
 
