@@ -38,7 +38,7 @@ ADMIN_PORT    ?= 9901
 AUTH0_PORT    ?= 8081
 UPSTREAM_PORT ?= 8082
 
-.PHONY: deps build wasm emulator stack-tool test unit lint module-cycles validate-envoy \
+.PHONY: deps build wasm emulator stack-tool test unit lint module-cycles test-layout validate-envoy \
 	integration run clean check-manifests config-schema config-schema-check curl-tour-test \
 	readme-tour-update readme-tour-check api-check openapi-json browser-test bench \
 	bench-script-test noop-filter-wasm soak oci compose-config compose-test fuzz docs-links
@@ -53,7 +53,7 @@ SCHEMATHESIS_PKG := schemathesis==4.32.5 pyyaml==6.0.3
 # wasm-metadce), wrk and util-linux's taskset (the bench), chromium and chromium-driver
 # (browser-test); without their recommended packages: skopeo (the OCI image test), docker.io,
 # docker-compose and debootstrap (compose-test).
-APT_PACKAGES   := curl jq python3-yaml python3-venv redis-server webdis binaryen wrk util-linux \
+APT_PACKAGES   := curl jq g++ python3-yaml python3-venv redis-server webdis binaryen wrk util-linux \
 	chromium chromium-driver
 APT_PACKAGES_NO_RECOMMENDS := skopeo docker.io docker-compose debootstrap
 RUST_TARGET     := wasm32-wasip1
@@ -65,8 +65,9 @@ deps:
 	tools/apt-install.sh $(APT_PACKAGES) --no-install-recommends $(APT_PACKAGES_NO_RECOMMENDS)
 	@rustup target add $(RUST_TARGET) >/dev/null 2>&1 || rustup target add $(RUST_TARGET)
 	@rustup component add $(RUST_COMPONENTS) >/dev/null 2>&1 || rustup component add $(RUST_COMPONENTS)
-	@for tool in $(CARGO_TOOLS); do name=$${tool%@*}; \
-		command -v $$name >/dev/null || test -x $$HOME/.cargo/bin/$$name || cargo install --locked $$tool || exit 1; done
+	@for tool in $(CARGO_TOOLS); do name=$${tool%@*}; version=$${tool#*@}; \
+		{ $$name --version 2>/dev/null || $$HOME/.cargo/bin/$$name --version 2>/dev/null; } | grep -qF " $$version" || \
+		cargo install --locked --force $$tool || exit 1; done
 	@$(MAKE) --no-print-directory -q $(PY_DEPS) || $(MAKE) --no-print-directory $(PY_DEPS)
 
 # A recipe's first line when it runs commands `make deps` installs: fails naming the missing
@@ -107,21 +108,24 @@ emulator:
 unit:
 	cargo test -p auth0-filter-core
 	cargo test -p auth0-emulator
+	cargo test -p auth0-filter-config-schema
 
 # The fuzz targets are outside the workspace (cargo-fuzz's layout): checked here too, so a
 # change to the core's API cannot leave them broken until the next `make fuzz`.
-lint: module-cycles
+lint: module-cycles test-layout
 	cargo fmt --all --check
 	cargo clippy --target wasm32-wasip1 -p auth0-filter -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo check --manifest-path fuzz/Cargo.toml --bins
+	cargo check --locked --manifest-path fuzz/Cargo.toml --bins
 
-# No cycle between sibling modules of the core and filter crates, and every unit-test module in
-# its own file next to its module (tools/module_cycles.py, tools/test_convention.py: each first
-# proves on synthetic trees that it finds what it must).
+# No cycle between sibling modules in any crate of the workspace (tools/module_cycles.py), and
+# every unit-test module in its own file next to its module (tools/test_convention.py). Each
+# first proves on synthetic trees that it finds what it must.
 module-cycles:
 	@python3 tools/module_cycles.py --self-test
 	python3 tools/module_cycles.py
+
+test-layout:
 	@python3 tools/test_convention.py --self-test
 	python3 tools/test_convention.py
 
@@ -171,7 +175,7 @@ readme-tour-check:
 # The shipped Kubernetes manifests (every YAML file under istio/ and envoy-gateway/): each
 # document against its CRD's OpenAPI schema from tests/fixtures/crds/ (tests/check_manifests.py,
 # first proving on tests/fixtures/manifests/ that it rejects what it must), and every plugin
-# configuration in them through the filter's own parser (tests/manifests.rs). Needs no build.
+# configuration in them through the filter's own parser (tests/shipping/manifests.rs). Needs no build.
 # The stamp file's name holds the pins, so changing one reinstalls.
 MANIFEST_CHECK_PKG := jsonschema==4.26.0 cel-python==0.5.0 pyyaml==6.0.3
 empty              :=

@@ -130,7 +130,8 @@ def ratio_figure(name, runs, target, higher_is_better=True):
 def measure_throughput(stack, args):
     seconds, pairs, conns = args.seconds, args.pairs, 16
     _, shipped, _ = stack.envoy("shipped")
-    _, bare, _ = stack.envoy("bare", bare=True)
+    _, bare, _ = stack.envoy("bare", render=lambda listen, admin: shapes.straight_to_auth0(
+        shapes.without_wasm(stack.shipped_config(listen, admin))))
     get = lambda port, path, script=None: lambda: wrk(  # noqa: E731
         f"http://127.0.0.1:{port}{path}", seconds, conns, script)
     figures = shapes.measure_pass_through(stack, args, together, ratio_figure)

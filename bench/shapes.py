@@ -164,6 +164,16 @@ def with_oauth2(config, auth0_port):
     return config.replace("  clusters:\n", OAUTH2_SECRETS + "  clusters:\n", 1)
 
 
+def straight_to_auth0(config):
+    """A rendered envoy/envoy.template.yaml whose `/oauth/token` route goes to the Auth0 cluster
+    (the emulator) instead of the upstream: with `without_wasm`, P2's baseline, a login proxied
+    by the same Envoy straight to Auth0."""
+    route = '{ match: { path: "/oauth/token" }, route: { cluster: upstream } }'
+    if route not in config:
+        raise SystemExit("bench: the shipped configuration has no /oauth/token route to redirect")
+    return config.replace(route, route.replace("cluster: upstream", "cluster: auth0"), 1)
+
+
 def without_wasm(config):
     """A rendered envoy/envoy.template.yaml without its Wasm filter."""
     start = config.index("          - name: envoy.filters.http.wasm\n")

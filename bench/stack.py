@@ -66,24 +66,15 @@ class Stack:
         return auth0_stack.render(*mode, listen, admin, self.auth0_port, self.upstream_port,
                                   wasm)
 
-    def envoy(self, name, bare=False, overrides=None, concurrency=1, wasm=WASM, hold=False,
-              render=None):
+    def envoy(self, name, overrides=None, concurrency=1, wasm=WASM, hold=False, render=None):
         """Starts an Envoy (the shipped config, with `wasm` as its module; `hold`: in the hold
         mode; `overrides`: top-level filter configuration members; `render(listen, admin)`: the
-        config it returns instead; `bare`: bench/envoy-bare.template.yaml); returns (Envoy,
-        listen port, admin port)."""
+        config it returns instead); returns (Envoy, listen port, admin port)."""
         args = ["--use-auth0", self.auth0_port, "--use-upstream", self.upstream_port,
                 "--envoy-concurrency", concurrency, *ENVOY_CPUS, "--wasm", wasm]
-        if render or bare:
+        if render:
             listen, admin = auth0_stack.ports(2)
-            if render:
-                text = render(listen, admin)
-            else:
-                text = (REPO / "bench" / "envoy-bare.template.yaml").read_text()
-                for key, value in [("LISTEN_PORT", listen), ("ADMIN_PORT", admin),
-                                   ("AUTH0_PORT", self.auth0_port),
-                                   ("UPSTREAM_PORT", self.upstream_port)]:
-                    text = text.replace("{{" + key + "}}", str(value))
+            text = render(listen, admin)
             config = self.dir / f"envoy-{name}.yaml"
             config.write_text(text)
             args += ["--envoy-config", config, "--listen-port", listen, "--admin-port", admin]

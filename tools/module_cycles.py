@@ -48,11 +48,12 @@ CRATE_ROOTS = [
     "emulator/src/main.rs",
     "tests/harness/mod.rs",
     "bench/noop-filter/src/lib.rs",
+    "tools/config-schema/src/lib.rs",
 ]
 
-# Cycles tolerated for now, as (crate root, directory's module path, the modules of the
-# strongly connected component): a component whose modules are all inside one listed set is
-# reported as a warning, not a failure. Only in code under rewrite; to be emptied.
+# Cycles accepted, as (crate root, directory's module path, the modules of the strongly
+# connected component): a component whose modules are all inside one listed set is reported
+# as a warning, not a failure. None is accepted.
 ALLOWED_CYCLES = []
 
 # Printed per component at most; the count of the rest is given.

@@ -17,7 +17,17 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ["crates/*/src", "emulator/src", "bench/noop-filter/src", "fuzz/src", "tests/harness"]
+SOURCES = [
+    "crates/*/src",
+    "emulator/src",
+    "bench/noop-filter/src",
+    "fuzz/src",
+    "fuzz/fuzz_targets",
+    "tools/config-schema/src",
+    "tests/harness",
+    "tests/behaviour",
+    "tests/shipping",
+]
 
 # Paths (prefixes, relative to the repository) exempt from the check: none.
 ALLOWED: list = []

@@ -1,7 +1,7 @@
 //! The adversarial suite: what an attacker tries against the shipped Envoy configuration and
 //! filter configuration, through a real Envoy. Every test here is an attack that must be
 //! refused (docs/security.md lists the threat model); attacks on the gateway's resources are in
-//! `tests/security_limits.rs`. Run through `make test`, on shared data
+//! `tests/behaviour/security_limits.rs`. Run through `make test`, on shared data
 //! and again on Redis.
 
 use std::collections::HashMap;

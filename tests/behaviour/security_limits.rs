@@ -1,7 +1,7 @@
 //! The adversarial suite, second part: what an attacker tries to hold the gateway's resources
 //! (connections, slow requests, requests waiting for signing keys, requests abandoned during an
 //! Auth0 call), against the shipped Envoy configuration through a real Envoy. The first part
-//! is `tests/security.rs`; docs/security.md lists the threat model. Run through `make test`.
+//! is `tests/behaviour/security.rs`; docs/security.md lists the threat model. Run through `make test`.
 
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,7 @@
 # ADMIN_URL Envoy's admin interface (http://localhost:9901); without it the admin steps are
 # skipped. `make run` prints `--print`'s output, README's tour block is that output
 # (`make readme-tour-update`), and `make test` runs the tour against `make run`'s processes
-# (`make curl-tour-test`) and, through tests/integration.rs, in every session store and
+# (`make curl-tour-test`) and, through tests/behaviour/integration.rs, in every session store and
 # body-reading mode.
 #
 # Each command runs as printed, with the values earlier steps answered in place of

@@ -121,7 +121,7 @@ impl Redis {
             ])
             .args(&allowed);
         let mut proc = Proc::spawn("redis-server", &mut command, &log)
-            .map_err(|e| format!("{e} (apt-get install redis-server)"))?;
+            .map_err(|e| format!("{e} (run `make deps`: redis-server)"))?;
         let listening = proc
             .wait_listening(self.redis_port)
             .map_err(|e| e.to_string());
@@ -159,7 +159,7 @@ impl Redis {
         let mut command = Command::new("webdis");
         command.arg(&config_path);
         let mut proc = Proc::spawn("webdis", &mut command, &log)
-            .map_err(|e| format!("{e} (apt-get install webdis)"))?;
+            .map_err(|e| format!("{e} (run `make deps`: webdis)"))?;
         let listening = proc
             .wait_listening(self.webdis_port)
             .map_err(|e| e.to_string());

@@ -7,15 +7,11 @@
 //! `envoy --mode validate` on the same rendering; `make compose-test` (tests/compose/run.sh)
 //! runs the stack for real.
 
-use std::path::PathBuf;
 use std::process::Command;
 
+use harness::repo;
 use serde::Deserialize;
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -22,14 +22,11 @@ use auth0_filter_core::config::routes::RouteKind;
 use auth0_filter_core::config::{BodyReading, Config, Plugin};
 use harness::{
     filled_original_config, original_gateway_fields, plugin_configurations,
-    plugin_configurations_in, render_template_in, shipped_manifest_files, FilterConfig, Ports,
+    plugin_configurations_in, render_template_in, repo, shipped_manifest_files, FilterConfig,
+    Ports,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(repo().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))

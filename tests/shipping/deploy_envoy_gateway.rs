@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth0_filter_core::config::{BodyReading, Plugin};
-use harness::{FilterConfig, Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
+use harness::{repo, FilterConfig, Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
 use serde_json::{json, Value};
 
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
@@ -28,10 +28,6 @@ const FORGED: [(&str, &str); 4] = [
     ("x-auth0-client-type", "website"),
     ("x_auth0_user_id", "auth0|attacker"),
 ];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Every document of every YAML file in envoy-gateway/, as JSON values.
 fn manifests() -> Vec<Value> {

@@ -6,19 +6,14 @@
 //! logout, `/userinfo`, protected routes, management and import, and the upstream receives
 //! only the requests the filter let through. Needs ENVOY_BIN, EMULATOR_BIN and WASM_PATH.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{FilterConfig, Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
+use harness::{repo, FilterConfig, Gateway, Ports, ALICE, APP_KEY, WEB_KEY};
 use serde_json::{json, Value};
 
 const ALICE_ID: &str = "auth0|0000000000000000000000a1";
 const ADMIN: (&str, &str) = ("secret", "admin-api-key");
 const JSON_ACCEPT: (&str, &str) = ("accept", "application/json");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The Envoy bootstrap the control-plane translation makes of `istio/<shape>` for these ports.
 fn istio_config(

@@ -11,12 +11,8 @@ use std::path::PathBuf;
 
 use auth0_filter_core::config::Plugin;
 use harness::{
-    plugin_configurations, shipped_manifest_files, yaml_files, MANIFEST_DIRS, WASM_TYPE,
+    plugin_configurations, repo, shipped_manifest_files, yaml_files, MANIFEST_DIRS, WASM_TYPE,
 };
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Each configuration of the files, with the filter's verdict.
 fn verdicts(files: &[PathBuf]) -> Vec<(String, Result<Plugin, String>)> {

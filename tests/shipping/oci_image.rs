@@ -7,11 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use harness::repo;
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn wasm_path() -> PathBuf {
     let path = PathBuf::from(std::env::var("WASM_PATH").expect("WASM_PATH (make test sets it)"));

@@ -185,7 +185,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 3600), extend("default" = 600)))]
     pub(super) login_state_ttl_seconds: Option<u64>,
-    /// Where sessions, login states and the management token live; shared data by default.
+    /// Where sessions, the live-users set and the management token live; shared data by default.
     #[serde(default)]
     pub(super) session_store: Option<RawSessionStore>,
     /// Clock skew allowed on the `exp` and `nbf` of the tokens the filter verifies.
@@ -203,7 +203,7 @@ pub(super) struct RawConfig {
     pub(super) body_reading: Option<super::BodyReading>,
 }
 
-/// Where sessions, login states, the live-users set and the management token live.
+/// Where sessions, the live-users set and the management token live.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[cfg_attr(

@@ -95,7 +95,7 @@ impl Ctx<'_> {
     }
 
     /// Says that the session of `token` is being ended, so this worker forgets what it last
-    /// read of it at once (`flow::protected`), instead of within `sessionRecheckSeconds`.
+    /// read of it at once (`flows::protected`), instead of within `sessionRecheckSeconds`.
     pub fn session_ended(&mut self, token: &str) {
         self.ended_tokens.push(token.to_string());
     }

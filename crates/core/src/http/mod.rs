@@ -30,6 +30,7 @@ pub struct RequestHead {
 
 impl RequestHead {
     /// Builds a head from a header list, pseudo-headers included.
+    #[cfg(test)]
     pub fn from_headers(headers: &[(&str, &str)]) -> Self {
         Self::from_pairs(
             headers

@@ -149,7 +149,7 @@ pub struct Verified {
     pub own_groups: std::rc::Rc<std::cell::OnceCell<String>>,
     /// What a Bearer request last read of the token's session, shared by every cache hit
     /// after it, so repeat requests within `sessionRecheckSeconds` skip the store read (see
-    /// `flow::protected`).
+    /// `flows::protected`).
     pub session_seen: std::rc::Rc<std::cell::RefCell<Option<SessionSeen>>>,
 }
 
