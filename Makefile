@@ -41,7 +41,7 @@ UPSTREAM_PORT ?= 8082
 .PHONY: deps build wasm emulator stack-tool test unit lint module-cycles test-layout validate-envoy \
 	integration run clean check-manifests config-schema config-schema-check curl-tour-test \
 	readme-tour-update readme-tour-check api-check openapi-json browser-test bench \
-	bench-script-test noop-filter-wasm soak oci compose-config compose-test fuzz docs-links
+	bench-script-test bench-docs noop-filter-wasm soak oci compose-config compose-test fuzz docs-links
 
 # API contract tooling (make api-check, make openapi-json), pinned, in the same .venv.
 SCHEMATHESIS     := $(VENV)/bin/schemathesis
@@ -252,6 +252,10 @@ api-check: build $(SCHEMATHESIS) stack-tool
 bench: build noop-filter-wasm stack-tool
 	$(call need,wrk taskset twiggy)
 	$(STACK_ENV) python3 bench/bench.py $(if $(BENCH_SMOKE),--smoke)
+
+# docs/performance.md's figures: the last `make bench` run's (target/bench/latest.json).
+bench-docs:
+	python3 bench/performance_block.py
 
 bench-script-test: build noop-filter-wasm stack-tool
 	$(call need,wrk taskset twiggy)

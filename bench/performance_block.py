@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Writes the figures of the last `make bench` (target/bench/latest.json) into
+docs/performance.md, between its `bench-numbers` markers, so the page shows one run's output
+and nothing else. `make bench-docs` runs it; `--check` fails when the page differs.
+
+Usage: bench/performance_block.py [--check] [LATEST_JSON]
+"""
+import json
+import pathlib
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+PAGE = REPO / "docs" / "performance.md"
+START, END = "<!-- bench-numbers:start -->", "<!-- bench-numbers:end -->"
+
+
+def verdict(figure):
+    if figure.get("met") is None:
+        return "reference"
+    comparison = "≤" if figure["kind"] in ("us_added", "mb_added", "bytes") else "≥"
+    target = figure["target"]
+    if figure["kind"] == "bytes":
+        target = f"{target:,} bytes"
+    elif figure["kind"] == "us_added":
+        target = f"{target:g} µs"
+    elif figure["kind"] == "mb_added":
+        target = f"+{target:g} MB"
+    return f"{comparison} {target} {'OK' if figure['met'] else 'MISS'}"
+
+
+def row(figure):
+    kind = figure["kind"]
+    if kind == "ratio":
+        value, spread = f"{figure['median']:.3f}", f"{figure['min']:.3f}..{figure['max']:.3f}"
+    elif kind == "us_added":
+        value = f"+{figure['median']:.1f} µs"
+        spread = f"{figure['min']:.1f}..{figure['max']:.1f}"
+        ratio = figure.get("ratio")
+        if isinstance(ratio, dict) and ratio.get("median") is not None:
+            spread += f"; rps ratio {ratio['median']:.3f}"
+    elif kind == "mb_added":
+        value = (f"+{figure['median']:.1f} MB ({figure['baseline_rss_mb']} → "
+                 f"{figure['live_rss_mb']} MB, {figure['sessions']} sessions)")
+        spread = (f"after expiry and sweep {figure['after_expiry_rss_mb']} MB; "
+                  f"{figure['released_after_seconds']} s later {figure['released_rss_mb']} MB "
+                  f"(+{figure['released_added_mb']})")
+    else:
+        value, spread = f"{figure['bytes']:,} bytes", ""
+    return f"| {figure['name']} | {value} | {spread} | {verdict(figure)} |"
+
+
+def block(result):
+    lines = [
+        START,
+        f"Figures from one `make bench` run ({result['envoy_workers']} Envoy worker, "
+        f"{result['pairs']} side-by-side pairs of {result['seconds_per_run']} s per ratio)",
+        "on this project's 2-core VM, written here from `target/bench/latest.json` by",
+        "`make bench-docs`.",
+        "",
+        "| Figure | Median | Spread (min..max) | Target |",
+        "|---|---|---|---|",
+    ]
+    lines += [row(f) for f in result["figures"]]
+    size = next((f for f in result["figures"] if f["kind"] == "bytes"), None)
+    if size and size.get("crates"):
+        total = sum(c["bytes"] for c in size["crates"])
+        lines += ["", f"P3 per crate (code and data of the build with names kept, "
+                      f"{total:,} bytes, before `wasm-opt`):", "",
+                  "| Crate | Bytes |", "|---|---|"]
+        crates = size["crates"]
+        lines += [f"| {c['crate']} | {c['bytes']:,} |" for c in crates[:14]]
+        if crates[14:]:
+            rest = sum(c["bytes"] for c in crates[14:])
+            lines.append(f"| {len(crates) - 14} more | {rest:,} |")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    latest = pathlib.Path(args[0]) if args else REPO / "target" / "bench" / "latest.json"
+    result = json.loads(latest.read_text())
+    if result.get("smoke"):
+        sys.exit(f"{latest} is a smoke run: its figures judge nothing")
+    page = PAGE.read_text()
+    before, rest = page.split(START, 1)
+    _, after = rest.split(END, 1)
+    updated = before + block(result) + after
+    if "--check" in sys.argv[1:]:
+        if updated != page:
+            sys.exit("docs/performance.md does not show target/bench/latest.json: run `make bench-docs`")
+        return
+    PAGE.write_text(updated)
+    print(f"docs/performance.md: the figures of {latest}")
+
+
+if __name__ == "__main__":
+    main()
