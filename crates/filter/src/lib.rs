@@ -173,6 +173,9 @@ pub(crate) struct HttpHost {
     context_id: u32,
     me: Weak<RefCell<HttpState>>,
     waiters: Waiters,
+    /// Whether this request put a callout or a wake-up in the registry: only then does its
+    /// end have entries to remove.
+    registered: bool,
 }
 
 impl HttpState {
@@ -216,6 +219,7 @@ impl Host for HttpHost {
 
     fn dispatch(&mut self, callout: &Callout) -> Result<u32, String> {
         let token = dispatch(callout)?;
+        self.registered = true;
         // Only the root consults this, for callouts made while it woke this request; answers
         // routed here directly are dropped from it then.
         self.waiters
@@ -281,6 +285,7 @@ impl RequestHost for HttpHost {
     }
 
     fn wake_at(&mut self, due_ms: u64) {
+        self.registered = true;
         let mut registry = self.waiters.borrow_mut();
         registry.waiters.push(Waiter {
             context_id: self.context_id,
@@ -309,6 +314,9 @@ impl Drop for FilterHttp {
             return;
         };
         let HttpState { runner, host } = &mut *state;
+        if !host.registered {
+            return;
+        }
         let abandoned = {
             let Ok(mut registry) = host.waiters.try_borrow_mut() else {
                 return;

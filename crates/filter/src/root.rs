@@ -189,6 +189,7 @@ impl RootContext for FilterRoot {
                     context_id,
                     me: me.clone(),
                     waiters: Rc::clone(&self.waiters),
+                    registered: false,
                 },
             })
         });

@@ -37,6 +37,9 @@ pub enum Ownership {
 /// The stat name of requests refused for their path.
 pub const UNREADABLE_PATH: &str = "unreadable_path";
 
+/// The stat name of requests under a protected prefix.
+pub const PROTECTED: &str = "protected";
+
 /// Who owns a request, decided on its normalised path (`crate::http::path`). A path without one
 /// reading is refused, whatever route it might be: with protected prefixes, any such path could
 /// be one in disguise. A protected prefix covers the raw path or the normalised one, in any
@@ -104,7 +107,7 @@ impl Exchange {
             ended_tokens: &mut ended_tokens,
         };
         let (route_name, management) = match &route {
-            None => ("protected", false),
+            None => (PROTECTED, false),
             Some(route) => (route.kind.metric_name(), route.kind.is_management()),
         };
         let started = match route {

@@ -12,8 +12,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::host::{callout_answer, RequestHost, Verdict};
-use super::{ownership, Exchange, Ownership, Start, UNREADABLE_PATH};
+use super::{ownership, Exchange, Ownership, Start, PROTECTED, UNREADABLE_PATH};
 use crate::config::Config;
+use crate::flows::protected::remembered_bearer;
 use crate::flows::{Action, LogLevel, LogLine, ENTROPY_BYTES};
 use crate::http::error::FilterError;
 use crate::http::{CalloutResult, RequestHead};
@@ -116,6 +117,10 @@ impl Runner {
             Ok(Ownership::Protected) => None,
             Err(refused) => return self.refuse_path(host, &config, refused, end_of_stream),
         };
+        let at = host.now();
+        if route.is_none() && self.forward_remembered_bearer(host, &config, &pairs, at) {
+            return Verdict::Continue;
+        }
         let kept = pairs
             .iter()
             .filter(|(name, _)| !forged || !is_identity(name))
@@ -131,14 +136,13 @@ impl Runner {
                 .client_address()
                 .and_then(|address| crate::http::ip_of_address(&address));
         }
-        let at = host.now();
         if owned && !host.fill_random(&mut entropy) {
             host.log(LogLevel::Error, "the host gave no random bytes");
             let error = FilterError::internal("no randomness");
             return self.run(host, Action::Respond(error.to_reply()), end_of_stream, at);
         }
         self.request_id = head.header("x-request-id").unwrap_or_default().to_string();
-        self.route = route.as_ref().map_or("protected", |r| r.kind.metric_name());
+        self.route = route.as_ref().map_or(PROTECTED, |r| r.kind.metric_name());
         match Exchange::start(&config, &head, route, at, entropy) {
             Start::Respond(reply, logs, metrics) => {
                 self.emit(host, logs, metrics);
@@ -150,6 +154,37 @@ impl Runner {
                 self.hold_instead_of_pause(host, verdict, end_of_stream, at)
             }
         }
+    }
+
+    /// A protected request answered from the worker's memory of its Bearer token
+    /// (`flows::protected::remembered_bearer`): its identity headers are set and it goes on,
+    /// counted as the exchange would count it. `false`: the exchange decides.
+    fn forward_remembered_bearer<H: RequestHost>(
+        &self,
+        host: &mut H,
+        config: &Config,
+        pairs: &[(&str, &[u8])],
+        at: Timestamp,
+    ) -> bool {
+        let Some(token) = crate::http::sole_bearer(pairs) else {
+            return false;
+        };
+        let Ok(mut verifier) = self.verifier.try_borrow_mut() else {
+            return false;
+        };
+        let remembered = remembered_bearer(config, &mut verifier, token, at);
+        drop(verifier);
+        let Some(headers) = remembered else {
+            return false;
+        };
+        for (name, value) in &headers {
+            host.set_request_header(name, value);
+        }
+        let mut metrics = Vec::with_capacity(1);
+        let prefix = config.stat_prefix.as_str();
+        crate::metrics::request_end(&mut metrics, prefix, PROTECTED, 200, None);
+        host.record(metrics);
+        true
     }
 
     /// A path without one reading: refused, whatever route it might be.

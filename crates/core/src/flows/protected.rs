@@ -9,11 +9,13 @@ use super::identity::{groups, issuer, KeyWaits};
 use super::shared::presented_token_and_source;
 use super::{Action, Ctx, Flow, Step};
 use crate::config::routes::RouteKind;
+use crate::config::Config;
 use crate::http::error::FilterError;
 use crate::http::{Reply, RequestHead};
 use crate::jwt::{Verified, VerifyError};
 use crate::store::{StoreOp, StoreOutcome};
-use crate::tokens::verifier::VerifyAgainst;
+use crate::time::Timestamp;
+use crate::tokens::verifier::{Verifier, VerifyAgainst};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -125,30 +127,73 @@ impl ProtectedFlow {
 
     /// Lets the request go with its identity headers; `user_groups` comma-joined.
     fn forward(&self, ctx: &Ctx<'_>, verified: &Verified, user_groups: String) -> Step {
-        let protected = ctx
-            .config
-            .protected
-            .as_ref()
-            .ok_or_else(|| FilterError::internal("protected routes are not configured"))?;
-        // Verification found the client from the token's `azp`.
-        let client = verified
-            .authorized_party()
-            .and_then(|azp| ctx.config.client_by_id(azp))
-            .ok_or_else(|| FilterError::internal("the verified token names no client"))?;
         Ok(Action::Forward {
-            set_headers: vec![
-                (
-                    Arc::clone(&protected.user_id_header),
-                    verified.subject.to_string(),
-                ),
-                (Arc::clone(&protected.groups_header), user_groups),
-                (
-                    Arc::clone(&protected.client_type_header),
-                    client.name.clone(),
-                ),
-            ],
+            set_headers: identity_headers(ctx.config, verified, user_groups)?,
         })
     }
+}
+
+/// The identity headers a verified request goes upstream with; `user_groups` comma-joined.
+fn identity_headers(
+    config: &Config,
+    verified: &Verified,
+    user_groups: String,
+) -> Result<Vec<(Arc<str>, String)>, FilterError> {
+    let protected = config
+        .protected
+        .as_ref()
+        .ok_or_else(|| FilterError::internal("protected routes are not configured"))?;
+    // Verification found the client from the token's `azp`.
+    let client = verified
+        .authorized_party()
+        .and_then(|azp| config.client_by_id(azp))
+        .ok_or_else(|| FilterError::internal("the verified token names no client"))?;
+    Ok(vec![
+        (
+            Arc::clone(&protected.user_id_header),
+            verified.subject.to_string(),
+        ),
+        (Arc::clone(&protected.groups_header), user_groups),
+        (
+            Arc::clone(&protected.client_type_header),
+            client.name.clone(),
+        ),
+    ])
+}
+
+/// The groups of a Bearer token's session as this worker last read them, while that read is
+/// within `protectedRoutes.sessionRecheckSeconds`: the request needs no store read. A `sid`
+/// cookie has its session read on every request.
+fn recent_session_groups(
+    config: &Config,
+    verified: &Verified,
+    from_cookie: bool,
+    now: Timestamp,
+) -> Option<String> {
+    let recheck = config
+        .protected
+        .as_ref()
+        .map_or(0, |p| p.session_recheck_seconds);
+    let seen = verified.session_seen.borrow();
+    seen.as_ref()
+        .filter(|seen| !from_cookie && now.secs < seen.at.saturating_add(recheck))
+        .map(|seen| seen.groups.clone())
+}
+
+/// The identity headers of a protected request whose only credential is the Bearer `token`,
+/// when this worker can answer it from memory alone: it verified the token (for the client its
+/// `azp` names, unexpired) and read its session within `sessionRecheckSeconds`. That is what
+/// `start` would conclude without a store read, and the hot path of an API behind the
+/// gateway, so it skips building the request's head and exchange. `None`: `start` decides.
+pub fn remembered_bearer(
+    config: &Config,
+    verifier: &mut Verifier,
+    token: &str,
+    now: Timestamp,
+) -> Option<Vec<(Arc<str>, String)>> {
+    let verified = verifier.remembered(token, config, now)?;
+    let user_groups = recent_session_groups(config, &verified, false, now)?;
+    identity_headers(config, &verified, user_groups).ok()
 }
 
 impl Flow for ProtectedFlow {
@@ -161,16 +206,10 @@ impl Flow for ProtectedFlow {
                     .clone();
                 // A Bearer token's session read within `sessionRecheckSeconds` answers again,
                 // so a hot token costs no store read on every request; a `sid` is read always.
-                let recheck = ctx
-                    .config
-                    .protected
-                    .as_ref()
-                    .map_or(0, |p| p.session_recheck_seconds);
-                let seen = verified.session_seen.borrow().clone();
-                if let Some(seen) = seen.filter(|seen| {
-                    !self.from_cookie && ctx.now.secs < seen.at.saturating_add(recheck)
-                }) {
-                    return self.forward(ctx, &verified, seen.groups);
+                if let Some(groups) =
+                    recent_session_groups(ctx.config, &verified, self.from_cookie, ctx.now)
+                {
+                    return self.forward(ctx, &verified, groups);
                 }
                 let key = verified.session_key.clone();
                 self.verified = Some((verified, own_groups));

@@ -144,11 +144,34 @@ impl RequestHead {
     /// The `Bearer` token of the `Authorization` header, if any. A repeated `Authorization`
     /// presents none: which copy the upstream would read is not known, so neither vouches.
     pub fn bearer_token(&self) -> Option<&str> {
-        let value = self.single_header("authorization").ok()??.trim();
-        let (scheme, token) = value.split_once(' ')?;
-        let token = token.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+        bearer_of(self.single_header("authorization").ok()??)
     }
+}
+
+/// The token of an `Authorization: Bearer` value.
+pub fn bearer_of(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The Bearer token of a request's header list when it is the request's only credential: one
+/// `Authorization` header and no `Cookie` header (a `sid` cookie would win over it). `None`
+/// does not mean there is no token, only that `RequestHead` has to tell.
+pub fn sole_bearer<'a>(pairs: &[(&str, &'a [u8])]) -> Option<&'a str> {
+    let mut token = None;
+    for (name, value) in pairs {
+        if name.eq_ignore_ascii_case("cookie") {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("authorization") {
+            if token.is_some() {
+                return None;
+            }
+            token = Some(bearer_of(std::str::from_utf8(value).ok()?)?);
+        }
+    }
+    token
 }
 
 /// The IP of an Envoy address (`1.2.3.4:5678`, `[::1]:5678`), or `None` if it is not one.

@@ -90,10 +90,7 @@ impl Verifier {
         now: Timestamp,
         waiting: bool,
     ) -> Result<Verified, VerifyError> {
-        if self.namespaces != config.custom_claims_namespaces {
-            self.cache = VerifiedCache::default();
-            self.namespaces.clone_from(&config.custom_claims_namespaces);
-        }
+        self.follow_namespaces(config);
         let expect = match against {
             VerifyAgainst::Expectation(expect) => {
                 if let Some(hit) = self.cache.get(token, now, |e, _| e == &**expect) {
@@ -102,14 +99,7 @@ impl Verifier {
                 Arc::clone(expect)
             }
             VerifyAgainst::TokenClient => {
-                // A hit still has to be the current configuration's expectation for the
-                // client its `azp` names.
-                let current = |e: &Expectation, v: &Verified| {
-                    v.authorized_party()
-                        .and_then(|azp| config.client_by_id(azp))
-                        .is_some_and(|c| *c.access_expectation == *e)
-                };
-                if let Some(hit) = self.cache.get(token, now, current) {
+                if let Some(hit) = self.remembered_for_token_client(token, config, now) {
                     return Ok(hit);
                 }
                 let client = config.client_of_token(token).ok_or(VerifyError::NoClient)?;
@@ -150,6 +140,39 @@ impl Verifier {
                 }
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// A token this worker verified for the client its `azp` names, still unexpired, as the
+    /// configuration now loaded expects it: what `verify` with `VerifyAgainst::TokenClient`
+    /// answers from its cache, or `None` where that would need the token decoded.
+    pub fn remembered(&mut self, token: &str, config: &Config, now: Timestamp) -> Option<Verified> {
+        self.follow_namespaces(config);
+        self.remembered_for_token_client(token, config, now)
+    }
+
+    fn remembered_for_token_client(
+        &mut self,
+        token: &str,
+        config: &Config,
+        now: Timestamp,
+    ) -> Option<Verified> {
+        // A hit still has to be the current configuration's expectation for the client its
+        // `azp` names.
+        let current = |e: &Expectation, v: &Verified| {
+            v.authorized_party()
+                .and_then(|azp| config.client_by_id(azp))
+                .is_some_and(|c| *c.access_expectation == *e)
+        };
+        self.cache.get(token, now, current)
+    }
+
+    /// Cached entries remember groups read under the configuration's claim namespaces: other
+    /// namespaces start the cache afresh.
+    fn follow_namespaces(&mut self, config: &Config) {
+        if self.namespaces != config.custom_claims_namespaces {
+            self.cache = VerifiedCache::default();
+            self.namespaces.clone_from(&config.custom_claims_namespaces);
         }
     }
 
