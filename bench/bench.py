@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """`make bench`: the filter's cost as ratios measured side by side in one run (real Envoy 1.40
 with one worker, the release .wasm, the Auth0 emulator and an echo upstream on loopback, load
-from wrk). P1 and P5 run each pair's A and B side by side on one core, P2 alternates A B A B;
-each figure is the median of the per-pair figures, with the min/max as its spread and the raw
-requests/s. Prints one table and writes
+from wrk). P1, P5 and the native anchors (bench/anchors.py) run each pair's A and B side by side
+on one core, P2 alternates A B A B; each figure is the median of the per-pair figures, with the
+min/max as its spread and the raw requests/s. Prints one table and writes
 target/bench/latest.json. docs/performance.md describes the figures.
 
-Usage: bench.py [--smoke]   (--smoke: same code paths in seconds, no target is judged)
+Usage: bench.py [--smoke] [--pass-through-only | --anchors-only] [--sessions N]
+(--smoke: same code paths in seconds, no target is judged)
 """
 import argparse
 import datetime
@@ -14,9 +15,11 @@ import json
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 
+import anchors
 import shapes
 import sizes
 from stack import (APP_LOGIN, OUT, WASM, Stack, cpu_seconds, http, lua_script,
@@ -183,6 +186,7 @@ def measure_throughput(stack, args):
                     "ratio": summary([b["rps"] / a["rps"] for a, b in runs])})
     print(f"  P5: {statistics.median(added):.1f} us {figures[-1]['cpu_us_per_request']}",
           flush=True)
+    figures += anchors.measure(stack, args, sys.modules[__name__], figures)
     p2 = next(f for f in figures if f["name"].startswith("P2"))
     login_rps = statistics.median(b for _, b in p2["raw_rps"])
     return figures, login_rps
@@ -297,8 +301,15 @@ def fmt_row(f, width=62):
     elif f["kind"] == "us_added":
         value = f"{f['median']:.1f}"
         spread = f"{f['min']:.1f}..{f['max']:.1f}"
+        target = "(ref)" if f["target"] is None else f"<= {f['target']}"
+        raw = (f"rps ratio {f['ratio']['median']:.3f}, " if f.get("ratio") else "") + \
+            "CPU us/request " + " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["cpu_us_per_request"])
+    elif f["kind"] == "cpu_ratio":
+        value = f"{f['median']:.3f}"
+        spread = f"{f['min']:.3f}..{f['max']:.3f}"
         target = f"<= {f['target']}"
-        raw = "CPU us/request " + " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["cpu_us_per_request"])
+        raw = (f"rps ratio {f['ratio']['median']:.3f}, CPU us/request "
+               + " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["cpu_us_per_request"]))
     elif f["kind"] == "mb_added":
         value = f"{f['median']:+.1f}"
         spread = f"released {f['released_added_mb']:+.1f}"
@@ -331,6 +342,8 @@ def main():
     parser.add_argument("--sessions", type=int, help="P4's live sessions (default 100k)")
     parser.add_argument("--pass-through-only", action="store_true",
                         help="only P1, the pass-through cost of each deployment shape")
+    parser.add_argument("--anchors-only", action="store_true",
+                        help="only the native anchors (bench/anchors.py)")
     args = parser.parse_args()
     args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
     sessions = args.sessions or (1_000 if args.smoke else 100_000)
@@ -340,30 +353,35 @@ def main():
         stack.upstreams()
         if args.pass_through_only:
             figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
+        elif args.anchors_only:
+            figures = anchors.measure(stack, args, sys.modules[__name__])
         else:
             figures, login_rps = measure_throughput(stack, args)
             figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20,
                                           10 if args.smoke else 600))
     finally:
         stack.stop()
-    size = sizes.module_size(WASM)
-    figures.append(size)
+    size = None if args.anchors_only else sizes.module_size(WASM)
+    if size:
+        figures.append(size)
     produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
-    if args.smoke and not args.pass_through_only:
+    if args.smoke and not (args.pass_through_only or args.anchors_only):
         memory = next(f for f in figures if f["kind"] == "mb_added")
         produced = produced and memory["sessions"] >= sessions and bool(size["crates"])
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "smoke": args.smoke, "pairs": args.pairs, "seconds_per_run": args.seconds,
               "envoy_workers": 1, "figures": figures}
     name = ("smoke.json" if args.smoke else
-            "pass-through.json" if args.pass_through_only else "latest.json")
+            "pass-through.json" if args.pass_through_only else
+            "anchors.json" if args.anchors_only else "latest.json")
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
     width = max(len(f["name"]) for f in figures)
     print(f"{'figure':<{width}} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
           "raw rps per pair (A/B)")
     for f in figures:
         print(fmt_row(f, width))
-    print(sizes.crate_table(size))
+    if size:
+        print(sizes.crate_table(size))
     print(f"written: {OUT / name}" + ("  (smoke: targets not judged)" if args.smoke else ""))
     if not produced:
         raise SystemExit("bench: a figure was not produced")

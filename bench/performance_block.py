@@ -17,7 +17,8 @@ START, END = "<!-- bench-numbers:start -->", "<!-- bench-numbers:end -->"
 def verdict(figure):
     if figure.get("met") is None:
         return "reference"
-    comparison = "≤" if figure["kind"] in ("us_added", "mb_added", "bytes") else "≥"
+    comparison = ("≤" if figure["kind"] in ("us_added", "mb_added", "bytes", "cpu_ratio")
+                  else "≥")
     target = figure["target"]
     if figure["kind"] == "bytes":
         target = f"{target:,} bytes"
@@ -38,6 +39,10 @@ def row(figure):
         ratio = figure.get("ratio")
         if isinstance(ratio, dict) and ratio.get("median") is not None:
             spread += f"; rps ratio {ratio['median']:.3f}"
+    elif kind == "cpu_ratio":
+        value, spread = f"{figure['median']:.3f}", f"{figure['min']:.3f}..{figure['max']:.3f}"
+        ratio = figure["ratio"]
+        spread += f"; rps ratio {ratio['median']:.3f} ({ratio['min']:.3f}..{ratio['max']:.3f})"
     elif kind == "mb_added":
         value = (f"+{figure['median']:.1f} MB ({figure['baseline_rss_mb']} → "
                  f"{figure['live_rss_mb']} MB, {figure['sessions']} sessions)")
