@@ -65,6 +65,8 @@ pub(super) struct Driver {
     /// The next Auth0 call first ends this token's session, like a logout on another replica
     /// landing while Auth0 answers.
     pub(super) end_session_during_auth0: Option<String>,
+    /// The worker's clock (`NOW` unless a test moves it on).
+    pub(super) now: Timestamp,
 }
 
 impl Driver {
@@ -89,6 +91,7 @@ impl Driver {
             forwarded: None,
             redis: Default::default(),
             end_session_during_auth0: None,
+            now: NOW,
         }
     }
 
@@ -126,7 +129,7 @@ impl Driver {
             down: self.store_down,
             writes_down: self.writes_down,
         };
-        let mut host = FakeHost::with_request(kv, NOW, &all);
+        let mut host = FakeHost::with_request(kv, self.now, &all);
         host.body = body.to_vec();
         host.client_address = Some("198.51.100.23:50314".into());
         host.entropy = Some(self.entropy_counter);
@@ -142,7 +145,7 @@ impl Driver {
             }
             if let Some((_, callout)) = host.calls.front().cloned() {
                 let answer = if callout.cluster == "webdis" {
-                    *self.redis.now.borrow_mut() = NOW.secs;
+                    *self.redis.now.borrow_mut() = self.now.secs;
                     self.redis.answer(&callout)
                 } else {
                     if let Some(token) = self.end_session_during_auth0.take() {
@@ -156,7 +159,7 @@ impl Driver {
                 };
                 verdict = host.answer(&mut runner, answer);
             } else if let Some(due) = host.wakes.pop() {
-                let millis = due - NOW.millis();
+                let millis = due - self.now.millis();
                 assert!(millis > 0 && millis < 1_000);
                 self.waits += 1;
                 if let Some(token) = self.token_from_elsewhere.take() {
