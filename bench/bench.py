@@ -3,10 +3,11 @@
 with one worker, the release .wasm, the Auth0 emulator and an echo upstream on loopback, load
 from wrk). P1, P5 and the native anchors (bench/anchors.py) run each pair's A and B side by side
 on one core, P2 alternates A B A B; each figure is the median of the per-pair figures, with the
-min/max as its spread and the raw requests/s. Prints one table and writes
-target/bench/latest.json. docs/performance.md describes the figures.
+min/max as its spread and the raw requests/s. W1 and W2 (bench/workers.py) start Envoys of their
+own at several worker counts. Prints one table and writes target/bench/latest.json.
+docs/performance.md describes the figures.
 
-Usage: bench.py [--smoke] [--pass-through-only | --anchors-only] [--sessions N]
+Usage: bench.py [--smoke] [--pass-through-only | --anchors-only | --workers-only] [--sessions N]
 (--smoke: same code paths in seconds, no target is judged)
 """
 import argparse
@@ -22,6 +23,7 @@ import time
 import anchors
 import shapes
 import sizes
+import workers
 from stack import (APP_LOGIN, OUT, WASM, Stack, cpu_seconds, http, lua_script,
                    rss_mb, wrk)
 
@@ -319,10 +321,12 @@ def fmt_row(f, width=62):
                f"later), allocated "
                f"{'/'.join(str(a) for a in f['allocated_mb'])} MB, {f['sessions']} sessions, "
                f"{f['added_per_100k_mb']:+.0f} MB per 100k")
+    elif f["kind"] in ("ms_to_live", "mb_per_worker"):
+        value, spread, target, raw = workers.fmt_row(f)
     else:  # bytes
         value = f"{f['bytes']}"
         spread = ""
-        target = f"<= {f['target']}"
+        target = "(ref)" if f["target"] is None else f"<= {f['target']}"
         raw = ""
     verdict = "" if f["met"] is None else "OK" if f["met"] else "MISS"
     return f"{f['name']:<{width}} {value:>9} {spread:>20} {target:>9} {verdict:>4}  {raw}"
@@ -344,6 +348,8 @@ def main():
                         help="only P1, the pass-through cost of each deployment shape")
     parser.add_argument("--anchors-only", action="store_true",
                         help="only the native anchors (bench/anchors.py)")
+    parser.add_argument("--workers-only", action="store_true",
+                        help="only W1 and W2, time to LIVE and RSS per Envoy worker")
     args = parser.parse_args()
     args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
     sessions = args.sessions or (1_000 if args.smoke else 100_000)
@@ -355,17 +361,22 @@ def main():
             figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
         elif args.anchors_only:
             figures = anchors.measure(stack, args, sys.modules[__name__])
+        elif args.workers_only:
+            figures = workers.measure(stack, args)
         else:
             figures, login_rps = measure_throughput(stack, args)
             figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20,
                                           10 if args.smoke else 600))
+            figures += workers.measure(stack, args)
     finally:
         stack.stop()
-    size = None if args.anchors_only else sizes.module_size(WASM)
-    if size:
+    only = args.pass_through_only or args.anchors_only or args.workers_only
+    size = {"crates": []}
+    if not (args.anchors_only or args.workers_only):
+        size = sizes.module_size(WASM)
         figures.append(size)
     produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
-    if args.smoke and not (args.pass_through_only or args.anchors_only):
+    if args.smoke and not only:
         memory = next(f for f in figures if f["kind"] == "mb_added")
         produced = produced and memory["sessions"] >= sessions and bool(size["crates"])
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -373,14 +384,15 @@ def main():
               "envoy_workers": 1, "figures": figures}
     name = ("smoke.json" if args.smoke else
             "pass-through.json" if args.pass_through_only else
-            "anchors.json" if args.anchors_only else "latest.json")
+            "anchors.json" if args.anchors_only else
+            "workers.json" if args.workers_only else "latest.json")
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
     width = max(len(f["name"]) for f in figures)
     print(f"{'figure':<{width}} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
           "raw rps per pair (A/B)")
     for f in figures:
         print(fmt_row(f, width))
-    if size:
+    if size["crates"]:
         print(sizes.crate_table(size))
     print(f"written: {OUT / name}" + ("  (smoke: targets not judged)" if args.smoke else ""))
     if not produced:

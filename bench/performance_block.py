@@ -17,6 +17,10 @@ START, END = "<!-- bench-numbers:start -->", "<!-- bench-numbers:end -->"
 def verdict(figure):
     if figure.get("met") is None:
         return "reference"
+    if figure.get("target_rule"):  # W1, W2: a bound relative to another line of the run
+        unit = " ms" if figure["kind"] == "ms_to_live" else " MB/worker"
+        return (f"≤ {figure['target_rule']} ({figure['target']:,g}{unit}) "
+                f"{'OK' if figure['met'] else 'MISS'}")
     comparison = ("≤" if figure["kind"] in ("us_added", "mb_added", "bytes", "cpu_ratio")
                   else "≥")
     target = figure["target"]
@@ -49,6 +53,19 @@ def row(figure):
         spread = (f"after expiry and sweep {figure['after_expiry_rss_mb']} MB; "
                   f"{figure['released_after_seconds']} s later {figure['released_rss_mb']} MB "
                   f"(+{figure['released_added_mb']})")
+    elif kind == "ms_to_live":
+        by = ", ".join(f"{n}: {v:,}" for n, v in figure["cpu_by_workers_ms"].items())
+        value = f"{figure['median']:,} ms CPU (wall: median {figure['wall_ms']['median']:,} ms)"
+        spread = (f"{figure['min']:,}..{figure['max']:,}; by workers {by}; "
+                  f"{figure['cpu_per_worker_ms']:+g} ms/worker")
+    elif kind == "mb_per_worker":
+        by = ", ".join(f"{n}: {v}" for n, v in figure["rss_mb"].items())
+        check = figure["check"]
+        value = f"{figure['median']:.2f} MB/worker (RSS MB by workers {by})"
+        spread = (f"model {figure['intercept_mb']} + {figure['median']:.2f} × N: "
+                  + ", ".join(f"{n} workers {v} MB" for n, v in figure["model_mb"].items())
+                  + f"; at {check['workers']}: model {check['model_mb']}, measured "
+                  f"{check['rss_mb']} MB")
     else:
         value, spread = f"{figure['bytes']:,} bytes", ""
     return f"| {figure['name']} | {value} | {spread} | {verdict(figure)} |"
@@ -57,7 +74,8 @@ def row(figure):
 def block(result):
     lines = [
         START,
-        f"Figures from one `make bench` run ({result['envoy_workers']} Envoy worker, "
+        f"Figures from one `make bench` run ({result['envoy_workers']} Envoy worker outside W1 "
+        "and W2, "
         f"{result['pairs']} side-by-side pairs of {result['seconds_per_run']} s per ratio)",
         "on this project's 2-core VM, written here from `target/bench/latest.json` by",
         "`make bench-docs`.",

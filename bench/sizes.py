@@ -1,4 +1,6 @@
-"""P3: the release .wasm's size, and what each crate costs.
+"""P3: the release .wasm's size, and what each crate costs: a reference line, not judged. What a
+user pays for the module's size is in W1 (bench/workers.py): Envoy's V8 compiles all of its code
+before Envoy is LIVE.
 
 The shipped module is stripped, so the per-crate table comes from the same build with symbol
 names kept (profile `wasm-names`: release with `strip = false`, defined on the cargo command line
@@ -16,7 +18,6 @@ import subprocess
 
 from stack import REPO
 
-TARGET_BYTES = 400_000
 PROFILE = "wasm-names"
 # The same build as the Makefile's `wasm` target (its own core/std, panic=immediate-abort).
 TARGET_DIR = REPO / "target" / "wasm-std"
@@ -56,7 +57,7 @@ def crate_of(name):
 def module_size(wasm):
     size = os.path.getsize(wasm)
     figure = {"name": "P3 module size, release .wasm (bytes)", "kind": "bytes", "bytes": size,
-              "median": size, "target": TARGET_BYTES, "met": size <= TARGET_BYTES, "crates": []}
+              "median": size, "target": None, "met": None, "crates": []}
     twiggy = shutil.which("twiggy") or str(os.path.expanduser("~/.cargo/bin/twiggy"))
     build_named()
     out = subprocess.run([twiggy, "top", "-n", "1000000", "-f", "json", str(NAMED)],

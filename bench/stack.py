@@ -1,14 +1,18 @@
 """What bench.py and soak.py share: the emulator, the echo upstream and Envoys (the shipped
 configuration, or a configuration the bench renders itself) started through `auth0-stack up`
-(tools/auth0_stack.py, the launcher the integration tests use), wrk runs, Envoy RSS and stats.
-Everything started here is stopped by `Stack.stop()`. Stdlib only.
+(tools/auth0_stack.py, the launcher the integration tests use), or Envoy started here directly
+where its start is timed (`Stack.spawn_envoy`), wrk runs, Envoy RSS and stats. Everything
+started here is stopped by `Stack.stop()`. Stdlib only.
 """
+import ctypes
 import json
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "target" / "bench"
@@ -38,6 +42,44 @@ class Envoy:
     def __init__(self, up):
         self.up = up
         self.pid = up["pids"]["envoy"]
+
+
+class Spawned:
+    """An Envoy this process started itself (`Stack.spawn_envoy`), not through auth0-stack, so
+    its start is known to the moment: `spawned_at` is time.monotonic() just before the fork."""
+
+    def __init__(self, argv, log, listen, admin):
+        self.listen, self.admin = listen, admin
+        self.log = log
+        with open(log, "wb") as out:
+            self.spawned_at = time.monotonic()
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, cwd=REPO,
+                                         preexec_fn=_die_with_parent)
+        self.pid = self.proc.pid  # taskset execs Envoy: the same process
+
+    def close(self):
+        """Asks it to stop, without waiting."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+
+    def stop(self, seconds=30):
+        self.close()
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# Looked up here, not in the forked child, where loading a library could wait for a lock
+# another thread of this process held at the fork.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the bench dies, as auth0-stack's children do."""
+    _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Stack:
@@ -85,6 +127,25 @@ class Stack:
                 args += ["--config-json", json.dumps(overrides)]
         up = self.up(f"envoy-{name}", *args)
         return Envoy(up), up["listen"], up["admin"]
+
+    def spawn_envoy(self, name, render, concurrency, cpus=None):
+        """Starts Envoy itself on the configuration `render(listen, admin)` returns, with
+        `concurrency` workers (pinned to `cpus`, a taskset list, if given), and returns at once,
+        before it is ready: a `Spawned` (the caller waits for what it needs)."""
+        listen, admin = auth0_stack.ports(2)
+        config = self.dir / f"envoy-{name}.yaml"
+        config.write_text(render(listen, admin))
+        pin = ["taskset", "-c", cpus] if cpus else []
+        argv = [*pin, str(ENVOY), "-c", str(config), "--concurrency", str(concurrency),
+                "--disable-hot-restart", "-l", "warning"]
+        envoy = Spawned(argv, self.dir / f"envoy-{name}.log", listen, admin)
+        self.started.append(envoy)
+        return envoy
+
+    def stop_one(self, started):
+        """Stops one thing `spawn_envoy` (or `up`) started, now."""
+        started.stop()
+        self.started.remove(started)
 
     def stop(self):
         for up in self.started:
