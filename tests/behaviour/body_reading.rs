@@ -207,7 +207,7 @@ fn the_hold_mode_without_a_hold_instance_refuses_body_requests() {
         0,
         "Auth0 is never called"
     );
-    let stats = gw.stats("hold_missing");
+    let stats = gw.stats_once("hold_missing", |s| s.contains("hold_missing: 1"));
     assert!(stats.contains("hold_missing: 1"), "{stats}");
     assert!(
         gw.envoy_log().contains("no hold instance"),

@@ -177,11 +177,13 @@ fn every_route_is_counted_and_no_secret_reaches_the_log() {
     assert_eq!(logout.status, 302);
 
     // Envoy publishes histograms at its stats flush (every 5 s); the gauge comes from the
-    // sweep, a full pass a second with `sweepIntervalSeconds: 1`. Two sessions are left: the
-    // password login's (refreshed without its access token, so it stays until it expires) and
-    // the refreshed one; the website session was logged out.
+    // sweep, a full pass a second with `sweepIntervalSeconds: 1`; counters reach Envoy on the
+    // filter's once-a-second tick. Two sessions are left: the password login's (refreshed
+    // without its access token, so it stays until it expires) and the refreshed one; the
+    // website session was logged out.
     let settled = |stats: &BTreeMap<String, f64>| {
         counter(stats, "auth0_filter_callout_latency_ms_count") >= 8.0
+            && counter(stats, "auth0_filter_logout") >= 1.0
             && (gw.on_redis() || counter(stats, "auth0_filter_sessions_live") == 2.0)
     };
     let mut stats = filter_stats(&gw);

@@ -409,6 +409,19 @@ impl Gateway {
         request("GET", &url, &[], None).body
     }
 
+    /// `stats(filter)` once `settled` holds, or after 5 s: the filter hands its counters to
+    /// Envoy on its once-a-second tick.
+    pub fn stats_once(&self, filter: &str, settled: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let stats = self.stats(filter);
+            if settled(&stats) || std::time::Instant::now() >= deadline {
+                return stats;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     pub fn emulator_calls(&self, path: &str) -> u64 {
         let r = request(
             "GET",

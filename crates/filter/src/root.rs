@@ -164,6 +164,7 @@ impl RootContext for FilterRoot {
     }
 
     fn on_tick(&mut self) {
+        stats::flush();
         if !self.waiters.borrow().waiters.is_empty() {
             self.wake_due_requests();
         }

@@ -1,6 +1,11 @@
 //! Applies the core's stat changes to Envoy's stats. Each name is defined once per VM; Envoy
 //! keeps one stat per name, so the workers' VMs add up to one counter.
 //!
+//! Counter increments are gathered in the VM and handed to Envoy by the root's tick (`flush`,
+//! once a second): a host call on every protected request costs more than its counter is
+//! worth, and a second's delay is far below any scrape interval. Gauges and histogram samples
+//! are rare and go at once.
+//!
 //! The SDK's metric wrappers panic on a status they do not expect, which would abort the VM,
 //! so the three ABI calls are made directly and every failure is ignored: a stat is never
 //! worth a request.
@@ -21,6 +26,9 @@ const STATUS_OK: u32 = 0;
 
 thread_local! {
     static DEFINED: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    /// Counter increments not yet handed to Envoy, by metric id: a few entries, one per
+    /// counter that moved since the last tick.
+    static PENDING: RefCell<Vec<(u32, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn define(kind: MetricKind, name: &str) -> Option<u32> {
@@ -48,16 +56,36 @@ pub(super) fn apply(events: Vec<MetricEvent>) {
         let Some(id) = define(event.kind, &event.name) else {
             continue;
         };
+        match event.kind {
+            MetricKind::Counter => PENDING.with(|pending| {
+                let Ok(mut pending) = pending.try_borrow_mut() else {
+                    return;
+                };
+                match pending.iter_mut().find(|(pending_id, _)| *pending_id == id) {
+                    Some((_, count)) => *count = count.saturating_add(event.value),
+                    None => pending.push((id, event.value)),
+                }
+            }),
+            // SAFETY: plain integer arguments; the host validates the id.
+            MetricKind::Gauge | MetricKind::Histogram => unsafe {
+                proxy_record_metric(id, event.value);
+            },
+        }
+    }
+}
+
+/// Hands Envoy the counter increments gathered since the last call.
+pub(super) fn flush() {
+    let pending = PENDING.with(|pending| {
+        pending
+            .try_borrow_mut()
+            .map(|mut pending| std::mem::take(&mut *pending))
+            .unwrap_or_default()
+    });
+    for (id, count) in pending {
         // SAFETY: plain integer arguments; the host validates the id.
         unsafe {
-            match event.kind {
-                MetricKind::Counter => {
-                    proxy_increment_metric(id, i64::try_from(event.value).unwrap_or(i64::MAX));
-                }
-                MetricKind::Gauge | MetricKind::Histogram => {
-                    proxy_record_metric(id, event.value);
-                }
-            }
+            proxy_increment_metric(id, i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 }
