@@ -15,4 +15,5 @@ mod management;
 mod native_cost;
 mod race;
 mod redis;
+mod store_ops;
 mod telemetry;
