@@ -6,7 +6,8 @@ each figure is the median of the per-pair figures, with the min/max as its sprea
 requests/s. Prints one table and writes
 target/bench/latest.json. docs/performance.md describes the figures.
 
-Usage: bench.py [--smoke]   (--smoke: same code paths in seconds, no target is judged)
+Usage: bench.py [--smoke] [--pass-through-only | --redis-only]
+  (--smoke: same code paths in seconds, no target is judged)
 """
 import argparse
 import datetime
@@ -17,6 +18,7 @@ import subprocess
 import threading
 import time
 
+import redis_path
 import shapes
 import sizes
 from stack import (APP_LOGIN, OUT, WASM, Stack, cpu_seconds, http, lua_script,
@@ -308,6 +310,21 @@ def fmt_row(f, width=62):
                f"later), allocated "
                f"{'/'.join(str(a) for a in f['allocated_mb'])} MB, {f['sessions']} sessions, "
                f"{f['added_per_100k_mb']:+.0f} MB per 100k")
+    elif f["kind"] == "store_ratio":
+        value = f"{f['median']:.3f}"
+        spread = f"{f['min']:.3f}..{f['max']:.3f}"
+        target = "(ref)"
+        raw = (" ".join(f"{a:.0f}/{b:.0f}" for a, b in f["raw_rps"]) + "; Envoy CPU us/request "
+               + " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["cpu_us_per_request"])
+               + "; Webdis+Redis us/request "
+               + " ".join(f"{s:.0f}" for s in f["store_cpu_us_per_request"]))
+    elif f["kind"] == "ops":
+        value = f"{f['median']:.0f}"
+        spread = f"{f['min']:.0f}..{f['max']:.0f}"
+        target = "(ref)"
+        raw = "ops/s " + " ".join(f"{r:.0f}" for r in f["runs"]) + "".join(
+            f"; {part} CPU {f[part + '_cpu_us_per_op']} us/op" for part in ("webdis", "redis")
+            if part + "_cpu_us_per_op" in f)
     else:  # bytes
         value = f"{f['bytes']}"
         spread = ""
@@ -331,6 +348,8 @@ def main():
     parser.add_argument("--sessions", type=int, help="P4's live sessions (default 100k)")
     parser.add_argument("--pass-through-only", action="store_true",
                         help="only P1, the pass-through cost of each deployment shape")
+    parser.add_argument("--redis-only", action="store_true",
+                        help="only R1-R6, the Redis session store through Webdis")
     args = parser.parse_args()
     args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
     sessions = args.sessions or (1_000 if args.smoke else 100_000)
@@ -340,30 +359,36 @@ def main():
         stack.upstreams()
         if args.pass_through_only:
             figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
+        elif args.redis_only:
+            figures = redis_path.measure(stack, args, together, with_cpu)
         else:
             figures, login_rps = measure_throughput(stack, args)
+            figures += redis_path.measure(stack, args, together, with_cpu)
             figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20,
                                           10 if args.smoke else 600))
     finally:
         stack.stop()
-    size = sizes.module_size(WASM)
-    figures.append(size)
+    size = None if args.redis_only else sizes.module_size(WASM)
+    if size:
+        figures.append(size)
     produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
-    if args.smoke and not args.pass_through_only:
+    if args.smoke and not args.pass_through_only and not args.redis_only:
         memory = next(f for f in figures if f["kind"] == "mb_added")
         produced = produced and memory["sessions"] >= sessions and bool(size["crates"])
     result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "smoke": args.smoke, "pairs": args.pairs, "seconds_per_run": args.seconds,
               "envoy_workers": 1, "figures": figures}
     name = ("smoke.json" if args.smoke else
-            "pass-through.json" if args.pass_through_only else "latest.json")
+            "pass-through.json" if args.pass_through_only else
+            "redis-path.json" if args.redis_only else "latest.json")
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
     width = max(len(f["name"]) for f in figures)
     print(f"{'figure':<{width}} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "
           "raw rps per pair (A/B)")
     for f in figures:
         print(fmt_row(f, width))
-    print(sizes.crate_table(size))
+    if size:
+        print(sizes.crate_table(size))
     print(f"written: {OUT / name}" + ("  (smoke: targets not judged)" if args.smoke else ""))
     if not produced:
         raise SystemExit("bench: a figure was not produced")

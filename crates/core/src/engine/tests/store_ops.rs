@@ -256,6 +256,16 @@ fn refresh_and_logout_end_the_old_session() {
         });
         let redis: Vec<&str> = [&["GET"][..], &DELETE].concat();
         assert_eq!(logout, per_backend(backend, &redis, (2, 1)));
+        // A refresh token in the body and no session presented: only the new session.
+        d.answers
+            .push_back(token_json(&access_token(), &id, "rt-3"));
+        let body_only = ops(&mut d, |d| {
+            let headers = [("secret", "web-key"), ("content-type", "application/json")];
+            let body = br#"{"refresh_token": "rt-2"}"#;
+            let reply = d.request("POST", "/refreshtoken", &headers, body);
+            assert_eq!(reply.unwrap().status, 200);
+        });
+        assert_eq!(body_only, per_backend(backend, &PUT, (1, 1)));
     });
 }
 
