@@ -201,7 +201,7 @@ EXPECTED = {"login": 200, "userinfo": 200, "protected": 200, "refresh": 200,
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     folder = OUT / "run" / "redis-cluster"
     folder.mkdir(parents=True, exist_ok=True)
