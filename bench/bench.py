@@ -7,7 +7,8 @@ min/max as its spread and the raw requests/s. W1 and W2 (bench/workers.py) start
 own at several worker counts. Prints one table and writes target/bench/latest.json.
 docs/performance.md describes the figures.
 
-Usage: bench.py [--smoke] [--pass-through-only | --anchors-only | --workers-only] [--sessions N]
+Usage: bench.py [--smoke] [--pass-through-only | --anchors-only | --workers-only | --redis-only]
+                [--sessions N]
 (--smoke: same code paths in seconds, no target is judged)
 """
 import argparse
@@ -21,6 +22,7 @@ import threading
 import time
 
 import anchors
+import redis_path
 import shapes
 import sizes
 import workers
@@ -323,6 +325,21 @@ def fmt_row(f, width=62):
                f"{f['added_per_100k_mb']:+.0f} MB per 100k")
     elif f["kind"] in ("ms_to_live", "mb_per_worker"):
         value, spread, target, raw = workers.fmt_row(f)
+    elif f["kind"] == "store_ratio":
+        value = f"{f['median']:.3f}"
+        spread = f"{f['min']:.3f}..{f['max']:.3f}"
+        target = "(ref)"
+        raw = (" ".join(f"{a:.0f}/{b:.0f}" for a, b in f["raw_rps"]) + "; Envoy CPU us/request "
+               + " ".join(f"{a:.0f}/{b:.0f}" for a, b in f["cpu_us_per_request"])
+               + "; Webdis+Redis us/request "
+               + " ".join(f"{s:.0f}" for s in f["store_cpu_us_per_request"]))
+    elif f["kind"] == "ops":
+        value = f"{f['median']:.0f}"
+        spread = f"{f['min']:.0f}..{f['max']:.0f}"
+        target = "(ref)"
+        raw = "ops/s " + " ".join(f"{r:.0f}" for r in f["runs"]) + "".join(
+            f"; {part} CPU {f[part + '_cpu_us_per_op']} us/op" for part in ("webdis", "redis")
+            if part + "_cpu_us_per_op" in f)
     else:  # bytes
         value = f"{f['bytes']}"
         spread = ""
@@ -350,6 +367,8 @@ def main():
                         help="only the native anchors (bench/anchors.py)")
     parser.add_argument("--workers-only", action="store_true",
                         help="only W1 and W2, time to LIVE and RSS per Envoy worker")
+    parser.add_argument("--redis-only", action="store_true",
+                        help="only R1-R6, the Redis session store through Webdis")
     args = parser.parse_args()
     args.pairs, args.seconds = (1, 1) if args.smoke else (5, 4)
     sessions = args.sessions or (1_000 if args.smoke else 100_000)
@@ -363,16 +382,20 @@ def main():
             figures = anchors.measure(stack, args, sys.modules[__name__])
         elif args.workers_only:
             figures = workers.measure(stack, args)
+        elif args.redis_only:
+            figures = redis_path.measure(stack, args, together, with_cpu)
         else:
             figures, login_rps = measure_throughput(stack, args)
+            figures += redis_path.measure(stack, args, together, with_cpu)
             figures.append(measure_memory(stack, sessions, login_rps, 5 if args.smoke else 20,
                                           10 if args.smoke else 600))
             figures += workers.measure(stack, args)
     finally:
         stack.stop()
-    only = args.pass_through_only or args.anchors_only or args.workers_only
+    only = (args.pass_through_only or args.anchors_only or args.workers_only
+            or args.redis_only)
     size = {"crates": []}
-    if not (args.anchors_only or args.workers_only):
+    if not (args.anchors_only or args.workers_only or args.redis_only):
         size = sizes.module_size(WASM)
         figures.append(size)
     produced = all(f.get("median") is not None or f.get("bytes") for f in figures)
@@ -385,7 +408,8 @@ def main():
     name = ("smoke.json" if args.smoke else
             "pass-through.json" if args.pass_through_only else
             "anchors.json" if args.anchors_only else
-            "workers.json" if args.workers_only else "latest.json")
+            "workers.json" if args.workers_only else
+            "redis-path.json" if args.redis_only else "latest.json")
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
     width = max(len(f["name"]) for f in figures)
     print(f"{'figure':<{width}} {'median':>9} {'spread (min..max)':>20} {'target':>9} {'':>4}  "

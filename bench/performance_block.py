@@ -66,6 +66,18 @@ def row(figure):
                   + ", ".join(f"{n} workers {v} MB" for n, v in figure["model_mb"].items())
                   + f"; at {check['workers']}: model {check['model_mb']}, measured "
                   f"{check['rss_mb']} MB")
+    elif kind == "store_ratio":
+        rps = figure["rps"]
+        value = (f"{figure['median']:.3f} ({rps['shared']['median']:,.0f} → "
+                 f"{rps['redis']['median']:,.0f} rps)")
+        spread = (f"{figure['min']:.3f}..{figure['max']:.3f}; Envoy CPU "
+                  f"{figure['envoy_cpu_added_us']['median']:+.0f} µs/request, Webdis + Redis "
+                  f"{figure['store_cpu_us']['median']:.0f} µs/request")
+    elif kind == "ops":
+        value = f"{figure['median']:,.0f} ops/s"
+        spread = f"{figure['min']:,.0f}..{figure['max']:,.0f}" + "".join(
+            f"; {part.capitalize()} {figure[part + '_cpu_us_per_op']} µs/op"
+            for part in ("webdis", "redis") if part + "_cpu_us_per_op" in figure)
     else:
         value, spread = f"{figure['bytes']:,} bytes", ""
     return f"| {figure['name']} | {value} | {spread} | {verdict(figure)} |"

@@ -108,12 +108,17 @@ class Stack:
         return auth0_stack.render(*mode, listen, admin, self.auth0_port, self.upstream_port,
                                   wasm)
 
-    def envoy(self, name, overrides=None, concurrency=1, wasm=WASM, hold=False, render=None):
+    def envoy(self, name, overrides=None, concurrency=1, wasm=WASM, hold=False, render=None,
+              store=None):
         """Starts an Envoy (the shipped config, with `wasm` as its module; `hold`: in the hold
         mode; `overrides`: top-level filter configuration members; `render(listen, admin)`: the
-        config it returns instead); returns (Envoy, listen port, admin port)."""
+        config it returns instead; `store="redis"`: sessions in a redis-server behind Webdis,
+        both started for this Envoy, `Envoy.up` giving Webdis' port and their pids); returns
+        (Envoy, listen port, admin port)."""
         args = ["--use-auth0", self.auth0_port, "--use-upstream", self.upstream_port,
                 "--envoy-concurrency", concurrency, *ENVOY_CPUS, "--wasm", wasm]
+        if store:
+            args += ["--store", store]
         if render:
             listen, admin = auth0_stack.ports(2)
             text = render(listen, admin)

@@ -2,7 +2,7 @@
 //! with shared data's semantics, Redis behind Webdis in memory, an RSA signing key, and a
 //! host in memory for the engine (`host`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
@@ -74,10 +74,14 @@ pub(crate) struct MemKv {
     /// Makes the next N conditional writes fail as if another worker wrote first.
     pub(crate) conflicts: RefCell<usize>,
     version: RefCell<u32>,
+    /// Reads and writes so far (what docs/scaling.md counts per route).
+    pub(crate) reads: Cell<usize>,
+    pub(crate) writes: Cell<usize>,
 }
 
 impl CasKv for MemKv {
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), KvError> {
+        self.reads.set(self.reads.get() + 1);
         Ok(match self.data.borrow().get(key) {
             Some((v, cas)) => ((!v.is_empty()).then(|| v.clone()), Some(*cas)),
             None => (None, None),
@@ -85,6 +89,7 @@ impl CasKv for MemKv {
     }
 
     fn set(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> Result<(), KvError> {
+        self.writes.set(self.writes.get() + 1);
         let mut data = self.data.borrow_mut();
         let current = data.get(key).map(|(_, c)| *c);
         if let (Some(current), Some(expected)) = (current, cas.filter(|c| *c != 0)) {
@@ -119,13 +124,12 @@ pub(crate) struct FakeRedis {
     pub(crate) zset_expiry: RefCell<HashMap<String, u64>>,
     pub(crate) down: RefCell<bool>,
     pub(crate) now: RefCell<u64>,
+    /// The command (first word) of every Webdis call so far, in order.
+    pub(crate) sent: RefCell<Vec<String>>,
 }
 
 impl FakeRedis {
     pub(crate) fn answer(&self, callout: &Callout) -> CalloutResult {
-        if *self.down.borrow() {
-            return CalloutResult::Failed { elapsed_ms: 1 };
-        }
         let body = String::from_utf8(callout.body.clone().unwrap_or_default()).unwrap();
         let args: Vec<String> = body
             .split('/')
@@ -136,6 +140,10 @@ impl FakeRedis {
                     .into_owned()
             })
             .collect();
+        self.sent.borrow_mut().push(args[0].clone());
+        if *self.down.borrow() {
+            return CalloutResult::Failed { elapsed_ms: 1 };
+        }
         let now = *self.now.borrow();
         let reply = self.run(&args, now);
         CalloutResult::Answered {

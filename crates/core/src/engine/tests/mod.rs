@@ -16,4 +16,5 @@ mod native_cost;
 mod race;
 mod redis;
 mod remembered;
+mod store_ops;
 mod telemetry;
