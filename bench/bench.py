@@ -141,7 +141,8 @@ def measure_throughput(stack, args):
         shapes.without_wasm(stack.shipped_config(listen, admin))))
     get = lambda port, path, script=None: lambda: wrk(  # noqa: E731
         f"http://127.0.0.1:{port}{path}", seconds, conns, script)
-    figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
+    figures = shapes.measure_pass_through(stack, args, together, ratio_figure,
+                                         sys.modules[__name__])
     warm = lambda port, path, script=None: wrk(  # noqa: E731
         f"http://127.0.0.1:{port}{path}", max(1, seconds // 2), conns, script)
 
@@ -377,7 +378,8 @@ def main():
     try:
         stack.upstreams()
         if args.pass_through_only:
-            figures = shapes.measure_pass_through(stack, args, together, ratio_figure)
+            figures = shapes.measure_pass_through(stack, args, together, ratio_figure,
+                                                  sys.modules[__name__])
         elif args.anchors_only:
             figures = anchors.measure(stack, args, sys.modules[__name__])
         elif args.workers_only:

@@ -2,7 +2,8 @@
 shipped deployment shape, as a ratio to Envoy without the filter, every pair side by side in
 one run; with the references a user compares against (a proxy-wasm filter that does nothing,
 Envoy's native oauth2 filter with `pass_through_matcher`) and what the hold instance of the
-hold mode costs.
+hold mode costs. For each control-plane shape, also what a protected request with a Bearer
+token costs there (N3e, the shape's own N3 of bench/anchors.py).
 """
 import http.server
 import json
@@ -11,7 +12,8 @@ import subprocess
 import sys
 import threading
 
-from stack import NOOP_WASM, REPO, WASM, auth0_stack, wrk
+from stack import NOOP_WASM, OUT, REPO, WASM, auth0_stack, lua_script, wrk
+from stack import http as request
 
 # Envoy's native oauth2 filter on the bench's baseline, with the pass-through prefix of P1
 # (`/app/`) in `pass_through_matcher`: the native reference for a filter that must see every
@@ -46,12 +48,17 @@ OAUTH2_SECRETS = """\
 
 # The control-plane translations of the shipped Kubernetes manifests (tools/controlplane/):
 # (figure, shape, path measured, target). Each runs the filter the way the platform would
-# place it; a shape whose translation is not there is skipped with a note.
+# place it; a shape whose translation is not there is skipped with a note. Every shape's
+# manifests protect `/protected/` and send it through the filter (Envoy Gateway: its
+# `auth0-filter` HTTPRoute; istio/envoyfilter/: its routes named `auth0-filter`; the WasmPlugin
+# shapes: every request), which N3e measures on `anchors.PROTECTED_PATH`.
 CONTROL_PLANE_SHAPES = [
     ("envoy-gateway/: filter on its HTTPRoute only", "envoy-gateway", "/app/resource", 0.97),
     ("istio/envoyfilter/: filter on its named routes only", "istio/envoyfilter",
      "/app/resource", 0.97),
     ("istio/gateway/: WasmPlugin filter + hold on every request", "istio/gateway",
+     "/app/resource", None),
+    ("istio/ambient/: waypoint WasmPlugin filter + hold on every request", "istio/ambient",
      "/app/resource", None),
 ]
 
@@ -181,9 +188,10 @@ def without_wasm(config):
     return config[:start] + config[end:]
 
 
-def measure_pass_through(stack, args, together, ratio_figure):
+def measure_pass_through(stack, args, together, ratio_figure, bench):
     """P1's figures: requests/s ratios B / A of requests the filter passes through. "no
-    filter" is the same Envoy configuration without the Wasm filter."""
+    filter" is the same Envoy configuration without the Wasm filter. Then N3e, the protected
+    route in each control-plane shape (`bench`: bench.py, for its side-by-side helpers)."""
     seconds, pairs, conns = args.seconds, args.pairs, 16
     # The baseline: the shipped configuration, routes and all, without the filter.
     _, bare, _ = stack.envoy("p1-no-filter", render=lambda listen, admin: without_wasm(
@@ -220,6 +228,7 @@ def measure_pass_through(stack, args, together, ratio_figure):
     pair("P1d reference rps ratio, Envoy's oauth2 (pass_through_matcher) / no filter",
          get(bare, "/app/resource"), get(oauth2, "/app/resource"), None)
     module_server = ModuleServer()
+    started = []  # (figure, shape, its Envoy with the filter, the same without it)
     try:
         for name, shape, path, target in CONTROL_PLANE_SHAPES:
             render = control_plane_render(stack, shape, module_server)
@@ -229,12 +238,47 @@ def measure_pass_through(stack, args, together, ratio_figure):
             plain = control_plane_render(stack, shape, module_server,
                                          without_filter(stack, shape))
             short = pathlib.Path(shape).name
-            _, port, _ = stack.envoy(f"p1-{short}", render=render)
-            _, baseline, _ = stack.envoy(f"p1-{short}-no-filter", render=plain)
+            with_filter = stack.envoy(f"p1-{short}", render=render)
+            without = stack.envoy(f"p1-{short}-no-filter", render=plain)
+            port, baseline = with_filter[1], without[1]
             warm(port, path)
             warm(baseline, path)
             pair(f"P1e pass-through rps ratio, {name} / no filter", get(baseline, path),
                  get(port, path), target)
+            started.append((name, shape, with_filter[:2], without[:2]))
+        figures += measure_protected(args, bench, started)
     finally:
         module_server.stop()
+    return figures
+
+
+def measure_protected(args, bench, started):
+    """N3e: a protected request with a Bearer token in each control-plane shape, the shape with
+    the filter / the same shape without it, side by side with each Envoy's CPU per request, as
+    anchors.py's N3 measures envoy/. The token is issued through the shape's own Envoy, so its
+    session is in that Envoy's store; each Envoy is checked first (anchors.check)."""
+    import anchors  # anchors imports this module
+
+    seconds, conns = args.seconds, 16
+    url = lambda port: f"http://127.0.0.1:{port}{anchors.PROTECTED_PATH}"  # noqa: E731
+    figures = []
+    for name, shape, (envoy, port), (bare, baseline) in started:
+        token = anchors.login(port)
+        anchors.check(name, port, token)
+        status, _, body = request("GET", url(baseline))
+        if status != 200:
+            raise RuntimeError(f"bench: {shape} without the filter answered {status} "
+                               f"{body[:200]!r}")
+        bearer = lua_script(
+            OUT / f"shape-{pathlib.Path(shape).name}-bearer.lua",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        for warmed in (port, baseline):
+            # Not measured: V8 optimises the filter's hot functions under this load.
+            wrk(url(warmed), max(1, seconds // 2), conns, bearer)
+        load = lambda process, listen: bench.with_cpu(  # noqa: E731
+            process.pid, lambda: wrk(url(listen), seconds, conns, bearer))
+        runs = bench.together(args.pairs, load(bare, baseline), load(envoy, port))
+        figures.append(anchors.cpu_figure(
+            bench, f"N3e protected route, {name} / no filter, CPU added (us/request)", runs,
+            "us_added"))
     return figures
