@@ -377,8 +377,13 @@ if [[ -n $ADMIN ]]; then
     if step "The filter's own stats on the admin interface" \
         "curl '\$ADMIN/stats?filter=auth0_filter'"; then
         expect_status 200
-        logins=$(filter_counter login.password)
-        logouts=$(filter_counter logout)
+        # Each worker hands its counters to Envoy once a second: wait up to 5 s for them.
+        for _ in {1..50}; do
+            logins=$(filter_counter login.password)
+            logouts=$(filter_counter logout)
+            ((logins >= logins_before + 2 && logouts >= logouts_before + 1)) && break
+            sleep 0.1
+        done
         ((logins >= logins_before + 2)) || fail "login.password went from $logins_before to $logins, expected +2"
         ok "wasmcustom.auth0_filter.login.password: $logins (+$((logins - logins_before)))"
         ((logouts >= logouts_before + 1)) || fail "logout went from $logouts_before to $logouts, expected +1"

@@ -358,16 +358,8 @@ fn without_the_hold_plugin_a_body_request_is_refused_and_its_body_never_forwarde
     let r = gw.post_form("/oauth/token", &[WEB_KEY], ALICE);
     r.assert_error(500);
     assert_eq!(gw.emulator_calls("/oauth/token"), 0);
-    let stats = harness::request(
-        "GET",
-        &format!(
-            "http://127.0.0.1:{}/stats?filter=hold_missing",
-            gw.admin_port
-        ),
-        &[],
-        None,
-    );
-    assert!(stats.body.contains("hold_missing: 1"), "{}", stats.body);
+    let stats = gw.stats_once("hold_missing", |s| s.contains("hold_missing: 1"));
+    assert!(stats.contains("hold_missing: 1"), "{stats}");
     // Requests without a body the filter reads are unaffected.
     let info = gw.call("GET", "/protected/x", &[JSON_ACCEPT], None);
     info.assert_error(401);

@@ -395,6 +395,23 @@ pub(super) fn validate_stat_prefix(prefix: Option<String>) -> Result<String, Con
     }
 }
 
+/// Headers an identity header may not be named after: the credentials and client selection the
+/// filter reads, and what HTTP and Envoy route and frame a request by.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "x-request-id",
+];
+
 pub(super) fn validate_protected(
     raw: RawProtectedRoutes,
     prefix: &str,
@@ -425,6 +442,22 @@ pub(super) fn validate_protected(
             return Err(ConfigError::new(
                 format!("protectedRoutes.identityHeaders.{field}"),
                 "must be a header name",
+            ));
+        }
+        // Every spelling of an identity header is removed from each request before the filter
+        // reads it, so one of these names would take away the request's credentials or
+        // framing, or hand the upstream the filter's value as one of them.
+        let spelled = name.replace('_', "-");
+        let spelled = spelled.as_str();
+        let reserved = RESERVED_HEADERS.contains(&spelled)
+            || super::clients::API_KEY_HEADERS.contains(&spelled)
+            || spelled == super::clients::CLIENT_TYPE_HEADER;
+        if reserved {
+            return Err(ConfigError::new(
+                format!("protectedRoutes.identityHeaders.{field}"),
+                format!(
+                    "`{name}` is a header the filter or HTTP itself reads; choose another name"
+                ),
             ));
         }
         Ok(Arc::from(name))

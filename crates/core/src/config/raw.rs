@@ -278,15 +278,33 @@ pub(super) struct RawProtectedRoutes {
 pub(super) struct RawIdentityHeaders {
     /// Header with the user id (the token's `sub`).
     #[serde(default = "default_user_id_header")]
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::HEADER_NAME)))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            pattern(super::schema::HEADER_NAME),
+            extend("x-checked-at-load-time" = super::schema::IDENTITY_HEADER_RULE)
+        )
+    )]
     pub(super) user_id: String,
     /// Header with the user's groups, comma-separated.
     #[serde(default = "default_groups_header")]
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::HEADER_NAME)))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            pattern(super::schema::HEADER_NAME),
+            extend("x-checked-at-load-time" = super::schema::IDENTITY_HEADER_RULE)
+        )
+    )]
     pub(super) groups: String,
     /// Header with the client type (the configured client's name).
     #[serde(default = "default_client_type_header")]
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::HEADER_NAME)))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            pattern(super::schema::HEADER_NAME),
+            extend("x-checked-at-load-time" = super::schema::IDENTITY_HEADER_RULE)
+        )
+    )]
     pub(super) client_type: String,
 }
 

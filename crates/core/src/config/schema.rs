@@ -34,6 +34,13 @@ pub(super) const HOST_PATTERN_TRIMMED: &str =
 /// A header name: letters, digits, `-` and `_`, in any case, whitespace around trimmed.
 pub(super) const HEADER_NAME: &str = r"^\s*[A-Za-z0-9_-]+\s*$";
 
+/// What the loader checks of an identity header's name beyond `HEADER_NAME`.
+pub(super) const IDENTITY_HEADER_RULE: &str = "not, in any case or mix of `-` and `_`, a header \
+     the filter reads a credential or the client from (`authorization`, `proxy-authorization`, \
+     `cookie`, `secret`, `client-key`, `client-type`) or one HTTP routes or frames a request by \
+     (`host`, `content-length`, `content-type`, `transfer-encoding`, `connection`, `te`, \
+     `upgrade`, `keep-alive`, `x-request-id`)";
+
 /// `http://` or `https://` (any case) and no query, fragment, credentials, backslash, space or
 /// control character (`parts::endpoint`); the host is checked at load time.
 pub(super) const TENANT_URL: &str =

@@ -60,6 +60,8 @@ pub(super) struct Driver {
     pub(super) verifier: Rc<RefCell<crate::tokens::verifier::Verifier>>,
     /// The identity headers of the last request forwarded upstream.
     pub(super) forwarded: Option<Vec<(String, String)>>,
+    /// Every header of the last request forwarded upstream, as the host holds them then.
+    pub(super) upstream_headers: Vec<(String, String)>,
     /// With the Redis backend configured, Webdis calls are answered by this in-memory Redis.
     pub(super) redis: crate::testing::FakeRedis,
     /// The next Auth0 call first ends this token's session, like a logout on another replica
@@ -89,6 +91,7 @@ impl Driver {
             entropy_counter: 0,
             verifier: Default::default(),
             forwarded: None,
+            upstream_headers: vec![],
             redis: Default::default(),
             end_session_during_auth0: None,
             now: NOW,
@@ -177,6 +180,7 @@ impl Driver {
             return Some(reply);
         }
         assert_ne!(verdict, Verdict::Pause, "the exchange did not finish");
+        self.upstream_headers = host.headers.clone().unwrap_or_default();
         if !host.set_headers.is_empty() {
             self.forwarded = Some(host.set_headers);
         }

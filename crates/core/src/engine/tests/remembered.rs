@@ -65,13 +65,25 @@ fn a_remembered_token_goes_on_with_the_headers_and_stats_of_its_full_check() {
         assert_eq!(d.forwarded.take().as_ref(), Some(&first));
     }
     assert_eq!(protected_successes(&d), 4);
-    // A forged copy of an identity header is still removed first.
+    // Forged identity headers, in spellings the filter never sets, are still removed first.
     let forged = [
         ("authorization", bearer.as_str()),
-        ("x-auth0-user-id", "root"),
+        ("x_auth0_user_id", "root"),
+        ("X-Auth0-User-Groups", "admin"),
     ];
     assert!(d.request("GET", "/api/orders", &forged, b"").is_none());
     assert_eq!(d.forwarded.take().as_ref(), Some(&first));
+    let identity: Vec<_> = d
+        .upstream_headers
+        .iter()
+        .filter(|(name, _)| {
+            name.to_ascii_lowercase()
+                .replace('_', "-")
+                .starts_with("x-auth0")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(identity, first);
 }
 
 #[test]
@@ -129,7 +141,8 @@ fn past_the_recheck_window_the_session_is_read_again() {
 fn a_remembered_token_past_its_expiry_is_refused() {
     let mut d = driver(300);
     let (bearer, _) = warmed(&mut d, 30);
-    // `sign` dates the token 5 s back: it expires at NOW + 25, the last second it is taken.
+    // `sign` dates the token 5 s back: it expires at NOW + 25 (the cache keeps it while `exp`
+    // is ahead; at `exp` itself the full check decides).
     let api = [
         ("authorization", bearer.as_str()),
         ("accept", "application/json"),
@@ -147,10 +160,14 @@ fn a_remembered_token_past_its_expiry_is_refused() {
 fn a_configuration_that_no_longer_expects_the_token_is_not_answered_from_memory() {
     let mut d = driver(300);
     let (bearer, _) = warmed(&mut d, 600);
+    // All as before but the client's audience: the namespaces are kept, so is the cache.
     let mut json = crate::testing::base_json();
     json["clients"]["web"]["audience"] = "https://other.example.org".into();
     json["apiKeys"] = serde_json::json!([{"key": "web-key", "clientType": "web"}]);
-    json["protectedRoutes"] = serde_json::json!({"prefixes": ["/api/"]});
+    json["customClaimsNamespaces"] = serde_json::json!(["https://mia-platform.eu/app_metadata"]);
+    json["protectedRoutes"] =
+        serde_json::json!({"prefixes": ["/api/"], "sessionRecheckSeconds": 300});
+    json["tokenLeewaySeconds"] = 0.into();
     d.config = crate::testing::config_with(json);
     let api = [
         ("authorization", bearer.as_str()),
