@@ -17,23 +17,18 @@ Each Envoy is checked before it is measured (a valid token gets 200 and the thre
 the echo upstream, a missing or garbage one 401), so a broken anchor fails the bench instead
 of measuring something else.
 """
-import base64
 import json
-import statistics
 
+import protected
 import shapes
-from stack import APP_LOGIN, NOOP_WASM, OUT, http, lua_script, wrk
+from protected import IDENTITY_CLAIMS, check, cpu_figure, login, token_claims
+from stack import NOOP_WASM, http, wrk
 
-FORM = "application/x-www-form-urlencoded"
 # The audience of the `app` client's access tokens (emulator/tenant.json, AUTH0_LOGIN in bench.py).
 API_AUDIENCE = "https://api.example.org"
 # The shipped configuration's protected route; jwt_authn's rule matches it the same way.
 PROTECTED_ROUTE = ('{ match: { prefix: "/protected/", case_sensitive: false }, '
                    'route: { cluster: upstream } }')
-PROTECTED_PATH = "/protected/x"
-# The filter's identity headers, and the claim jwt_authn writes into each.
-IDENTITY_CLAIMS = {"x-auth0-user-id": "sub", "x-auth0-user-groups": "scope",
-                   "x-auth0-client-type": "azp"}
 # P1's pass-through anchors: (P1's figure name, Envoy, path), measured here only when P1 is not.
 PASS_THROUGH = [
     ("P1b floor, rps ratio, do-nothing Wasm filter / no filter", "noop", "/through-filter/x"),
@@ -85,69 +80,9 @@ def with_jwt_authn(config, auth0_port, cache):
     return config.replace(router, filter_yaml + router, 1)
 
 
-def token_claims(token):
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def check(name, port, token, claims=None):
-    """A broken anchor fails here, before anything is measured: on the protected path a valid
-    Bearer token reaches the echo upstream with the three identity headers (`claims`: each
-    equal to its claim), a missing or garbage token gets 401. A forged identity header sent
-    along with the token never reaches the upstream as such."""
-    url = f"http://127.0.0.1:{port}{PROTECTED_PATH}"
-    status, _, body = http("GET", url, {"Authorization": f"Bearer {token}",
-                                        "x-auth0-user-id": "forged"})
-    if status != 200:
-        raise RuntimeError(f"bench: {name}: a valid token got {status} {body[:200]!r}")
-    seen = {}
-    for header, value in json.loads(body)["headers"]:
-        seen.setdefault(header.lower(), []).append(value)
-    for header, claim in IDENTITY_CLAIMS.items():
-        values = seen.get(header, [])
-        expected = [claims[claim]] if claims else values
-        if len(values) != 1 or values != expected or values == ["forged"]:
-            raise RuntimeError(f"bench: {name}: {header} at the upstream is {values}, "
-                               f"expected {expected or 'one value'}")
-    for label, headers in (("no token", {}), ("a garbage token", {"Authorization":
-                                                                   "Bearer not.a.token"})):
-        status, _, body = http("GET", url, headers)
-        if status != 401:
-            raise RuntimeError(f"bench: {name}: {label} got {status}, expected 401 "
-                               f"{body[:200]!r}")
-
-
-def login(port):
-    """An `app` access token, issued through the filter's Envoy at `port` (bench.py's P5 login),
-    so its session is in that Envoy's store."""
-    status, _, body = http("POST", f"http://127.0.0.1:{port}/oauth/token",
-                           {"Content-Type": FORM, "secret": "app-api-key"}, APP_LOGIN.encode())
-    if status != 200:
-        raise RuntimeError(f"login for the anchors failed: {status} {body[:200]!r}")
-    return json.loads(body)["accessToken"]
-
-
-def cpu_figure(bench, name, runs, kind, target=None):
-    """B against A from side-by-side runs with each Envoy's CPU µs/request: `us_added` is B - A
-    (a reference line), `cpu_ratio` is B / A judged against `target` (at most)."""
-    per_request = [[round(a["cpu_us"], 1), round(b["cpu_us"], 1)] for a, b in runs]
-    values = ([b["cpu_us"] - a["cpu_us"] for a, b in runs] if kind == "us_added" else
-              [b["cpu_us"] / max(a["cpu_us"], 1e-9) for a, b in runs])
-    median = statistics.median(values)
-    figure = {"name": name, "kind": kind, **bench.summary(values), "target": target,
-              "met": None if target is None else median <= target, **bench.raw_fields(runs),
-              "cpu_us_per_request": per_request,
-              "ratio": bench.summary([b["rps"] / a["rps"] for a, b in runs])}
-    print(f"  {name}: {median:.3f} rps ratio {figure['ratio']['median']:.3f} "
-          f"CPU us/request {per_request} rps {figure['raw_rps']}", flush=True)
-    return figure
-
-
 def measure(stack, args, bench, figures=None):
     """The anchors' figures. `figures`: what the bench measured before, where P1's pass-through
     anchors already are; without it (`--anchors-only`) they are measured here."""
-    seconds, pairs, conns = args.seconds, args.pairs, 16
-
     def bare(listen, admin):
         return shapes.without_wasm(stack.shipped_config(listen, admin))
 
@@ -166,7 +101,7 @@ def measure(stack, args, bench, figures=None):
     check("jwt_authn with its cache", ports["jwt-authn"], token, claims)
     check("jwt_authn without its cache", ports["jwt-authn-no-cache"], token, claims)
     check("the filter", ports["filter"], token)
-    status, _, _ = http("GET", f"http://127.0.0.1:{ports['no-filter']}{PROTECTED_PATH}")
+    status, _, _ = http("GET", protected.url(ports["no-filter"]))
     if status != 200:
         raise RuntimeError(f"bench: the Envoy without a filter answered {status}")
 
@@ -179,16 +114,11 @@ def measure(stack, args, bench, figures=None):
             raise SystemExit(f"bench: P1's pass-through anchors are missing: {missing}")
         out = []
 
-    bearer = lua_script(OUT / "anchors-bearer.lua", headers={
-        "Authorization": f"Bearer {token}", "Accept": "application/json"})
-    for port in ports.values():
-        # Not measured: V8 optimises the filter's hot functions under this load.
-        wrk(f"http://127.0.0.1:{port}{PROTECTED_PATH}", max(1, seconds // 2), conns, bearer)
+    bearer = protected.bearer_script("anchors", token)
+    protected.warm(args, ports.values(), bearer)
 
     def load(name):
-        envoy, port = envoys[name]
-        return bench.with_cpu(envoy.pid, lambda: wrk(f"http://127.0.0.1:{port}{PROTECTED_PATH}",
-                                                     seconds, conns, bearer))
+        return protected.load(bench, args, *envoys[name], bearer)
 
     for name, a, b, kind, target in (
             ("N1 protected route, jwt_authn with its cache / no filter, CPU added (us/request)",
@@ -199,7 +129,7 @@ def measure(stack, args, bench, figures=None):
              "no-filter", "filter", "us_added", None),
             ("N4 protected route head to head, the filter / jwt_authn with its cache, "
              "CPU/request ratio", "jwt-authn", "filter", "cpu_ratio", HEAD_TO_HEAD_TARGET)):
-        runs = bench.together(pairs, load(a), load(b))
+        runs = bench.together(args.pairs, load(a), load(b))
         out.append(cpu_figure(bench, name, runs, kind, target))
     return out
 

@@ -22,6 +22,7 @@ import threading
 import time
 
 import anchors
+import protected
 import redis_path
 import shapes
 import sizes
@@ -170,11 +171,7 @@ def measure_throughput(stack, args):
     # The cost is each Envoy's CPU time per request (all threads), B - A.
     envoy_a, shipped_a, _ = stack.envoy("p5-pass-through")
     envoy_b, shipped_b, _ = stack.envoy("p5-protected")
-    status, _, body = http("POST", f"http://127.0.0.1:{shipped_b}/oauth/token",
-                           {"Content-Type": FORM, "secret": "app-api-key"}, APP_LOGIN.encode())
-    if status != 200:
-        raise RuntimeError(f"login for P5 failed: {status} {body[:200]!r}")
-    token = json.loads(body)["accessToken"]
+    token = protected.login(shipped_b)
     bearer = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     plain = lua_script(OUT / "bearer.lua", headers=bearer)
     warm(shipped_a, "/through-filter/x", plain)

@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 
-from stack import NOOP_WASM, OUT, REPO, WASM, auth0_stack, lua_script, wrk
+import protected
+from stack import NOOP_WASM, REPO, WASM, auth0_stack, wrk
 from stack import http as request
 
 # Envoy's native oauth2 filter on the bench's baseline, with the pass-through prefix of P1
@@ -51,7 +52,7 @@ OAUTH2_SECRETS = """\
 # place it; a shape whose translation is not there is skipped with a note. Every shape's
 # manifests protect `/protected/` and send it through the filter (Envoy Gateway: its
 # `auth0-filter` HTTPRoute; istio/envoyfilter/: its routes named `auth0-filter`; the WasmPlugin
-# shapes: every request), which N3e measures on `anchors.PROTECTED_PATH`.
+# shapes: every request), which N3e measures on `protected.PROTECTED_PATH`.
 CONTROL_PLANE_SHAPES = [
     ("envoy-gateway/: filter on its HTTPRoute only", "envoy-gateway", "/app/resource", 0.97),
     ("istio/envoyfilter/: filter on its named routes only", "istio/envoyfilter",
@@ -256,29 +257,20 @@ def measure_protected(args, bench, started):
     """N3e: a protected request with a Bearer token in each control-plane shape, the shape with
     the filter / the same shape without it, side by side with each Envoy's CPU per request, as
     anchors.py's N3 measures envoy/. The token is issued through the shape's own Envoy, so its
-    session is in that Envoy's store; each Envoy is checked first (anchors.check)."""
-    import anchors  # anchors imports this module
-
-    seconds, conns = args.seconds, 16
-    url = lambda port: f"http://127.0.0.1:{port}{anchors.PROTECTED_PATH}"  # noqa: E731
+    session is in that Envoy's store; each Envoy is checked first (protected.check)."""
     figures = []
     for name, shape, (envoy, port), (bare, baseline) in started:
-        token = anchors.login(port)
-        anchors.check(name, port, token)
-        status, _, body = request("GET", url(baseline))
+        token = protected.login(port)
+        protected.check(name, port, token)
+        status, _, body = request("GET", protected.url(baseline))
         if status != 200:
             raise RuntimeError(f"bench: {shape} without the filter answered {status} "
                                f"{body[:200]!r}")
-        bearer = lua_script(
-            OUT / f"shape-{pathlib.Path(shape).name}-bearer.lua",
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
-        for warmed in (port, baseline):
-            # Not measured: V8 optimises the filter's hot functions under this load.
-            wrk(url(warmed), max(1, seconds // 2), conns, bearer)
-        load = lambda process, listen: bench.with_cpu(  # noqa: E731
-            process.pid, lambda: wrk(url(listen), seconds, conns, bearer))
-        runs = bench.together(args.pairs, load(bare, baseline), load(envoy, port))
-        figures.append(anchors.cpu_figure(
+        bearer = protected.bearer_script(f"shape-{pathlib.Path(shape).name}", token)
+        protected.warm(args, (port, baseline), bearer)
+        runs = bench.together(args.pairs, protected.load(bench, args, bare, baseline, bearer),
+                              protected.load(bench, args, envoy, port, bearer))
+        figures.append(protected.cpu_figure(
             bench, f"N3e protected route, {name} / no filter, CPU added (us/request)", runs,
             "us_added"))
     return figures
